@@ -1,0 +1,20 @@
+# fastdiff: index -> thumbnails -> compare -> merge. Thin on purpose: the logic lives in the fastdiff package.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/index.smk"
+include: "workflow/rules/thumbnails.smk"
+include: "workflow/rules/compare.smk"
+include: "workflow/rules/merge.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        final_outputs(),

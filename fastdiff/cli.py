@@ -1,0 +1,119 @@
+"""`fastdiff run`: run the workflow on directories without writing a config file."""
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .config import ConfigError, load_config
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SNAKEFILE = REPO_ROOT / "Snakefile"
+DEFAULT_CONFIG = REPO_ROOT / "config" / "config.yaml"
+
+
+def _key_value(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, yaml.safe_load(value)
+
+
+def _similarity(text: str) -> str | float:
+    return text if text in ("duplicates", "similar") else float(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fastdiff", description="Exact all-to-all duplicate image search.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the workflow on directories (default: the bundled examples)",
+                         description="Find duplicate and similar images in DIRs. Outputs in OUT: fastdiff.sqlite, "
+                                     "results.json, lower_quality.json, stats.json (intermediates in OUT/work).")
+    run.add_argument("dirs", nargs="*", metavar="DIR", help="directories of partition A (default: config/config.yaml)")
+    run.add_argument("-o", "--output", default="results", metavar="OUT", help="output directory (default: results)")
+    run.add_argument("--cores", type=int, default=os.cpu_count() or 1, help="cores for snakemake (default: all)")
+    run.add_argument("--part-b", nargs="+", metavar="DIR", help="partition B: only A x B pairs are compared")
+    run.add_argument("--similarity", type=_similarity, help="'duplicates' (MSE 0), 'similar' (MSE 5) or a number")
+    run.add_argument("--rotate", action=argparse.BooleanOptionalAction, help="also match 90/180/270 rotations")
+    run.add_argument("--same-dim", action=argparse.BooleanOptionalAction, help="only compare images of equal size")
+    run.add_argument("--px-size", type=int, help="thumbnail side in pixels (default 50)")
+    run.add_argument("--in-folder", action="store_true", default=None, help="compare inside each folder only")
+    run.add_argument("--shard-size", type=int, help="files per index shard / thumbnail job")
+    run.add_argument("--config", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
+                     help="set any config key (see config/config.yaml); may be repeated")
+    run.add_argument("--dry-run", "-n", action="store_true", help="show the jobs without running them")
+    run.epilog = "Arguments after '--' are passed to snakemake unchanged, e.g. -- --profile slurm."
+    return parser
+
+
+def resolve_config(args: argparse.Namespace) -> dict[str, Any]:
+    """The run's full config: config/config.yaml, then flags, then --config; paths made absolute."""
+    raw: dict[str, Any] = yaml.safe_load(DEFAULT_CONFIG.read_text()) if DEFAULT_CONFIG.exists() else {}
+    if args.dirs:
+        raw["part_a"] = list(args.dirs)
+    else:  # the defaults in config/config.yaml are relative to the checkout
+        raw["part_a"] = [str(REPO_ROOT / d) for d in raw.get("part_a", [])]
+    flags = {"part_b": args.part_b, "threshold": args.similarity, "rotate": args.rotate, "same_dim": args.same_dim,
+             "px_size": args.px_size, "in_folder": args.in_folder, "shard_size": args.shard_size}
+    raw.update({k: v for k, v in flags.items() if v is not None})
+    raw.update(dict(args.config))
+    for key in ("part_a", "part_b", "ignore_paths"):
+        raw[key] = [os.path.abspath(p) for p in raw.get(key) or []]
+    raw["output_dir"] = os.path.abspath(args.output)
+    return raw
+
+
+def _clear_stale_lock(workdir: Path) -> None:
+    """Remove Snakemake's lock left by a killed run (we hold our own lock, so no other run is active)."""
+    locks = workdir / ".snakemake" / "locks"
+    if locks.is_dir() and any(locks.iterdir()):
+        print("fastdiff: removing the lock of an interrupted earlier run", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--directory", str(workdir),
+                        "--configfile", str(workdir / "config.yaml"), "--unlock", "--quiet", "all"], check=True,
+                       stdout=subprocess.DEVNULL)
+
+
+def run(args: argparse.Namespace, snakemake_args: list[str]) -> int:
+    raw = resolve_config(args)
+    try:
+        config = load_config(raw)
+    except ConfigError as err:
+        print(f"fastdiff: {err}", file=sys.stderr)
+        return 2
+    if not SNAKEFILE.exists():
+        print(f"fastdiff: the workflow is not found at {SNAKEFILE}; install with 'pip install -e .' from a checkout",
+              file=sys.stderr)
+        return 2
+    workdir = Path(config.output_dir) / "work"
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(raw, sort_keys=False, allow_unicode=True))
+    with open(workdir / ".fastdiff.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"fastdiff: another fastdiff run is using {config.output_dir}", file=sys.stderr)
+            return 2
+        _clear_stale_lock(workdir)
+        cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--directory", str(workdir),
+               "--configfile", str(workdir / "config.yaml"), "--cores", str(args.cores), "--rerun-incomplete",
+               "--scheduler", "greedy", *(["--dry-run"] if args.dry_run else []), *snakemake_args]
+        return subprocess.call(cmd)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    split = argv.index("--") if "--" in argv else len(argv)
+    args = build_parser().parse_args(argv[:split])
+    if args.command == "run":
+        return run(args, argv[split + 1:])
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

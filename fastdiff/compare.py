@@ -1,0 +1,177 @@
+"""Compare stage: all pairs of two blocks of thumbnails at or below the MSE threshold."""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from types import ModuleType
+
+import numpy as np
+
+from . import kernel
+from .atomic import atomic_path
+from .config import Config
+from .batch import Batch, load_batch
+
+log = logging.getLogger(__name__)
+
+COMPUTED, HASH_MATCH = 1, 2  # dif_table.success codes (Fast-Diff-Py's meaning)
+
+
+@dataclass(frozen=True)
+class CompareOptions:
+    threshold: float
+    rotate: bool = True
+    same_dim: bool = True
+    match_aspect_by: float | None = None
+    skip_matching_hash: bool = False
+    tile_size: int = 1024
+
+    @classmethod
+    def from_config(cls, config: Config) -> "CompareOptions":
+        return cls(threshold=config.threshold_value, rotate=config.rotate, same_dim=config.same_dim,
+                   match_aspect_by=config.match_aspect_by, skip_matching_hash=config.skip_matching_hash,
+                   tile_size=config.tile_size)
+
+
+@dataclass
+class Pairs:
+    """Matching pairs, key_a < key_b, sorted by (key_a, key_b)."""
+
+    key_a: np.ndarray  # int64
+    key_b: np.ndarray  # int64
+    mse: np.ndarray  # float64: mean squared error over px*px*3 values, min over rotations
+    rotation: np.ndarray  # int8: k such that mse = MSE(a, rot90(b, k)); -1 for hash matches
+    kind: np.ndarray  # int8: COMPUTED or HASH_MATCH
+    started: float = 0.0
+    finished: float = 0.0
+
+    def __len__(self) -> int:
+        return len(self.key_a)
+
+
+def load_block(paths: list[str]) -> Batch:
+    """Concatenate the valid thumbnails of several shard batches into one block."""
+    batches = [load_batch(p) for p in paths]
+    cat = np.concatenate
+    return Batch(keys=cat([b.keys for b in batches]), thumbs=cat([b.thumbs for b in batches]),
+                 height=cat([b.height for b in batches]), width=cat([b.width for b in batches]),
+                 hashes=cat([b.hashes for b in batches]), error_keys=cat([b.error_keys for b in batches]),
+                 error_messages=cat([b.error_messages for b in batches]),
+                 started=min(b.started for b in batches), finished=max(b.finished for b in batches))
+
+
+def _shape_key(block: Batch, opts: CompareOptions) -> np.ndarray:
+    """A sort key that puts compatible images next to each other, so that incompatible tiles are skipped."""
+    long_side = np.maximum(block.height, block.width)
+    short_side = np.minimum(block.height, block.width)
+    if opts.same_dim or opts.match_aspect_by == 0:
+        return long_side * (1 << 32) + short_side
+    if opts.match_aspect_by is not None:
+        return long_side / np.maximum(short_side, 1)
+    return np.zeros(len(block.keys))
+
+
+def allowed_pairs(a: Batch, ia: np.ndarray, b: Batch, ib: np.ndarray, opts: CompareOptions,
+                  same_block: bool) -> np.ndarray:
+    """Boolean (len(ia), len(ib)): which pairs the options allow to be compared at all."""
+    ka, kb = a.keys[ia][:, None], b.keys[ib][None, :]
+    mask = ka < kb if same_block else np.ones((len(ia), len(ib)), bool)
+    ha, wa, hb, wb = a.height[ia][:, None], a.width[ia][:, None], b.height[ib][None, :], b.width[ib][None, :]
+    if opts.same_dim or opts.match_aspect_by == 0:  # same dimensions, or transposed (difPy / Fast-Diff-Py)
+        mask &= (np.minimum(ha, wa) == np.minimum(hb, wb)) & (np.maximum(ha, wa) == np.maximum(hb, wb))
+    if opts.match_aspect_by:  # aspect ratios within a factor
+        ra = np.maximum(ha, wa) / np.maximum(np.minimum(ha, wa), 1)
+        rb = np.maximum(hb, wb) / np.maximum(np.minimum(hb, wb), 1)
+        mask &= (ra * opts.match_aspect_by >= rb) & (rb >= ra / opts.match_aspect_by)
+    return mask
+
+
+def _hash_matches(a: Batch, b: Batch, opts: CompareOptions, same_block: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs (i, j) whose rotation hashes intersect, restricted to allowed pairs."""
+    by_hash: dict[str, list[int]] = {}
+    for i, row in enumerate(a.hashes):
+        for h in set(row) - {""}:
+            by_hash.setdefault(h, []).append(i)
+    found: set[tuple[int, int]] = set()
+    for j, row in enumerate(b.hashes):
+        for h in set(row) - {""}:
+            found.update((i, j) for i in by_hash.get(h, ()))
+    if not found:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    ia, ib = (np.asarray(v, dtype=np.int64) for v in zip(*sorted(found)))
+    ok = np.array([allowed_pairs(a, ia[t:t + 1], b, ib[t:t + 1], opts, same_block)[0, 0] for t in range(len(ia))])
+    return ia[ok], ib[ok]
+
+
+def compare_blocks(a: Batch, b: Batch, opts: CompareOptions, same_block: bool, xp: ModuleType = np) -> Pairs:
+    """Every allowed pair of a x b (pairs with key_a < key_b when a and b are the same block) with MSE <= threshold.
+
+    Images are sorted by shape (with same_dim / match_aspect_by) and processed in tiles of tile_size x tile_size,
+    so a tile without any allowed pair is never multiplied and memory is bounded by the tile, not the block.
+    """
+    started = time.time()
+    found: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]] = []  # (ia, ib, mse, rotation, kind)
+    order_a = np.argsort(_shape_key(a, opts), kind="stable")
+    order_b = np.argsort(_shape_key(b, opts), kind="stable")
+    t = opts.tile_size
+    if opts.skip_matching_hash:
+        ha, hb = _hash_matches(a, b, opts, same_block)
+        found.append((ha, hb, np.zeros(len(ha)), np.full(len(ha), -1, np.int8), HASH_MATCH))
+        # tile coordinates of the hash matches, to take them out of the products
+        pos_a, pos_b = np.argsort(order_a), np.argsort(order_b)
+        hash_tile = (pos_a[ha] // t, pos_b[hb] // t)
+        hash_local = (pos_a[ha] % t, pos_b[hb] % t)
+    rotations = 4 if opts.rotate else 1
+    n_tiles = -(-len(order_a) // t) * -(-len(order_b) // t)
+    done = 0
+    for tb in range(0, len(order_b), t):
+        ib = order_b[tb:tb + t]
+        side_b = None
+        for ta in range(0, len(order_a), t):
+            ia = order_a[ta:ta + t]
+            done += 1
+            mask = allowed_pairs(a, ia, b, ib, opts, same_block)
+            if opts.skip_matching_hash:
+                here = (hash_tile[0] == ta // t) & (hash_tile[1] == tb // t)
+                mask[hash_local[0][here], hash_local[1][here]] = False
+            if not mask.any():
+                continue
+            if side_b is None:
+                side_b = kernel.prepare(xp, b.thumbs[ib], rotations)
+            side_a = kernel.prepare(xp, a.thumbs[ia], 1)
+            ri, rj, mse, rot = (_host(v) for v in kernel.compare_tile(xp, side_a, side_b, xp.asarray(mask),
+                                                                       opts.threshold))
+            found.append((ia[ri], ib[rj], mse, rot, COMPUTED))
+            log.info("tile %d/%d: %d matching pairs", done, n_tiles, len(ri))
+    ia = np.concatenate([f[0] for f in found]).astype(np.int64) if found else np.zeros(0, np.int64)
+    ib = np.concatenate([f[1] for f in found]).astype(np.int64) if found else np.zeros(0, np.int64)
+    key_a, key_b = a.keys[ia], b.keys[ib]
+    order = np.lexsort((key_b, key_a))
+
+    def column(i: int, dtype: type) -> np.ndarray:
+        return np.concatenate([f[i] for f in found]).astype(dtype)[order] if found else np.zeros(0, dtype)
+
+    kinds = np.concatenate([np.full(len(f[0]), f[4], np.int8) for f in found]) if found else np.zeros(0, np.int8)
+    return Pairs(key_a=key_a[order], key_b=key_b[order], mse=column(2, np.float64), rotation=column(3, np.int8),
+                 kind=kinds[order], started=started, finished=time.time())
+
+
+def _host(array: object) -> np.ndarray:
+    """A device array as a numpy array (no copy for numpy input)."""
+    return array.get() if hasattr(array, "get") else np.asarray(array)
+
+
+def save_pairs(pairs: Pairs, path: str | os.PathLike[str]) -> None:
+    """Write a block's matching pairs as .npz, atomically."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, key_a=pairs.key_a, key_b=pairs.key_b, mse=pairs.mse, rotation=pairs.rotation,
+                 kind=pairs.kind, timing=np.asarray([pairs.started, pairs.finished]))
+
+
+def load_pairs(path: str | os.PathLike[str]) -> Pairs:
+    with np.load(path, allow_pickle=False) as z:
+        timing = z["timing"]
+        return Pairs(key_a=z["key_a"], key_b=z["key_b"], mse=z["mse"], rotation=z["rotation"], kind=z["kind"],
+                     started=float(timing[0]), finished=float(timing[1]))

@@ -1,0 +1,129 @@
+"""The one configuration model of fastdiff, validated before any rule runs."""
+from __future__ import annotations
+
+import os
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+# difPy 4.2.1's allowed extensions (dif.py L163) plus bmp, which OpenCV and Pillow both read.
+DEFAULT_EXTENSIONS: tuple[str, ...] = (
+    "apng", "bw", "cdf", "cur", "dcx", "dds", "dib", "emf", "eps", "fli", "flc", "fpx", "ftex", "fits",
+    "gd", "gd2", "gif", "gbr", "icb", "icns", "iim", "ico", "im", "imt", "j2k", "jfif", "jfi", "jif",
+    "jp2", "jpe", "jpeg", "jpg", "jpm", "jpf", "jpx", "mic", "mpo", "msp", "nc", "pbm", "pcd", "pcx",
+    "pgm", "png", "ppm", "psd", "pixar", "ras", "rgb", "rgba", "sgi", "spi", "spider", "sun", "tga",
+    "tif", "tiff", "vda", "vst", "wal", "webp", "xbm", "xpm", "bmp",
+)
+NAMED_THRESHOLDS: dict[str, int] = {"duplicates": 0, "similar": 5}
+
+
+class ConfigError(ValueError):
+    """A configuration key has a bad value; the message names the key."""
+
+
+class Config(BaseModel):
+    """Every option of a fastdiff run. Unknown keys are rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # --- what to scan (index stage)
+    part_a: list[str] = Field(min_length=1, description="directories of partition A")
+    part_b: list[str] = Field(default_factory=list, description="directories of partition B (A x B only)")
+    recursive: bool = True
+    in_folder: bool = False
+    ignore_names: list[str] = Field(default_factory=list)
+    ignore_paths: list[str] = Field(default_factory=list)
+    limit_extensions: bool = True
+    allowed_extensions: list[str] = Field(default_factory=lambda: list(DEFAULT_EXTENSIONS))
+    shard_size: int = Field(1000, ge=1)
+    block_size: int | Literal["auto"] = "auto"
+    max_compare_jobs: int = Field(2000, ge=1)
+    # --- thumbnails stage
+    px_size: int = Field(50, ge=10, le=5000)
+    shift_amount: int = Field(0, ge=-7, le=7)
+    max_pixels: int = Field(89_478_485, ge=1)
+    threads: int = Field(2, ge=1)
+    # --- compare stage
+    threshold: float | Literal["duplicates", "similar"] = "duplicates"
+    rotate: bool = True
+    same_dim: bool = True
+    match_aspect_by: float | None = None
+    skip_matching_hash: bool = False
+    tile_size: int = Field(1024, ge=16)
+    # --- outputs
+    output_dir: str = "results"
+
+    @field_validator("part_a", "part_b")
+    @classmethod
+    def _directories_exist(cls, dirs: list[str]) -> list[str]:
+        for d in dirs:
+            if not os.path.isdir(d):
+                raise ValueError(f"not a directory: {d!r}")
+        if len(set(map(os.path.realpath, dirs))) != len(dirs):
+            raise ValueError("the same directory is given twice")
+        return dirs
+
+    @field_validator("allowed_extensions")
+    @classmethod
+    def _normalise_extensions(cls, exts: list[str]) -> list[str]:
+        return sorted({e.lower().lstrip(".") for e in exts})
+
+    @field_validator("threshold")
+    @classmethod
+    def _non_negative(cls, value: float | str) -> float | str:
+        if isinstance(value, float) and not value >= 0:
+            raise ValueError("must be 'duplicates', 'similar' or a number >= 0")
+        return value
+
+    @field_validator("block_size")
+    @classmethod
+    def _positive_block(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("must be 'auto' or an integer >= 1")
+        return value
+
+    @field_validator("match_aspect_by")
+    @classmethod
+    def _aspect_factor(cls, value: float | None) -> float | None:
+        if value is not None and value != 0 and value < 1:
+            raise ValueError("must be empty, 0 (same size or transposed) or a factor >= 1")
+        return value
+
+    @model_validator(mode="after")
+    def _partition_modes(self) -> "Config":
+        if self.in_folder and self.part_b:
+            raise ValueError("in_folder compares inside each folder of part_a; it cannot be combined with part_b")
+        return self
+
+    @property
+    def threshold_value(self) -> float:
+        """The MSE threshold as a number: 'duplicates' is 0 and 'similar' is 5."""
+        if isinstance(self.threshold, str):
+            return float(NAMED_THRESHOLDS[self.threshold])
+        return self.threshold
+
+    def stage_options(self, stage: str) -> dict[str, Any]:
+        """The options one stage depends on (Snakemake params: a change reruns that stage and what follows)."""
+        return self.model_dump(include=set(STAGE_KEYS[stage]))
+
+
+STAGE_KEYS: dict[str, tuple[str, ...]] = {
+    "index": ("part_a", "part_b", "recursive", "in_folder", "ignore_names", "ignore_paths", "limit_extensions",
+              "allowed_extensions", "shard_size", "block_size", "max_compare_jobs"),
+    "thumbnails": ("px_size", "shift_amount", "max_pixels", "rotate"),
+    "compare": ("threshold", "rotate", "same_dim", "match_aspect_by", "skip_matching_hash", "tile_size"),
+    "merge": ("threshold", "rotate", "same_dim", "in_folder", "recursive", "limit_extensions", "px_size"),
+}
+
+
+def load_config(raw: dict[str, Any]) -> Config:
+    """Validate a raw config mapping; raise ConfigError naming the first bad key."""
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as err:
+        lines = []
+        for e in err.errors():
+            key = ".".join(str(p) for p in e["loc"]) or "config"
+            got = f" (got {e['input']!r})" if "input" in e and not isinstance(e["input"], dict) else ""
+            lines.append(f"config key '{key}': {e['msg']}{got}")
+        raise ConfigError("invalid fastdiff configuration:\n  " + "\n  ".join(lines)) from None

@@ -1,0 +1,101 @@
+"""All-pairs thumbnail MSE, written once against an array module (numpy, or cupy on a GPU).
+
+MSE(a, b) = (|a|^2 + |b|^2 - 2 a.b) / d over the d = px*px*3 values, minimum over the rotations of b.
+The product a.b runs as float32 matrix products over chunks of at most CHUNK values of thumbnails
+centred at 128: every term is an integer of magnitude <= 2**14, so every partial sum of a chunk is an
+integer <= 2**24 and therefore exact in float32 whatever the summation order. Only the additions of the
+chunk results round; the filter keeps every pair within a proven margin of the threshold, and the few
+candidates are then recomputed exactly in integers, so results equal the brute-force definition bit for bit.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+CHUNK = 1024
+REFINE_BATCH = 256
+
+
+@dataclass
+class Side:
+    """One side of a block comparison on the array module's device."""
+
+    raw: Any  # uint8 (n, d) flattened thumbnails, rotation 0
+    centred: Any  # float32 (r, n, d): rotations of the thumbnails minus 128 (r = 1 or 4)
+    sq_norm: Any  # int64 (n,) exact squared norm of the centred thumbnails
+    perms: Any  # (r, d) rotation permutations of the flattened values
+
+
+def rotation_permutations(px: int) -> np.ndarray:
+    """(4, px*px*3) index arrays: flat(np.rot90(t, k))[i] == flat(t)[perm[k, i]]."""
+    idx = np.arange(px * px * 3).reshape(px, px, 3)
+    return np.stack([np.rot90(idx, k).reshape(-1) for k in range(4)])
+
+
+def prepare(xp: ModuleType, thumbs: np.ndarray, rotations: int) -> Side:
+    """Move thumbnails (n, px, px, 3) uint8 to the device with `rotations` (1 or 4) rotated copies."""
+    n, px = thumbs.shape[0], thumbs.shape[1]
+    raw = xp.asarray(thumbs.reshape(n, -1))
+    centred = raw.astype(xp.float32) - 128.0
+    perms = xp.asarray(rotation_permutations(px)[:rotations])
+    stacked = xp.stack([centred[:, p] for p in perms]) if rotations > 1 else centred[None]
+    c32 = raw.astype(xp.int32) - 128
+    sq_norm = (c32 * c32).sum(axis=1, dtype=xp.int64)
+    return Side(raw, stacked, sq_norm, perms)
+
+
+def _ulp(x: float) -> float:
+    """Spacing of float32 numbers at magnitude x (an upper bound for all smaller magnitudes)."""
+    return 2.0 ** (np.ceil(np.log2(max(x, 1.0))) - 23)
+
+
+def filter_margin(d: int) -> float:
+    """Upper bound on |computed - exact| of the filter quantity below (in units of the dot product)."""
+    n_chunks = -(-d // CHUNK)
+    largest = 2.0 * (2 ** 14) * d  # bound on |dot| and on (|a|^2 + |b|^2) / 2 of centred values
+    return (n_chunks + 4) * _ulp(largest)
+
+
+def dot_max(xp: ModuleType, a: Side, b: Side) -> Any:
+    """Approximate max over rotations of b of a.rot(b) for all pairs, float32 (n, m)."""
+    d = a.centred.shape[-1]
+    best = None
+    for r in range(b.centred.shape[0]):
+        acc = None
+        for s in range(0, d, CHUNK):
+            part = a.centred[0, :, s:s + CHUNK] @ b.centred[r, :, s:s + CHUNK].T
+            acc = part if acc is None else xp.add(acc, part, out=acc)
+        best = acc if best is None else xp.maximum(best, acc, out=best)
+    return best
+
+
+def exact_sse(xp: ModuleType, a: Side, b: Side, ia: Any, ib: Any) -> tuple[Any, Any]:
+    """Exact minimum SSE over rotations (int64) and the rotation k reaching it, for pairs (ia[t], ib[t])."""
+    out_sse, out_rot = [], []
+    for s in range(0, len(ia), REFINE_BATCH):
+        va = a.raw[ia[s:s + REFINE_BATCH]].astype(xp.int32)
+        vb = b.raw[ib[s:s + REFINE_BATCH]].astype(xp.int32)
+        sse = xp.stack([((va - vb[:, p]) ** 2).sum(axis=1, dtype=xp.int64) for p in b.perms], axis=1)
+        rot = sse.argmin(axis=1)
+        out_sse.append(sse[xp.arange(len(rot)), rot])
+        out_rot.append(rot.astype(xp.int8))
+    if not out_sse:
+        return xp.zeros(0, xp.int64), xp.zeros(0, xp.int8)
+    return xp.concatenate(out_sse), xp.concatenate(out_rot)
+
+
+def compare_tile(xp: ModuleType, a: Side, b: Side, allowed: Any, threshold: float) -> tuple[Any, Any, Any, Any]:
+    """Pairs (i, j) with allowed[i, j] and MSE <= threshold: returns (i, j, mse float64, rotation int8)."""
+    d = a.raw.shape[1]
+    dots = dot_max(xp, a, b)
+    # MSE <= t  <=>  dot >= (|a|^2 + |b|^2 - t*d) / 2 ; keep everything within the proven margin.
+    need = (a.sq_norm[:, None].astype(xp.float32) + b.sq_norm[None, :].astype(xp.float32)) * 0.5
+    need -= np.float32(threshold * d * 0.5 + filter_margin(d))
+    ia, ib = xp.nonzero((dots >= need) & allowed)
+    sse, rot = exact_sse(xp, a, b, ia, ib)
+    mse = sse.astype(xp.float64) / d
+    keep = mse <= threshold
+    return ia[keep], ib[keep], mse[keep], rot[keep]

@@ -1,0 +1,147 @@
+"""Merge stage: all block outputs into the SQLite database and difPy's results / lower_quality / stats files."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+from . import database, index
+from .atomic import atomic_open, atomic_path
+from .compare import HASH_MATCH, load_pairs
+from .config import NAMED_THRESHOLDS, Config
+from .grouping import best_copy_groups
+from .batch import load_batch
+
+log = logging.getLogger(__name__)
+
+OUTPUT_FILES = ("fastdiff.sqlite", "results.json", "lower_quality.json", "stats.json")
+
+
+def _dir_index(path: str, roots: list[tuple[int, str]]) -> int:
+    """Position of the input directory a path was found under (the longest matching root)."""
+    for i, root in roots:
+        if path == root or path.startswith(root.rstrip(os.sep) + os.sep):
+            return i
+    return -1
+
+
+def _file_rows(index_dir: Path, batch_paths: list[str], config: Config,
+               spans: list[tuple[float, float]]) -> Iterator[tuple[list[tuple], list[tuple]]]:
+    """Per shard: directory rows and hash rows for the indexed files, then one chunk for rejected entries.
+
+    The (start, end) time of each thumbnail job is appended to `spans`.
+    """
+    dirs = list(enumerate(config.part_a + config.part_b))
+    roots = sorted(dirs, key=lambda d: -len(d[1]))
+    manifest = index.read_manifest(index_dir)
+    for shard, batch_path in zip(manifest["shards"], batch_paths):
+        batch = load_batch(batch_path, thumbs=False)
+        spans.append((batch.started, batch.finished))
+        ok = {int(k): (int(h), int(w), list(hs)) for k, h, w, hs in
+              zip(batch.keys, batch.height, batch.width, batch.hashes)}
+        errors = {int(k): str(m) for k, m in zip(batch.error_keys, batch.error_messages)}
+        rows, hashes = [], []
+        for f in index.read_shard(index_dir / "shards" / f"{shard['id']}.json"):
+            h, w, hs = ok.get(f.key, (-1, -1, None))
+            rows.append((f.key, f.path, os.path.basename(f.path), errors.get(f.key), 0 if hs is None else 1, h, w, 1,
+                         f.size, f.ctime, _dir_index(f.path, roots), f.part))
+            if hs is not None:
+                hashes.append((f.key, *hs))
+        yield rows, hashes
+    first = manifest["n_files"]
+    yield [(first + i, r.path, os.path.basename(r.path), r.reason, 0 if r.kind == "unreadable" else -1, -1, -1,
+            0, r.size, r.ctime, _dir_index(r.path, roots), r.part)
+           for i, r in enumerate(index.read_rejected(index_dir))], []
+
+
+def _pair_rows(pair_paths: list[str], spans: list[tuple[float, float]]) -> Iterator[tuple[int, int, float, int, int | None]]:
+    """dif_table rows of every block output; the (start, end) time of each compare job is appended to `spans`."""
+    for path in pair_paths:
+        p = load_pairs(path)
+        spans.append((p.started, p.finished))
+        for a, b, mse, rot, kind in zip(p.key_a.tolist(), p.key_b.tolist(), p.mse.tolist(), p.rotation.tolist(),
+                                        p.kind.tolist()):
+            yield a, b, mse, kind, None if kind == HASH_MATCH else rot
+
+
+def _duration(spans: list[tuple[float, float]]) -> dict[str, object]:
+    """difPy's duration record from (start, end) spans of the jobs of a stage."""
+    start, end = (min(s for s, _ in spans), max(e for _, e in spans)) if spans else (time.time(),) * 2
+    return {"start": datetime.fromtimestamp(start).isoformat(), "end": datetime.fromtimestamp(end).isoformat(),
+            "seconds_elapsed": round(end - start, 4)}
+
+
+def _stats(con: sqlite3.Connection, config: Config, build: list, search: list) -> dict[str, object]:
+    """difPy 4.2.1's stats structure (field names and order)."""
+    invalid = con.execute("SELECT path, error FROM directory WHERE error IS NOT NULL AND error NOT LIKE 'same file as %' "
+                          "ORDER BY allowed DESC, key").fetchall()
+    searched = con.execute("SELECT COUNT(*) FROM directory WHERE success = 1").fetchone()[0]
+    duplicates, similar = con.execute("SELECT COALESCE(SUM(dif = 0), 0), COALESCE(SUM(dif != 0), 0) "
+                                      "FROM best_copy_group").fetchone()
+    threshold = config.threshold
+    return {
+        "directory": config.part_a + config.part_b,
+        "total_files": searched + len(invalid),
+        "invalid_files": {"count": len(invalid), "logs": dict(invalid)},
+        "process": {
+            "build": {"duration": _duration(build),
+                      "parameters": {"recursive": config.recursive, "in_folder": config.in_folder,
+                                     "limit_extensions": config.limit_extensions, "px_size": config.px_size,
+                                     "processes": config.threads}},
+            "search": {"duration": _duration(search),
+                       "parameters": {"similarity_mse": NAMED_THRESHOLDS.get(threshold, threshold)
+                                      if isinstance(threshold, str) else float(threshold),
+                                      "rotate": config.rotate, "same_dim": config.same_dim,
+                                      "processes": config.threads, "chunksize": None},
+                       "files_searched": searched,
+                       "matches_found": {"duplicates": duplicates, "similar": similar}},
+        },
+    }
+
+
+def _results(con: sqlite3.Connection, config: Config) -> tuple[dict, list[str]]:
+    """difPy's result mapping {best copy: [[copy, mse], ...]} (nested per folder with in_folder) and lower_quality."""
+    rows = con.execute("""
+        SELECT h.path, m.path, g.dif, h.dir_index FROM best_copy_group g
+        JOIN directory h ON h.key = g.head JOIN directory m ON m.key = g.member ORDER BY g.head, g.member""")
+    results: dict[str, object] = {}
+    lower: list[str] = []
+    folders = config.part_a
+    for head, member, dif, dir_index in rows:
+        target = results.setdefault(folders[dir_index], {}) if config.in_folder else results
+        target.setdefault(head, []).append([member, dif])  # type: ignore[union-attr]
+        lower.append(member)
+    return results, lower
+
+
+def merge(config: Config, index_dir: str | os.PathLike[str], batch_paths: list[str], pair_paths: list[str],
+          out_dir: str | os.PathLike[str]) -> None:
+    """Write fastdiff.sqlite, results.json, lower_quality.json and stats.json into out_dir, each atomically."""
+    index_dir, out_dir = Path(index_dir), Path(out_dir)
+    build: list[tuple[float, float]] = []
+    search: list[tuple[float, float]] = []
+    with atomic_path(out_dir / "fastdiff.sqlite") as db_path:
+        db_path.unlink()
+        con = database.create(db_path)
+        for rows, hashes in _file_rows(index_dir, batch_paths, config, build):
+            database.insert_files(con, rows, hashes)
+        database.insert_pairs(con, _pair_rows(pair_paths, search))
+        database.finish(con, config.model_dump())
+        n_groups = 0
+        for group in best_copy_groups(con):
+            con.executemany("INSERT INTO best_copy_group VALUES (?, ?, ?)",
+                            ((k, group.head, dif) for k, dif in group.members))
+            n_groups += 1
+        con.commit()
+        results, lower = _results(con, config)
+        stats = _stats(con, config, build, search)
+        con.close()
+    for name, payload in (("results.json", results), ("lower_quality.json", lower), ("stats.json", stats)):
+        with atomic_open(out_dir / name, "w", encoding="ascii") as fh:
+            json.dump(payload, fh)
+    log.info("%d groups, %d lower-quality copies written to %s", n_groups, len(lower), out_dir)

@@ -1,0 +1,72 @@
+"""Index stage: what is scanned, in which order, and how shards and blocks are planned."""
+from __future__ import annotations
+
+import os
+
+from fastdiff.config import load_config
+from fastdiff.index import read_manifest, read_rejected, read_shard, scan, write_index
+
+
+def touch(path, data=b"x"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def test_filters_and_order(tmp_path):
+    root = tmp_path / "photos"
+    for rel in ["b.jpg", "a.JPG", "sub/c.png", ".hidden.jpg", ".cache/d.jpg", "notes.txt", "noext", "skip/e.jpg",
+                "Thumbs/f.jpg", "x y é.webp", "image.bmp"]:
+        touch(root / rel)
+    sibling = tmp_path / "photos2"  # shares a prefix with an ignored path, must stay
+    touch(sibling / "g.jpg")
+    cfg = load_config({"part_a": [str(root), str(sibling)], "ignore_names": ["Thumbs"],
+                       "ignore_paths": [str(root / "skip"), str(tmp_path / "photos2x")]})
+    result = scan(cfg)
+    names = [os.path.relpath(f.path, tmp_path) for f in result.files]
+    assert names == sorted(names)
+    assert set(names) == {"photos/a.JPG", "photos/b.jpg", "photos/sub/c.png", "photos/x y é.webp",
+                          "photos/image.bmp", "photos2/g.jpg"}
+    assert {os.path.basename(r.path): r.reason for r in result.rejected} == {
+        "notes.txt": "Unsupported file type", "noext": "Unsupported file type"}
+    assert [f.key for f in result.files] == list(range(len(result.files)))
+
+
+def test_symlinks_loops_and_aliases(tmp_path):
+    root = tmp_path / "p"
+    touch(root / "real.jpg")
+    os.symlink(root / "real.jpg", root / "zlink.jpg")  # the same file twice: compared once
+    os.symlink(root / "loop_a.jpg", root / "loop_b.jpg")
+    os.symlink(root / "loop_b.jpg", root / "loop_a.jpg")
+    os.symlink(root / "missing.jpg", root / "broken.jpg")
+    os.symlink(root, root / "cycle")  # a directory cycle is not followed twice
+    cfg = load_config({"part_a": [str(root)]})
+    result = scan(cfg)
+    assert [os.path.basename(f.path) for f in result.files] == ["real.jpg"]
+    reasons = {os.path.basename(r.path): r.reason for r in result.rejected}
+    assert "symbolic links" in reasons["loop_a.jpg"] and "symbolic links" in reasons["loop_b.jpg"]
+    assert "No such file" in reasons["broken.jpg"]
+    assert reasons["zlink.jpg"].startswith("same file as")
+
+
+def test_shards_blocks_and_pairs(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for i in range(23):
+        touch(a / f"{i:02d}.jpg")
+    for i in range(5):
+        touch(b / f"{i}.png")
+    out = tmp_path / "index"
+    manifest = write_index(load_config({"part_a": [str(a)], "part_b": [str(b)], "shard_size": 10}), out)
+    assert [s["n"] for s in manifest["shards"]] == [10, 10, 3, 5]  # a shard never spans partitions
+    assert [s["part"] for s in manifest["shards"]] == [0, 0, 0, 1]
+    assert manifest["pairs"] == [[0, 3], [1, 3], [2, 3]]  # A x B only
+    assert read_manifest(out) == manifest and read_rejected(out) == []
+    assert [f.key for f in read_shard(out / "shards" / "00003.json")] == list(range(23, 28))
+
+    one = write_index(load_config({"part_a": [str(a)], "shard_size": 2, "max_compare_jobs": 10}), tmp_path / "i2")
+    assert len(one["pairs"]) <= 10
+    assert sorted(s for blk in one["blocks"] for s in blk) == list(range(len(one["shards"])))
+
+    folders = write_index(load_config({"part_a": [str(a), str(b)], "in_folder": True, "shard_size": 100}),
+                          tmp_path / "i3")
+    assert [s["section"] for s in folders["shards"]] == [0, 1]
+    assert folders["pairs"] == [[0, 0], [1, 1]]  # never across folders

@@ -1,0 +1,99 @@
+"""The compare kernel equals the brute-force float64 definition bit for bit, at and around the threshold."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fastdiff import kernel
+from fastdiff.batch import Batch
+from fastdiff.compare import CompareOptions, compare_blocks
+
+
+def brute(a: np.ndarray, b: np.ndarray, rotate: bool) -> np.ndarray:
+    fa, fb = a.astype(np.float64), b.astype(np.float64)
+    return np.min([[[np.mean((x - np.rot90(y, k)) ** 2) for y in fb] for x in fa]
+                   for k in (range(4) if rotate else [0])], axis=0)
+
+
+def planted(rng: np.random.Generator, n: int, px: int) -> np.ndarray:
+    """Random thumbnails with extreme values and planted pairs whose SSE sits exactly on small integers."""
+    t = rng.integers(0, 256, (n, px, px, 3), dtype=np.uint8)
+    t[0] = 0
+    t[1] = 255  # extreme products: the largest magnitudes the float32 filter sees
+    t[2] = 255
+    t[2].reshape(-1)[:7] = 254  # SSE 7 to t[1]
+    t[4] = np.rot90(t[3], 1)
+    t[5] = t[3]
+    t[5].reshape(-1)[::97] ^= 1  # tiny noise, MSE well under 1
+    t[6] = t[7]
+    return t
+
+
+@pytest.mark.parametrize("px, rotate", [(10, True), (50, True), (50, False), (37, True)])
+def test_compare_tile_equals_brute_force(px, rotate):
+    rng = np.random.default_rng(px)
+    t = planted(rng, 24, px)
+    d = px * px * 3
+    exact = brute(t, t, rotate)
+    allowed = np.triu(np.ones((24, 24), bool), 1)
+    for threshold in (0.0, 7 / d, np.nextafter(7 / d, 0), 0.5, 5.0, 1e9):
+        ia, ib, mse, rot = kernel.compare_tile(np, kernel.prepare(np, t, 1), kernel.prepare(np, t, 4 if rotate else 1),
+                                               allowed, threshold)
+        ei, ej = np.nonzero((exact <= threshold) & allowed)
+        assert sorted(zip(ia.tolist(), ib.tolist())) == sorted(zip(ei.tolist(), ej.tolist())), threshold
+        assert np.array_equal(mse, exact[ia, ib])
+        for i, j, m, k in zip(ia, ib, mse, rot):
+            assert np.mean((t[i].astype(float) - np.rot90(t[j], k)) ** 2) == m
+
+
+def test_filter_margin_is_tiny_compared_to_the_scale():
+    assert kernel.filter_margin(7500) * 2 / 7500 < 0.2  # in MSE units
+
+
+def _batch(thumbs: np.ndarray, keys: np.ndarray, dims: np.ndarray) -> Batch:
+    n = len(keys)
+    hashes = np.array([[f"h{k % 5}", "", "", ""] for k in keys], dtype="<U64")
+    return Batch(keys=keys, thumbs=thumbs, height=dims[:, 0], width=dims[:, 1], hashes=hashes,
+                 error_keys=np.zeros(0, np.int64), error_messages=np.zeros(0, str), started=0.0, finished=0.0)
+
+
+@pytest.mark.parametrize("tile", [16, 1024])
+@pytest.mark.parametrize("same_dim, aspect", [(False, None), (True, None), (False, 1.2)])
+def test_blocks_and_tiles_give_the_same_pairs(tile, same_dim, aspect):
+    rng = np.random.default_rng(1)
+    n, px = 70, 12
+    base = rng.integers(0, 256, (20, px, px, 3), dtype=np.uint8)
+    t = base[rng.integers(0, 20, n)]  # many exact repeats
+    t[::3] = np.clip(t[::3].astype(int) + rng.integers(-2, 3, t[::3].shape), 0, 255)
+    dims = rng.choice(np.array([[100, 200], [200, 100], [150, 150], [100, 130]]), n)
+    keys = np.arange(n, dtype=np.int64)
+    opts = CompareOptions(threshold=2.0, same_dim=same_dim, match_aspect_by=aspect, tile_size=tile)
+    whole = compare_blocks(_batch(t, keys, dims), _batch(t, keys, dims), opts, same_block=True)
+    exact = brute(t, t, True)
+    ok = np.triu(exact <= 2.0, 1)
+    if same_dim:
+        ok &= \
+            (np.sort(dims, 1)[:, None, :] == np.sort(dims, 1)[None, :, :]).all(-1)
+    if aspect:
+        r = dims.max(1) / dims.min(1)
+        ok &= (r[:, None] * aspect >= r[None, :]) & (r[None, :] >= r[:, None] / aspect)
+    assert sorted(zip(whole.key_a.tolist(), whole.key_b.tolist())) == sorted(zip(*map(list, np.nonzero(ok))))
+    # the same pairs when split into two blocks
+    h = 33
+    parts = [_batch(t[s], keys[s], dims[s]) for s in (slice(0, h), slice(h, n))]
+    split = [compare_blocks(parts[i], parts[j], opts, same_block=i == j) for i, j in ((0, 0), (0, 1), (1, 1))]
+    got = sorted(p for s in split for p in zip(s.key_a.tolist(), s.key_b.tolist(), s.mse.tolist()))
+    assert got == sorted(zip(whole.key_a.tolist(), whole.key_b.tolist(), whole.mse.tolist()))
+
+
+def test_hash_matches_are_recorded_without_computing():
+    t = np.zeros((4, 8, 8, 3), np.uint8)
+    t[1] = 200
+    dims = np.array([[10, 10]] * 4)
+    keys = np.arange(4, dtype=np.int64)
+    b = _batch(t, keys, dims)
+    b.hashes[:] = [["x", "", "", ""], ["x", "", "", ""], ["y", "", "", ""], ["z", "", "", ""]]
+    pairs = compare_blocks(b, b, CompareOptions(threshold=0.0, skip_matching_hash=True), same_block=True)
+    rows = set(zip(pairs.key_a.tolist(), pairs.key_b.tolist(), pairs.kind.tolist()))
+    assert (0, 1, 2) in rows  # hash match, recorded as Fast-Diff-Py's success=2 with dif 0
+    assert (0, 2, 1) in rows and (0, 3, 1) in rows and (2, 3, 1) in rows  # computed

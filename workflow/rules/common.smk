@@ -1,0 +1,54 @@
+# Configuration (validated before any rule runs), paths, and the input functions that read the index manifest.
+import os
+import sys
+from pathlib import Path
+
+# Jobs import the package from this checkout, also inside --use-conda environments.
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [workflow.basedir, os.environ.get("PYTHONPATH")]))
+sys.path.insert(0, workflow.basedir)
+
+from fastdiff.config import ConfigError, load_config
+from fastdiff.index import read_manifest
+from fastdiff.merge import OUTPUT_FILES
+
+try:
+    CFG = load_config(config)
+except ConfigError as err:
+    raise WorkflowError(str(err)) from None
+
+OUT = CFG.output_dir
+WORK = f"{OUT}/work"
+INDEX = f"{WORK}/index"
+CPU_ENV = "../../envs/cpu.yaml"
+
+
+wildcard_constraints:
+    shard=r"\d+",
+    bi=r"\d+",
+    bj=r"\d+",
+
+
+def final_outputs():
+    return [f"{OUT}/{name}" for name in OUTPUT_FILES]
+
+
+def manifest():
+    """The index manifest; asking for it makes the caller wait for the index checkpoint."""
+    return read_manifest(checkpoints.index.get().output[0])
+
+
+def batch_path(shard_id):
+    return f"{WORK}/thumbs/{shard_id}.npz"
+
+
+def block_batches(block):
+    m = manifest()
+    return [batch_path(m["shards"][s]["id"]) for s in m["blocks"][int(block)]]
+
+
+def all_batches(wildcards):
+    return [batch_path(s["id"]) for s in manifest()["shards"]]
+
+
+def all_block_outputs(wildcards):
+    return [f"{WORK}/compare/{i}_{j}.npz" for i, j in manifest()["pairs"]]
