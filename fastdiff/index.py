@@ -28,6 +28,7 @@ class IndexedFile:
     section: int  # pairs are only formed inside a section (or across A and B sections)
     size: int
     ctime: float
+    dir_index: int  # position of the input directory it was found under (part_a, then part_b)
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class RejectedFile:
     part: int
     reason: str
     kind: str  # 'unsupported' | 'unreadable' | 'alias'
+    dir_index: int
     size: int = -1
     ctime: float = -1.0
 
@@ -114,41 +116,44 @@ def scan(config: Config) -> Scan:
     ignore_names = set(config.ignore_names)
     ignore_paths = [os.path.abspath(p) for p in config.ignore_paths]
     allowed = set(config.allowed_extensions)
+    all_dirs = config.part_a + config.part_b
     sections: list[Section] = []
-    per_section: list[list[tuple[str, os.stat_result | OSError]]] = []
+    per_section: list[list[tuple[str, os.stat_result | OSError, int]]] = []
     for part, dirs in ((0, config.part_a), (1, config.part_b)):
         ordered = sorted(dirs)
         groups = [[d] for d in ordered] if config.in_folder else ([ordered] if ordered else [])
         for group in groups:
             sections.append(Section(id=len(sections), part=part, folder=group[0] if config.in_folder else ""))
-            entries: list[tuple[str, os.stat_result | OSError]] = []
+            entries: list[tuple[str, os.stat_result | OSError, int]] = []
             visited: set[tuple[int, int]] = set()
             for root in group:
-                entries += _walk(root, config.recursive, ignore_names, ignore_paths, visited)
+                dir_index = all_dirs.index(root, len(config.part_a) if part else 0)
+                entries += [(p, st, dir_index) for p, st in
+                            _walk(root, config.recursive, ignore_names, ignore_paths, visited)]
             per_section.append(sorted(entries, key=lambda e: e[0]))
 
     files: list[IndexedFile] = []
     rejected: list[RejectedFile] = []
     seen: dict[tuple[int, int], str] = {}
     for section, entries in zip(sections, per_section):
-        for path, st in entries:
+        for path, st, dir_index in entries:
             if isinstance(st, OSError):
-                rejected.append(RejectedFile(path, section.part, st.strerror or str(st), "unreadable"))
+                rejected.append(RejectedFile(path, section.part, st.strerror or str(st), "unreadable", dir_index))
                 continue
             if not stat.S_ISREG(st.st_mode):
-                rejected.append(RejectedFile(path, section.part, "not a regular file", "unreadable"))
+                rejected.append(RejectedFile(path, section.part, "not a regular file", "unreadable", dir_index))
                 continue
             if config.limit_extensions and _extension(os.path.basename(path)) not in allowed:
-                rejected.append(RejectedFile(path, section.part, "Unsupported file type", "unsupported",
+                rejected.append(RejectedFile(path, section.part, "Unsupported file type", "unsupported", dir_index,
                                              st.st_size, st.st_ctime))
                 continue
             inode = (st.st_dev, st.st_ino)
             if inode in seen:
-                rejected.append(RejectedFile(path, section.part, f"same file as {seen[inode]}", "alias",
+                rejected.append(RejectedFile(path, section.part, f"same file as {seen[inode]}", "alias", dir_index,
                                              st.st_size, st.st_ctime))
                 continue
             seen[inode] = path
-            files.append(IndexedFile(len(files), path, section.part, section.id, st.st_size, st.st_ctime))
+            files.append(IndexedFile(len(files), path, section.part, section.id, st.st_size, st.st_ctime, dir_index))
         log.info("section %d: %d files indexed so far, %d rejected", section.id, len(files), len(rejected))
     return Scan(files, rejected, sections)
 

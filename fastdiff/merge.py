@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import IO
 
 from . import database, index
 from .atomic import atomic_open, atomic_path
@@ -22,22 +23,12 @@ log = logging.getLogger(__name__)
 OUTPUT_FILES = ("fastdiff.sqlite", "results.json", "lower_quality.json", "stats.json")
 
 
-def _dir_index(path: str, roots: list[tuple[int, str]]) -> int:
-    """Position of the input directory a path was found under (the longest matching root)."""
-    for i, root in roots:
-        if path == root or path.startswith(root.rstrip(os.sep) + os.sep):
-            return i
-    return -1
-
-
 def _file_rows(index_dir: Path, batch_paths: list[str], config: Config,
                spans: list[tuple[float, float]]) -> Iterator[tuple[list[tuple], list[tuple]]]:
     """Per shard: directory rows and hash rows for the indexed files, then one chunk for rejected entries.
 
     The (start, end) time of each thumbnail job is appended to `spans`.
     """
-    dirs = list(enumerate(config.part_a + config.part_b))
-    roots = sorted(dirs, key=lambda d: -len(d[1]))
     manifest = index.read_manifest(index_dir)
     for shard, batch_path in zip(manifest["shards"], batch_paths):
         batch = load_batch(batch_path, thumbs=False)
@@ -49,13 +40,13 @@ def _file_rows(index_dir: Path, batch_paths: list[str], config: Config,
         for f in index.read_shard(index_dir / "shards" / f"{shard['id']}.json"):
             h, w, hs = ok.get(f.key, (-1, -1, None))
             rows.append((f.key, f.path, os.path.basename(f.path), errors.get(f.key), 0 if hs is None else 1, h, w, 1,
-                         f.size, f.ctime, _dir_index(f.path, roots), f.part))
+                         f.size, f.ctime, f.dir_index, f.part))
             if hs is not None:
                 hashes.append((f.key, *hs))
         yield rows, hashes
     first = manifest["n_files"]
     yield [(first + i, r.path, os.path.basename(r.path), r.reason, 0 if r.kind == "unreadable" else -1, -1, -1,
-            0, r.size, r.ctime, _dir_index(r.path, roots), r.part)
+            0, r.size, r.ctime, r.dir_index, r.part)
            for i, r in enumerate(index.read_rejected(index_dir))], []
 
 
@@ -104,19 +95,32 @@ def _stats(con: sqlite3.Connection, config: Config, build: list, search: list) -
     }
 
 
-def _results(con: sqlite3.Connection, config: Config) -> tuple[dict, list[str]]:
-    """difPy's result mapping {best copy: [[copy, mse], ...]} (nested per folder with in_folder) and lower_quality."""
+def _write_results(con: sqlite3.Connection, config: Config, results: IO[str], lower: IO[str]) -> int:
+    """Stream difPy's result mapping {best copy: [[copy, mse], ...]} (nested per folder with in_folder) and the
+    lower_quality list from the database; return the number of lower-quality copies."""
     rows = con.execute("""
         SELECT h.path, m.path, g.dif, h.dir_index FROM best_copy_group g
         JOIN directory h ON h.key = g.head JOIN directory m ON m.key = g.member ORDER BY g.head, g.member""")
-    results: dict[str, object] = {}
-    lower: list[str] = []
-    folders = config.part_a
-    for head, member, dif, dir_index in rows:
-        target = results.setdefault(folders[dir_index], {}) if config.in_folder else results
-        target.setdefault(head, []).append([member, dif])  # type: ignore[union-attr]
-        lower.append(member)
-    return results, lower
+    dump = json.dumps
+    folder = head = None
+    count = 0
+    results.write("{")
+    lower.write("[")
+    for head_path, member, dif, dir_index in rows:
+        if config.in_folder and config.part_a[dir_index] != folder:
+            results.write(("]}, " if folder is not None else "") + dump(config.part_a[dir_index]) + ": {")
+            folder, head = config.part_a[dir_index], None
+        if head_path != head:
+            results.write(("], " if head is not None else "") + dump(head_path) + ": [")
+        else:
+            results.write(", ")
+        head = head_path
+        results.write(dump([member, dif]))
+        lower.write((", " if count else "") + dump(member))
+        count += 1
+    results.write(("]" if head is not None else "") + ("}" if folder is not None else "") + "}")
+    lower.write("]")
+    return count
 
 
 def merge(config: Config, index_dir: str | os.PathLike[str], batch_paths: list[str], pair_paths: list[str],
@@ -138,10 +142,10 @@ def merge(config: Config, index_dir: str | os.PathLike[str], batch_paths: list[s
                             ((k, group.head, dif) for k, dif in group.members))
             n_groups += 1
         con.commit()
-        results, lower = _results(con, config)
-        stats = _stats(con, config, build, search)
+        with atomic_open(out_dir / "results.json", "w", encoding="ascii") as results, \
+                atomic_open(out_dir / "lower_quality.json", "w", encoding="ascii") as lower:
+            n_lower = _write_results(con, config, results, lower)
+        with atomic_open(out_dir / "stats.json", "w", encoding="ascii") as fh:
+            json.dump(_stats(con, config, build, search), fh)
         con.close()
-    for name, payload in (("results.json", results), ("lower_quality.json", lower), ("stats.json", stats)):
-        with atomic_open(out_dir / name, "w", encoding="ascii") as fh:
-            json.dump(payload, fh)
-    log.info("%d groups, %d lower-quality copies written to %s", n_groups, len(lower), out_dir)
+    log.info("%d groups, %d lower-quality copies written to %s", n_groups, n_lower, out_dir)

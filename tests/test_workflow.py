@@ -86,3 +86,23 @@ def test_groups_keep_the_best_copy_once(collection, tmp_path):
     assert stats["process"]["search"]["matches_found"]["duplicates"] + \
         stats["process"]["search"]["matches_found"]["similar"] == len(lower)
     assert list(stats) == ["directory", "total_files", "invalid_files", "process"]
+
+
+def test_in_folder_compares_inside_each_folder_only(tmp_path):
+    from synth import make_tiny_set
+
+    for name in ("one", "two"):
+        make_tiny_set(tmp_path / "data" / name)
+    dirs = [tmp_path / "data" / "two", tmp_path / "data" / "one"]
+    out = tmp_path / "out"
+    run_fastdiff(dirs, out, "--in-folder", "--similarity", "similar")
+    results = read_json(out / "results.json")
+    assert sorted(results) == sorted(map(str, dirs))
+    for folder, groups in results.items():
+        for head, members in groups.items():
+            assert head.startswith(folder + "/") and all(m.startswith(folder + "/") for m, _ in members)
+    assert sum(len(ms) for g in results.values() for ms in g.values()) == len(read_json(out / "lower_quality.json"))
+    with sqlite3.connect(out / "fastdiff.sqlite") as con:
+        crossing = con.execute("SELECT COUNT(*) FROM dif_table JOIN directory a ON a.key = key_a "
+                               "JOIN directory b ON b.key = key_b WHERE a.dir_index != b.dir_index").fetchone()
+    assert crossing == (0,)
