@@ -17,6 +17,7 @@ from .batch import Batch, load_batch
 log = logging.getLogger(__name__)
 
 COMPUTED, HASH_MATCH = 1, 2  # dif_table.success codes (Fast-Diff-Py's meaning)
+CACHE_BYTES = 512 * 2**20
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,8 @@ def compare_blocks(a: Batch, b: Batch, opts: CompareOptions, same_block: bool, x
         hash_tile = (pos_a[ha] // t, pos_b[hb] // t)
         hash_local = (pos_a[ha] % t, pos_b[hb] % t)
     rotations = 4 if opts.rotate else 1
+    # prepared tiles of `a` are reused for every tile of `b` while they fit in CACHE_BYTES
+    cache_a: dict[int, kernel.Side] | None = {} if a.thumbs[0:1].nbytes * 4 * len(order_a) <= CACHE_BYTES else None
     n_tiles = -(-len(order_a) // t) * -(-len(order_b) // t)
     done = 0
     for tb in range(0, len(order_b), t):
@@ -140,7 +143,11 @@ def compare_blocks(a: Batch, b: Batch, opts: CompareOptions, same_block: bool, x
                 continue
             if side_b is None:
                 side_b = kernel.prepare(xp, b.thumbs[ib], rotations)
-            side_a = kernel.prepare(xp, a.thumbs[ia], 1)
+            side_a = cache_a.get(ta) if cache_a is not None else None
+            if side_a is None:
+                side_a = kernel.prepare(xp, a.thumbs[ia], 1)
+                if cache_a is not None:
+                    cache_a[ta] = side_a
             ri, rj, mse, rot = (_host(v) for v in kernel.compare_tile(xp, side_a, side_b, xp.asarray(mask),
                                                                        opts.threshold))
             found.append((ia[ri], ib[rj], mse, rot, COMPUTED))

@@ -15,6 +15,9 @@ from .config import Config
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
+# With block_size 'auto', a compare block holds at least this many images: one block pair is then about
+# 16M pairs (seconds of work), which amortises the start-up of a job and the loading of its batches.
+AUTO_MIN_BLOCK_IMAGES = 4000
 REJECTED = "rejected.json"
 
 
@@ -193,13 +196,14 @@ def _pairs(blocks: list[list[int]], shards: list[list[IndexedFile]], two_partiti
 
 
 def plan_blocks(shards: list[list[IndexedFile]], config: Config) -> tuple[list[list[int]], list[tuple[int, int]]]:
-    """Blocks and block pairs; with block_size 'auto' blocks grow until the job count fits max_compare_jobs."""
+    """Blocks and block pairs; with block_size 'auto' blocks hold at least AUTO_MIN_BLOCK_IMAGES images and
+    grow until the number of block pairs fits max_compare_jobs."""
     two = bool(config.part_b)
     if config.block_size != "auto":
         per_block = max(1, math.ceil(config.block_size / config.shard_size))
         blocks = _blocks(shards, per_block)
         return blocks, _pairs(blocks, shards, two)
-    per_block = 1
+    per_block = max(1, math.ceil(AUTO_MIN_BLOCK_IMAGES / config.shard_size))
     while True:
         blocks = _blocks(shards, per_block)
         pairs = _pairs(blocks, shards, two)

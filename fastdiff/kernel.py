@@ -38,13 +38,13 @@ def rotation_permutations(px: int) -> np.ndarray:
 def prepare(xp: ModuleType, thumbs: np.ndarray, rotations: int) -> Side:
     """Move thumbnails (n, px, px, 3) uint8 to the device with `rotations` (1 or 4) rotated copies."""
     n, px = thumbs.shape[0], thumbs.shape[1]
-    raw = xp.asarray(thumbs.reshape(n, -1))
-    centred = raw.astype(xp.float32) - 128.0
-    perms = xp.asarray(rotation_permutations(px)[:rotations])
-    stacked = xp.stack([centred[:, p] for p in perms]) if rotations > 1 else centred[None]
+    dev = xp.asarray(thumbs)
+    rotated = xp.stack([xp.rot90(dev, k, axes=(1, 2)).reshape(n, -1) for k in range(rotations)])
+    centred = xp.subtract(rotated, 128, dtype=xp.float32)
+    raw = rotated[0]
     c32 = raw.astype(xp.int32) - 128
     sq_norm = (c32 * c32).sum(axis=1, dtype=xp.int64)
-    return Side(raw, stacked, sq_norm, perms)
+    return Side(raw, centred, sq_norm, xp.asarray(rotation_permutations(px)[:rotations]))
 
 
 def _ulp(x: float) -> float:
@@ -60,16 +60,17 @@ def filter_margin(d: int) -> float:
 
 
 def dot_max(xp: ModuleType, a: Side, b: Side) -> Any:
-    """Approximate max over rotations of b of a.rot(b) for all pairs, float32 (n, m)."""
-    d = a.centred.shape[-1]
-    best = None
-    for r in range(b.centred.shape[0]):
-        acc = None
-        for s in range(0, d, CHUNK):
-            part = a.centred[0, :, s:s + CHUNK] @ b.centred[r, :, s:s + CHUNK].T
-            acc = part if acc is None else xp.add(acc, part, out=acc)
-        best = acc if best is None else xp.maximum(best, acc, out=best)
-    return best
+    """Approximate max over rotations of b of a.rot(b) for all pairs, float32 (n, m).
+
+    The rotations of b are stacked into one (r*m, d) matrix so each chunk is one large product.
+    """
+    r, m, d = b.centred.shape
+    stacked = b.centred.reshape(r * m, d)
+    acc = None
+    for s in range(0, d, CHUNK):
+        part = a.centred[0, :, s:s + CHUNK] @ stacked[:, s:s + CHUNK].T
+        acc = part if acc is None else xp.add(acc, part, out=acc)
+    return acc.reshape(-1, r, m).max(axis=1)
 
 
 def exact_sse(xp: ModuleType, a: Side, b: Side, ia: Any, ib: Any) -> tuple[Any, Any]:

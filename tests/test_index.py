@@ -48,22 +48,26 @@ def test_symlinks_loops_and_aliases(tmp_path):
     assert reasons["zlink.jpg"].startswith("same file as")
 
 
-def test_shards_blocks_and_pairs(tmp_path):
+def test_shards_blocks_and_pairs(tmp_path, monkeypatch):
     a, b = tmp_path / "a", tmp_path / "b"
     for i in range(23):
         touch(a / f"{i:02d}.jpg")
     for i in range(5):
         touch(b / f"{i}.png")
     out = tmp_path / "index"
-    manifest = write_index(load_config({"part_a": [str(a)], "part_b": [str(b)], "shard_size": 10}), out)
+    manifest = write_index(load_config({"part_a": [str(a)], "part_b": [str(b)], "shard_size": 10,
+                                       "block_size": 10}), out)
     assert [s["n"] for s in manifest["shards"]] == [10, 10, 3, 5]  # a shard never spans partitions
     assert [s["part"] for s in manifest["shards"]] == [0, 0, 0, 1]
     assert manifest["pairs"] == [[0, 3], [1, 3], [2, 3]]  # A x B only
     assert read_manifest(out) == manifest and read_rejected(out) == []
     assert [f.key for f in read_shard(out / "shards" / "00003.json")] == list(range(23, 28))
 
+    auto = write_index(load_config({"part_a": [str(a)], "part_b": [str(b)], "shard_size": 10}), tmp_path / "i1")
+    assert auto["blocks"] == [[0, 1, 2], [3]]  # small collections: one block per partition
+    monkeypatch.setattr("fastdiff.index.AUTO_MIN_BLOCK_IMAGES", 1)
     one = write_index(load_config({"part_a": [str(a)], "shard_size": 2, "max_compare_jobs": 10}), tmp_path / "i2")
-    assert len(one["pairs"]) <= 10
+    assert 1 < len(one["blocks"]) and len(one["pairs"]) <= 10
     assert sorted(s for blk in one["blocks"] for s in blk) == list(range(len(one["shards"])))
 
     folders = write_index(load_config({"part_a": [str(a), str(b)], "in_folder": True, "shard_size": 100}),
