@@ -52,6 +52,20 @@ class Pairs:
         return len(self.key_a)
 
 
+def memory_bound_mb(n_a: int, n_b: int, px_size: int, rotate: bool, tile_size: int) -> int:
+    """Upper bound on the memory of one compare job: both blocks (uint8), the cache of prepared tiles of a,
+    one prepared tile of b, the product accumulators, and the interpreter (about 200 MB)."""
+    d = px_size * px_size * 3
+    rotations = 4 if rotate else 1
+    tile_a = min(tile_size, n_a)
+    tile_b = min(tile_size, n_b)
+    blocks = (n_a + n_b) * d
+    cache = min(5 * d * n_a, CACHE_BYTES + 5 * d * tile_a)
+    side_b = rotations * tile_b * d * 5
+    products = 3 * rotations * tile_a * tile_b * 4
+    return int((blocks + cache + side_b + products) / 2**20) + 200
+
+
 def load_block(paths: list[str]) -> Batch:
     """Concatenate the valid thumbnails of several shard batches into one block."""
     batches = [load_batch(p) for p in paths]

@@ -16,7 +16,7 @@ def _outputs(out):
 
 def test_sigkill_mid_run_then_rerun_gives_identical_results(collection, tmp_path):
     root, _ = collection
-    args = ["--similarity", "similar", "--no-same-dim", "--shard-size", "6"]
+    args = ["--similarity", "similar", "--no-same-dim", "--shard-size", "6", "--config", "block_size=6"]
     out = tmp_path / "out"  # the same output path for both runs: the database records it
     run_fastdiff([root], out, *args)
     clean = out.rename(tmp_path / "clean")

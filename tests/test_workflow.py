@@ -11,7 +11,7 @@ from conftest import brute_force, dif_rows, path_pairs, read_json, run_fastdiff
 @pytest.mark.parametrize(
     "similarity, rotate, same_dim, extra",
     [
-        ("similar", True, False, ["--shard-size", "7"]),
+        ("similar", True, False, ["--shard-size", "7", "--config", "block_size=14"]),
         ("similar", True, True, ["--shard-size", "1000"]),
         ("100", False, False, ["--shard-size", "5", "--config", "block_size=10", "--config", "tile_size=16"]),
         ("duplicates", True, False, ["--shard-size", "9", "--config", "skip_matching_hash=true"]),
@@ -42,7 +42,7 @@ def test_two_partitions_compare_only_across(collection, tmp_path):
     part_a, part_b = subdirs[0], subdirs[1:]
     out = tmp_path / "out"
     run_fastdiff([part_a], out, "--part-b", *map(str, part_b), "--similarity", "similar", "--no-same-dim",
-                 "--shard-size", "4")
+                 "--shard-size", "4", "--config", "block_size=8")
     expected = brute_force(out, 5.0, True, False)
     assert dif_rows(out) == expected
     with sqlite3.connect(out / "fastdiff.sqlite") as con:

@@ -7,6 +7,7 @@ from pathlib import Path
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [workflow.basedir, os.environ.get("PYTHONPATH")]))
 sys.path.insert(0, workflow.basedir)
 
+from fastdiff.compare import memory_bound_mb
 from fastdiff.config import ConfigError, load_config
 from fastdiff.index import read_manifest
 from fastdiff.merge import OUTPUT_FILES
@@ -44,6 +45,11 @@ def batch_path(shard_id):
 def block_batches(block):
     m = manifest()
     return [batch_path(m["shards"][s]["id"]) for s in m["blocks"][int(block)]]
+
+
+def block_images(block):
+    m = manifest()
+    return sum(m["shards"][s]["n"] for s in m["blocks"][int(block)])
 
 
 def all_batches(wildcards):

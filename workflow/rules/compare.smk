@@ -5,6 +5,11 @@ def compare_inputs(wildcards):
     return {"a": block_batches(wildcards.bi), "b": block_batches(wildcards.bj)}
 
 
+def compare_mem_mb(wildcards):
+    n_a, n_b = (block_images(b) for b in (wildcards.bi, wildcards.bj))
+    return memory_bound_mb(n_a, n_b, CFG.px_size, CFG.rotate, CFG.tile_size)
+
+
 rule compare:
     input:
         unpack(compare_inputs),
@@ -13,6 +18,8 @@ rule compare:
     params:
         options=CFG.stage_options("compare"),
     threads: 1
+    resources:
+        mem_mb=compare_mem_mb,
     log:
         f"{WORK}/logs/compare/{{bi}}_{{bj}}.log",
     conda:
