@@ -6,6 +6,7 @@ import os
 import time
 from dataclasses import dataclass
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 
@@ -17,7 +18,9 @@ from .batch import Batch, load_batch
 log = logging.getLogger(__name__)
 
 COMPUTED, HASH_MATCH = 1, 2  # dif_table.success codes (Fast-Diff-Py's meaning)
-CACHE_BYTES = 512 * 2**20
+CPU_TILE, GPU_TILE = 1024, 8192  # tile_size 'auto': cache-sized products on a CPU, large ones on a GPU
+CACHE_BYTES = 512 * 2**20  # prepared tiles kept in host memory by one compare job
+DEVICE_CACHE_BYTES = 24 * 2**30  # ... and in GPU memory
 
 
 @dataclass(frozen=True)
@@ -30,10 +33,12 @@ class CompareOptions:
     tile_size: int = 1024
 
     @classmethod
-    def from_config(cls, config: Config) -> "CompareOptions":
+    def from_config(cls, config: Config, on_gpu: bool = False) -> "CompareOptions":
+        """The compare options of a config; tile_size 'auto' is 1024 on the CPU and 8192 on a GPU."""
+        tile = config.tile_size if config.tile_size != "auto" else (GPU_TILE if on_gpu else CPU_TILE)
         return cls(threshold=config.threshold_value, rotate=config.rotate, same_dim=config.same_dim,
                    match_aspect_by=config.match_aspect_by, skip_matching_hash=config.skip_matching_hash,
-                   tile_size=config.tile_size)
+                   tile_size=tile)
 
 
 @dataclass
@@ -88,17 +93,28 @@ def _shape_key(block: Batch, opts: CompareOptions) -> np.ndarray:
     return np.zeros(len(block.keys))
 
 
-def allowed_pairs(a: Batch, ia: np.ndarray, b: Batch, ib: np.ndarray, opts: CompareOptions,
-                  same_block: bool) -> np.ndarray:
+@dataclass
+class Dims:
+    """What the pair filters need of one block, on the host or on the device."""
+
+    keys: Any
+    long: Any  # longer side of the original image
+    short: Any  # shorter side
+
+    @classmethod
+    def of(cls, xp: ModuleType, block: Batch) -> "Dims":
+        return cls(xp.asarray(block.keys), xp.asarray(np.maximum(block.height, block.width)),
+                   xp.asarray(np.minimum(block.height, block.width)))
+
+
+def allowed_pairs(xp: ModuleType, a: Dims, ia: Any, b: Dims, ib: Any, opts: CompareOptions, same_block: bool) -> Any:
     """Boolean (len(ia), len(ib)): which pairs the options allow to be compared at all."""
-    ka, kb = a.keys[ia][:, None], b.keys[ib][None, :]
-    mask = ka < kb if same_block else np.ones((len(ia), len(ib)), bool)
-    ha, wa, hb, wb = a.height[ia][:, None], a.width[ia][:, None], b.height[ib][None, :], b.width[ib][None, :]
+    mask = a.keys[ia][:, None] < b.keys[ib][None, :] if same_block else xp.ones((len(ia), len(ib)), bool)
+    la, sa, lb, sb = a.long[ia][:, None], a.short[ia][:, None], b.long[ib][None, :], b.short[ib][None, :]
     if opts.same_dim or opts.match_aspect_by == 0:  # same dimensions, or transposed (difPy / Fast-Diff-Py)
-        mask &= (np.minimum(ha, wa) == np.minimum(hb, wb)) & (np.maximum(ha, wa) == np.maximum(hb, wb))
+        mask &= (la == lb) & (sa == sb)
     if opts.match_aspect_by:  # aspect ratios within a factor
-        ra = np.maximum(ha, wa) / np.maximum(np.minimum(ha, wa), 1)
-        rb = np.maximum(hb, wb) / np.maximum(np.minimum(hb, wb), 1)
+        ra, rb = la / xp.maximum(sa, 1), lb / xp.maximum(sb, 1)
         mask &= (ra * opts.match_aspect_by >= rb) & (rb >= ra / opts.match_aspect_by)
     return mask
 
@@ -116,7 +132,9 @@ def _hash_matches(a: Batch, b: Batch, opts: CompareOptions, same_block: bool) ->
     if not found:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     ia, ib = (np.asarray(v, dtype=np.int64) for v in zip(*sorted(found)))
-    ok = np.array([allowed_pairs(a, ia[t:t + 1], b, ib[t:t + 1], opts, same_block)[0, 0] for t in range(len(ia))])
+    da, db = Dims.of(np, a), Dims.of(np, b)
+    ok = np.array([allowed_pairs(np, da, ia[t:t + 1], db, ib[t:t + 1], opts, same_block)[0, 0]
+                   for t in range(len(ia))])
     return ia[ok], ib[ok]
 
 
@@ -125,6 +143,7 @@ def compare_blocks(a: Batch, b: Batch, opts: CompareOptions, same_block: bool, x
 
     Images are sorted by shape (with same_dim / match_aspect_by) and processed in tiles of tile_size x tile_size,
     so a tile without any allowed pair is never multiplied and memory is bounded by the tile, not the block.
+    With xp = cupy both blocks are copied to the device once and stay there; only matches come back.
     """
     started = time.time()
     found: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]] = []  # (ia, ib, mse, rotation, kind)
@@ -139,31 +158,35 @@ def compare_blocks(a: Batch, b: Batch, opts: CompareOptions, same_block: bool, x
         hash_tile = (pos_a[ha] // t, pos_b[hb] // t)
         hash_local = (pos_a[ha] % t, pos_b[hb] % t)
     rotations = 4 if opts.rotate else 1
-    # prepared tiles of `a` are reused for every tile of `b` while they fit in CACHE_BYTES
-    cache_a: dict[int, kernel.Side] | None = {} if a.thumbs[0:1].nbytes * 4 * len(order_a) <= CACHE_BYTES else None
+    thumbs_a, dims_a = xp.asarray(a.thumbs), Dims.of(xp, a)
+    thumbs_b, dims_b = (thumbs_a, dims_a) if b is a else (xp.asarray(b.thumbs), Dims.of(xp, b))
+    # prepared tiles of `a` are reused for every tile of `b` while they fit in the cache
+    cache_bytes = CACHE_BYTES if xp is np else DEVICE_CACHE_BYTES
+    cache_a: dict[int, kernel.Side] | None = {} if a.thumbs[0:1].nbytes * 5 * len(order_a) <= cache_bytes else None
     n_tiles = -(-len(order_a) // t) * -(-len(order_b) // t)
     done = 0
     for tb in range(0, len(order_b), t):
         ib = order_b[tb:tb + t]
+        ib_dev = xp.asarray(ib)
         side_b = None
         for ta in range(0, len(order_a), t):
             ia = order_a[ta:ta + t]
+            ia_dev = xp.asarray(ia)
             done += 1
-            mask = allowed_pairs(a, ia, b, ib, opts, same_block)
+            mask = allowed_pairs(xp, dims_a, ia_dev, dims_b, ib_dev, opts, same_block)
             if opts.skip_matching_hash:
                 here = (hash_tile[0] == ta // t) & (hash_tile[1] == tb // t)
-                mask[hash_local[0][here], hash_local[1][here]] = False
-            if not mask.any():
+                mask[xp.asarray(hash_local[0][here]), xp.asarray(hash_local[1][here])] = False
+            if not bool(mask.any()):
                 continue
             if side_b is None:
-                side_b = kernel.prepare(xp, b.thumbs[ib], rotations)
+                side_b = kernel.prepare(xp, thumbs_b[ib_dev], rotations)
             side_a = cache_a.get(ta) if cache_a is not None else None
             if side_a is None:
-                side_a = kernel.prepare(xp, a.thumbs[ia], 1)
+                side_a = kernel.prepare(xp, thumbs_a[ia_dev], 1)
                 if cache_a is not None:
                     cache_a[ta] = side_a
-            ri, rj, mse, rot = (_host(v) for v in kernel.compare_tile(xp, side_a, side_b, xp.asarray(mask),
-                                                                       opts.threshold))
+            ri, rj, mse, rot = (_host(v) for v in kernel.compare_tile(xp, side_a, side_b, mask, opts.threshold))
             found.append((ia[ri], ib[rj], mse, rot, COMPUTED))
             log.info("tile %d/%d: %d matching pairs", done, n_tiles, len(ri))
     ia = np.concatenate([f[0] for f in found]).astype(np.int64) if found else np.zeros(0, np.int64)

@@ -49,7 +49,8 @@ class Config(BaseModel):
     same_dim: bool = True
     match_aspect_by: float | None = None
     skip_matching_hash: bool = False
-    tile_size: int = Field(1024, ge=16)
+    tile_size: int | Literal["auto"] = "auto"
+    device: Literal["cpu", "gpu", "auto"] = "auto"
     # --- outputs
     output_dir: str = "results"
 
@@ -109,7 +110,7 @@ class Config(BaseModel):
 
 STAGE_KEYS: dict[str, tuple[str, ...]] = {
     "index": ("part_a", "part_b", "recursive", "in_folder", "ignore_names", "ignore_paths", "limit_extensions",
-              "allowed_extensions", "shard_size", "block_size", "max_compare_jobs"),
+              "allowed_extensions", "shard_size", "block_size", "max_compare_jobs", "device"),
     "thumbnails": ("px_size", "shift_amount", "max_pixels", "rotate"),
     "compare": ("threshold", "rotate", "same_dim", "match_aspect_by", "skip_matching_hash", "tile_size"),
     "merge": ("threshold", "rotate", "same_dim", "in_folder", "recursive", "limit_extensions", "px_size"),

@@ -18,6 +18,7 @@ MANIFEST = "manifest.json"
 # With block_size 'auto', a compare block holds at least this many images: one block pair is then about
 # 16M pairs (seconds of work), which amortises the start-up of a job and the loading of its batches.
 AUTO_MIN_BLOCK_IMAGES = 4000
+AUTO_MIN_BLOCK_IMAGES_GPU = 32768  # device 'gpu': blocks stay resident on the device, so larger jobs
 REJECTED = "rejected.json"
 
 
@@ -203,7 +204,8 @@ def plan_blocks(shards: list[list[IndexedFile]], config: Config) -> tuple[list[l
         per_block = max(1, math.ceil(config.block_size / config.shard_size))
         blocks = _blocks(shards, per_block)
         return blocks, _pairs(blocks, shards, two)
-    per_block = max(1, math.ceil(AUTO_MIN_BLOCK_IMAGES / config.shard_size))
+    min_images = AUTO_MIN_BLOCK_IMAGES_GPU if config.device == "gpu" else AUTO_MIN_BLOCK_IMAGES
+    per_block = max(1, math.ceil(min_images / config.shard_size))
     while True:
         blocks = _blocks(shards, per_block)
         pairs = _pairs(blocks, shards, two)

@@ -35,8 +35,8 @@ def rotation_permutations(px: int) -> np.ndarray:
     return np.stack([np.rot90(idx, k).reshape(-1) for k in range(4)])
 
 
-def prepare(xp: ModuleType, thumbs: np.ndarray, rotations: int) -> Side:
-    """Move thumbnails (n, px, px, 3) uint8 to the device with `rotations` (1 or 4) rotated copies."""
+def prepare(xp: ModuleType, thumbs: Any, rotations: int) -> Side:
+    """Thumbnails (n, px, px, 3) uint8 on the array module's device, with `rotations` (1 or 4) rotated copies."""
     n, px = thumbs.shape[0], thumbs.shape[1]
     dev = xp.asarray(thumbs)
     rotated = xp.stack([xp.rot90(dev, k, axes=(1, 2)).reshape(n, -1) for k in range(rotations)])

@@ -7,7 +7,7 @@ from pathlib import Path
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [workflow.basedir, os.environ.get("PYTHONPATH")]))
 sys.path.insert(0, workflow.basedir)
 
-from fastdiff.compare import memory_bound_mb
+from fastdiff.compare import CompareOptions, memory_bound_mb
 from fastdiff.config import ConfigError, load_config
 from fastdiff.index import read_manifest
 from fastdiff.merge import OUTPUT_FILES
@@ -21,6 +21,7 @@ OUT = CFG.output_dir
 WORK = f"{OUT}/work"
 INDEX = f"{WORK}/index"
 CPU_ENV = "../../envs/cpu.yaml"
+GPU_ENV = "../../envs/gpu.yaml"
 
 
 wildcard_constraints:

@@ -7,7 +7,7 @@ def compare_inputs(wildcards):
 
 def compare_mem_mb(wildcards):
     n_a, n_b = (block_images(b) for b in (wildcards.bi, wildcards.bj))
-    return memory_bound_mb(n_a, n_b, CFG.px_size, CFG.rotate, CFG.tile_size)
+    return memory_bound_mb(n_a, n_b, CFG.px_size, CFG.rotate, CompareOptions.from_config(CFG).tile_size)
 
 
 rule compare:
@@ -20,9 +20,10 @@ rule compare:
     threads: 1
     resources:
         mem_mb=compare_mem_mb,
+        gpu=1 if CFG.device == "gpu" else 0,
     log:
         f"{WORK}/logs/compare/{{bi}}_{{bj}}.log",
     conda:
-        CPU_ENV
+        GPU_ENV if CFG.device == "gpu" else CPU_ENV
     script:
         "../scripts/compare.py"
