@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -71,9 +72,10 @@ def memory_bound_mb(n_a: int, n_b: int, px_size: int, rotate: bool, tile_size: i
     return int((blocks + cache + side_b + products) / 2**20) + 200
 
 
-def load_block(paths: list[str]) -> Batch:
-    """Concatenate the valid thumbnails of several shard batches into one block."""
-    batches = [load_batch(p) for p in paths]
+def load_block(paths: list[str], threads: int = 4) -> Batch:
+    """Concatenate the valid thumbnails of several shard batches into one block (decompressed in parallel)."""
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        batches = list(pool.map(load_batch, paths))
     cat = np.concatenate
     return Batch(keys=cat([b.keys for b in batches]), thumbs=cat([b.thumbs for b in batches]),
                  height=cat([b.height for b in batches]), width=cat([b.width for b in batches]),

@@ -18,7 +18,9 @@ MANIFEST = "manifest.json"
 # With block_size 'auto', a compare block holds at least this many images: one block pair is then about
 # 16M pairs (seconds of work), which amortises the start-up of a job and the loading of its batches.
 AUTO_MIN_BLOCK_IMAGES = 4000
-AUTO_MIN_BLOCK_IMAGES_GPU = 32768  # device 'gpu': blocks stay resident on the device, so larger jobs
+# device 'gpu': a job keeps its two blocks resident on the device; at 131,072 images a block pair is about
+# 7e10 pairs, seconds of GPU work, against a second or two of CUDA start-up and batch loading.
+AUTO_MIN_BLOCK_IMAGES_GPU = 131072
 REJECTED = "rejected.json"
 
 
