@@ -18,7 +18,7 @@ from .batch import Batch, load_batch
 
 log = logging.getLogger(__name__)
 
-COMPUTED, HASH_MATCH = 1, 2  # dif_table.success codes (Fast-Diff-Py's meaning)
+COMPUTED, HASH_MATCH, SIZE_MISMATCH = 1, 2, 3  # dif_table.success codes (Fast-Diff-Py's meaning)
 CPU_TILE, GPU_TILE = 1024, 8192  # tile_size 'auto': cache-sized products on a CPU, large ones on a GPU
 CACHE_BYTES = 512 * 2**20  # prepared tiles kept in host memory by one compare job
 DEVICE_CACHE_BYTES = 24 * 2**30  # ... and in GPU memory
@@ -31,6 +31,7 @@ class CompareOptions:
     same_dim: bool = True
     match_aspect_by: float | None = None
     skip_matching_hash: bool = False
+    keep_non_matching_aspects: bool = False
     tile_size: int = 1024
 
     @classmethod
@@ -39,7 +40,7 @@ class CompareOptions:
         tile = config.tile_size if config.tile_size != "auto" else (GPU_TILE if on_gpu else CPU_TILE)
         return cls(threshold=config.threshold_value, rotate=config.rotate, same_dim=config.same_dim,
                    match_aspect_by=config.match_aspect_by, skip_matching_hash=config.skip_matching_hash,
-                   tile_size=tile)
+                   keep_non_matching_aspects=config.keep_non_matching_aspects, tile_size=tile)
 
 
 @dataclass
@@ -109,9 +110,14 @@ class Dims:
                    xp.asarray(np.minimum(block.height, block.width)))
 
 
-def allowed_pairs(xp: ModuleType, a: Dims, ia: Any, b: Dims, ib: Any, opts: CompareOptions, same_block: bool) -> Any:
-    """Boolean (len(ia), len(ib)): which pairs the options allow to be compared at all."""
-    mask = a.keys[ia][:, None] < b.keys[ib][None, :] if same_block else xp.ones((len(ia), len(ib)), bool)
+def ordered_pairs(xp: ModuleType, a: Dims, ia: Any, b: Dims, ib: Any, same_block: bool) -> Any:
+    """Boolean (len(ia), len(ib)): the pairs to consider at all (key_a < key_b inside one block)."""
+    return a.keys[ia][:, None] < b.keys[ib][None, :] if same_block else xp.ones((len(ia), len(ib)), bool)
+
+
+def compatible_pairs(xp: ModuleType, a: Dims, ia: Any, b: Dims, ib: Any, opts: CompareOptions) -> Any:
+    """Boolean (len(ia), len(ib)): the pairs that same_dim and match_aspect_by allow to be compared."""
+    mask = xp.ones((len(ia), len(ib)), bool)
     la, sa, lb, sb = a.long[ia][:, None], a.short[ia][:, None], b.long[ib][None, :], b.short[ib][None, :]
     if opts.same_dim or opts.match_aspect_by == 0:  # same dimensions, or transposed (difPy / Fast-Diff-Py)
         mask &= (la == lb) & (sa == sb)
@@ -119,6 +125,11 @@ def allowed_pairs(xp: ModuleType, a: Dims, ia: Any, b: Dims, ib: Any, opts: Comp
         ra, rb = la / xp.maximum(sa, 1), lb / xp.maximum(sb, 1)
         mask &= (ra * opts.match_aspect_by >= rb) & (rb >= ra / opts.match_aspect_by)
     return mask
+
+
+def allowed_pairs(xp: ModuleType, a: Dims, ia: Any, b: Dims, ib: Any, opts: CompareOptions, same_block: bool) -> Any:
+    """Boolean (len(ia), len(ib)): which pairs are compared."""
+    return ordered_pairs(xp, a, ia, b, ib, same_block) & compatible_pairs(xp, a, ia, b, ib, opts)
 
 
 def _hash_matches(a: Batch, b: Batch, opts: CompareOptions, same_block: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -175,7 +186,12 @@ def compare_blocks(a: Batch, b: Batch, opts: CompareOptions, same_block: bool, x
             ia = order_a[ta:ta + t]
             ia_dev = xp.asarray(ia)
             done += 1
-            mask = allowed_pairs(xp, dims_a, ia_dev, dims_b, ib_dev, opts, same_block)
+            ordered = ordered_pairs(xp, dims_a, ia_dev, dims_b, ib_dev, same_block)
+            compatible = compatible_pairs(xp, dims_a, ia_dev, dims_b, ib_dev, opts)
+            if opts.keep_non_matching_aspects:
+                ri, rj = (_host(v) for v in xp.nonzero(ordered & ~compatible))
+                found.append((ia[ri], ib[rj], np.full(len(ri), -1.0), np.full(len(ri), -1, np.int8), SIZE_MISMATCH))
+            mask = ordered & compatible
             if opts.skip_matching_hash:
                 here = (hash_tile[0] == ta // t) & (hash_tile[1] == tb // t)
                 mask[xp.asarray(hash_local[0][here]), xp.asarray(hash_local[1][here])] = False

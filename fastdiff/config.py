@@ -49,10 +49,14 @@ class Config(BaseModel):
     same_dim: bool = True
     match_aspect_by: float | None = None
     skip_matching_hash: bool = False
+    keep_non_matching_aspects: bool = False
     tile_size: int | Literal["auto"] = "auto"
     device: Literal["cpu", "gpu", "auto"] = "auto"
+    do_compare: bool = True  # false: hash-only mode, pairs are equal thumbnail hashes, no compare job runs
     # --- outputs
     output_dir: str = "results"
+    report: bool = False  # also write the HTML report of the groups into output_dir/report
+    report_page_size: int = Field(50, ge=1)  # groups per report page
 
     @field_validator("part_a", "part_b")
     @classmethod
@@ -112,8 +116,11 @@ STAGE_KEYS: dict[str, tuple[str, ...]] = {
     "index": ("part_a", "part_b", "recursive", "in_folder", "ignore_names", "ignore_paths", "limit_extensions",
               "allowed_extensions", "shard_size", "block_size", "max_compare_jobs", "device"),
     "thumbnails": ("px_size", "shift_amount", "max_pixels", "rotate"),
-    "compare": ("threshold", "rotate", "same_dim", "match_aspect_by", "skip_matching_hash", "tile_size"),
-    "merge": ("threshold", "rotate", "same_dim", "in_folder", "recursive", "limit_extensions", "px_size"),
+    "compare": ("threshold", "rotate", "same_dim", "match_aspect_by", "skip_matching_hash", "keep_non_matching_aspects",
+                "tile_size"),
+    "merge": ("threshold", "rotate", "same_dim", "in_folder", "recursive", "limit_extensions", "px_size",
+              "do_compare", "match_aspect_by"),
+    "report": ("report_page_size",),
 }
 
 

@@ -6,6 +6,11 @@ import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 
+# The smallest hash key of an image's rotations: equal for exactly the images whose thumbnails are equal up to a
+# rotation (the rotation hashes of such images are the same set), NULL for images without hashes.
+HASH_CLUSTER_ID = ("MIN(hash_0, COALESCE(hash_90, hash_0), COALESCE(hash_180, hash_0), "
+                   "COALESCE(hash_270, hash_0))")
+
 SCHEMA = """
 CREATE TABLE directory (
     key INTEGER PRIMARY KEY,             -- index order; rejected entries follow the indexed files
@@ -37,7 +42,7 @@ CREATE TABLE dif_table (
     key_a INTEGER NOT NULL REFERENCES directory (key),
     key_b INTEGER NOT NULL REFERENCES directory (key),
     dif REAL NOT NULL CHECK (dif >= -1), -- MSE over px*px*3 values (0..255 scale), min over rotations
-    success INTEGER NOT NULL CHECK (success IN (0, 1, 2, 3)),  -- 1 computed, 2 hash match
+    success INTEGER NOT NULL CHECK (success IN (0, 1, 2, 3)),  -- 1 computed, 2 hash match, 3 size/aspect mismatch
     error TEXT,
     rotation INTEGER,                    -- k: dif = MSE(a, rot90(b, k)); NULL for hash matches
     UNIQUE (key_a, key_b)
@@ -55,9 +60,10 @@ CREATE INDEX directory_hash_0 ON directory (hash_0);
 CREATE INDEX directory_hash_90 ON directory (hash_90);
 CREATE INDEX directory_hash_180 ON directory (hash_180);
 CREATE INDEX directory_hash_270 ON directory (hash_270);
+CREATE INDEX directory_hash_cluster ON directory (%s, key);
 CREATE INDEX dif_table_key_b ON dif_table (key_b);
 CREATE INDEX best_copy_group_head ON best_copy_group (head);
-"""
+""" % HASH_CLUSTER_ID
 
 DIRECTORY_COLUMNS = ("key", "path", "filename", "error", "success", "px", "py", "allowed", "file_size", "created",
                      "dir_index", "part_b")
@@ -120,15 +126,40 @@ def finish(con: sqlite3.Connection, config: dict[str, object]) -> None:
     con.commit()
 
 
+def insert_hash_pairs(con: sqlite3.Connection, two_partitions: bool, per_folder: bool, same_dims: bool,
+                      aspect_factor: float | None) -> None:
+    """Hash-only mode: every allowed pair whose thumbnails are equal up to a rotation (hash_0 of one is a rotation
+    hash of the other) goes into dif_table as a hash match (success 2, dif 0).
+
+    One index lookup per image and hash column, so the time is O(n log n + pairs); no pair is compared.
+    """
+    # b is the outer loop and a is found through its hash_0 index; unary + keeps the planner off other indexes
+    where = ["+a.part_b = 0 AND b.part_b = 1" if two_partitions else "a.key < b.key"]
+    if per_folder:
+        where.append("+a.dir_index = b.dir_index")
+    if same_dims:
+        where.append("MIN(a.px, a.py) = MIN(b.px, b.py) AND MAX(a.px, a.py) = MAX(b.px, b.py)")
+    if aspect_factor:
+        ra, rb = (f"(MAX({t}.px, {t}.py) * 1.0 / MAX(MIN({t}.px, {t}.py), 1))" for t in "ab")
+        where.append(f"{ra} * :factor >= {rb} AND {rb} >= {ra} / :factor")
+    con.execute(f"""
+        INSERT INTO dif_table (key_a, key_b, dif, success)
+        SELECT a.key, b.key, 0, 2 FROM directory b CROSS JOIN directory a
+            ON a.hash_0 IN (b.hash_0, b.hash_90, b.hash_180, b.hash_270)
+        WHERE {" AND ".join(where)} ORDER BY a.key, b.key""", {"factor": aspect_factor})
+    con.commit()
+
+
 def matched_keys_by_quality(con: sqlite3.Connection) -> Iterator[int]:
     """Keys of every image with at least one match, best copy first: pixels, then file size, then index order."""
     yield from (k for (k,) in con.execute("""
-        SELECT key FROM directory WHERE key IN (SELECT key_a FROM dif_table UNION SELECT key_b FROM dif_table)
+        SELECT key FROM directory WHERE key IN (
+            SELECT key_a FROM dif_table WHERE success IN (1, 2) UNION SELECT key_b FROM dif_table WHERE success IN (1, 2))
         ORDER BY px * py DESC, file_size DESC, key ASC"""))
 
 
 def matches_of(con: sqlite3.Connection, key: int) -> list[tuple[int, float]]:
     """(other key, dif) of every pair that contains `key`, in key order."""
     return con.execute("""
-        SELECT key_b, dif FROM dif_table WHERE key_a = ?1 UNION ALL SELECT key_a, dif FROM dif_table WHERE key_b = ?1
-        ORDER BY 1""", (key,)).fetchall()
+        SELECT key_b, dif FROM dif_table WHERE key_a = ?1 AND success IN (1, 2)
+        UNION ALL SELECT key_a, dif FROM dif_table WHERE key_b = ?1 AND success IN (1, 2) ORDER BY 1""", (key,)).fetchall()

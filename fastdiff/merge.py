@@ -13,7 +13,7 @@ from typing import IO
 
 from . import database, index
 from .atomic import atomic_open, atomic_path
-from .compare import HASH_MATCH, load_pairs
+from .compare import COMPUTED, load_pairs
 from .config import NAMED_THRESHOLDS, Config
 from .grouping import best_copy_groups
 from .batch import load_batch
@@ -57,7 +57,7 @@ def _pair_rows(pair_paths: list[str], spans: list[tuple[float, float]]) -> Itera
         spans.append((p.started, p.finished))
         for a, b, mse, rot, kind in zip(p.key_a.tolist(), p.key_b.tolist(), p.mse.tolist(), p.rotation.tolist(),
                                         p.kind.tolist()):
-            yield a, b, mse, kind, None if kind == HASH_MATCH else rot
+            yield a, b, mse, kind, rot if kind == COMPUTED else None
 
 
 def _duration(spans: list[tuple[float, float]]) -> dict[str, object]:
@@ -123,6 +123,17 @@ def _write_results(con: sqlite3.Connection, config: Config, results: IO[str], lo
     return count
 
 
+def store_best_copy_groups(con: sqlite3.Connection) -> int:
+    """Write the best-copy groups of dif_table into the empty best_copy_group table; return their number."""
+    n_groups = 0
+    for group in best_copy_groups(con):
+        con.executemany("INSERT INTO best_copy_group VALUES (?, ?, ?)",
+                        ((k, group.head, dif) for k, dif in group.members))
+        n_groups += 1
+    con.commit()
+    return n_groups
+
+
 def merge(config: Config, index_dir: str | os.PathLike[str], batch_paths: list[str], pair_paths: list[str],
           out_dir: str | os.PathLike[str]) -> None:
     """Write fastdiff.sqlite, results.json, lower_quality.json and stats.json into out_dir, each atomically."""
@@ -136,12 +147,10 @@ def merge(config: Config, index_dir: str | os.PathLike[str], batch_paths: list[s
             database.insert_files(con, rows, hashes)
         database.insert_pairs(con, _pair_rows(pair_paths, search))
         database.finish(con, config.model_dump())
-        n_groups = 0
-        for group in best_copy_groups(con):
-            con.executemany("INSERT INTO best_copy_group VALUES (?, ?, ?)",
-                            ((k, group.head, dif) for k, dif in group.members))
-            n_groups += 1
-        con.commit()
+        if not config.do_compare:
+            database.insert_hash_pairs(con, bool(config.part_b), config.in_folder,
+                                       config.same_dim or config.match_aspect_by == 0, config.match_aspect_by or None)
+        n_groups = store_best_copy_groups(con)
         with atomic_open(out_dir / "results.json", "w", encoding="ascii") as results, \
                 atomic_open(out_dir / "lower_quality.json", "w", encoding="ascii") as lower:
             n_lower = _write_results(con, config, results, lower)

@@ -97,3 +97,15 @@ def test_hash_matches_are_recorded_without_computing():
     rows = set(zip(pairs.key_a.tolist(), pairs.key_b.tolist(), pairs.kind.tolist()))
     assert (0, 1, 2) in rows  # hash match, recorded as Fast-Diff-Py's success=2 with dif 0
     assert (0, 2, 1) in rows and (0, 3, 1) in rows and (2, 3, 1) in rows  # computed
+
+
+def test_size_mismatches_are_kept_for_debugging_only_when_asked():
+    t = np.zeros((3, 8, 8, 3), np.uint8)
+    dims = np.array([[10, 20], [20, 10], [10, 30]])
+    b = _batch(t, np.arange(3, dtype=np.int64), dims)
+    plain = compare_blocks(b, b, CompareOptions(threshold=0.0, same_dim=True), same_block=True)
+    assert list(zip(plain.key_a, plain.key_b)) == [(0, 1)]  # transposed sizes are the same dimensions
+    kept = compare_blocks(b, b, CompareOptions(threshold=0.0, same_dim=True, keep_non_matching_aspects=True),
+                          same_block=True)
+    rows = set(zip(kept.key_a.tolist(), kept.key_b.tolist(), kept.kind.tolist(), kept.mse.tolist()))
+    assert rows == {(0, 1, 1, 0.0), (0, 2, 3, -1.0), (1, 2, 3, -1.0)}
