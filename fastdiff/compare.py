@@ -14,6 +14,8 @@ import numpy as np
 from . import kernel
 from .atomic import atomic_path
 from .config import Config
+from .device import array_module
+from .userfn import DiffFunction, load_diff_fn
 from .batch import Batch, load_batch
 
 log = logging.getLogger(__name__)
@@ -33,14 +35,17 @@ class CompareOptions:
     skip_matching_hash: bool = False
     keep_non_matching_aspects: bool = False
     tile_size: int = 1024
+    diff: DiffFunction | None = None  # a user difference instead of the MSE kernel
 
     @classmethod
     def from_config(cls, config: Config, on_gpu: bool = False) -> "CompareOptions":
         """The compare options of a config; tile_size 'auto' is 1024 on the CPU and 8192 on a GPU."""
         tile = config.tile_size if config.tile_size != "auto" else (GPU_TILE if on_gpu else CPU_TILE)
+        diff_path = config.gpu_diff if on_gpu else config.cpu_diff
+        diff = load_diff_fn(diff_path, probe=not on_gpu) if diff_path else None
         return cls(threshold=config.threshold_value, rotate=config.rotate, same_dim=config.same_dim,
                    match_aspect_by=config.match_aspect_by, skip_matching_hash=config.skip_matching_hash,
-                   keep_non_matching_aspects=config.keep_non_matching_aspects, tile_size=tile)
+                   keep_non_matching_aspects=config.keep_non_matching_aspects, tile_size=tile, diff=diff)
 
 
 @dataclass
@@ -57,6 +62,14 @@ class Pairs:
 
     def __len__(self) -> int:
         return len(self.key_a)
+
+
+def compare_setup(config: Config) -> tuple[CompareOptions, ModuleType]:
+    """Options and array module of a compare job. A CPU-only user difference (cpu_diff without gpu_diff)
+    keeps the job on the CPU."""
+    device = "cpu" if config.cpu_diff and not config.gpu_diff else config.device
+    xp = array_module(device)
+    return CompareOptions.from_config(config, on_gpu=xp is not np), xp
 
 
 def memory_bound_mb(n_a: int, n_b: int, px_size: int, rotate: bool, tile_size: int) -> int:
@@ -196,6 +209,11 @@ def compare_blocks(a: Batch, b: Batch, opts: CompareOptions, same_block: bool, x
                 here = (hash_tile[0] == ta // t) & (hash_tile[1] == tb // t)
                 mask[xp.asarray(hash_local[0][here]), xp.asarray(hash_local[1][here])] = False
             if not bool(mask.any()):
+                continue
+            if opts.diff is not None:
+                ri, rj, mse, rot = (_host(v) for v in opts.diff.tile(xp, thumbs_a[ia_dev], thumbs_b[ib_dev], mask,
+                                                                     opts.threshold, rotations))
+                found.append((ia[ri], ib[rj], mse, rot, COMPUTED))
                 continue
             if side_b is None:
                 side_b = kernel.prepare(xp, thumbs_b[ib_dev], rotations)

@@ -4,7 +4,9 @@ from __future__ import annotations
 import os
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+
+from . import userfn
 
 # difPy 4.2.1's allowed extensions (dif.py L163) plus bmp, which OpenCV and Pillow both read.
 DEFAULT_EXTENSIONS: tuple[str, ...] = (
@@ -26,6 +28,10 @@ class Config(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    # --- semantics: 'difpy' reproduces difPy 4.2.1 exactly (fastdiff/difpy/exact.py); declared first because
+    # the part_a check depends on them
+    compat: Literal["default", "difpy"] = "default"
+    base_dir: str | None = None  # compat difpy: relative part_a paths are resolved here and reported as given
     # --- what to scan (index stage)
     part_a: list[str] = Field(min_length=1, description="directories of partition A")
     part_b: list[str] = Field(default_factory=list, description="directories of partition B (A x B only)")
@@ -53,6 +59,10 @@ class Config(BaseModel):
     tile_size: int | Literal["auto"] = "auto"
     device: Literal["cpu", "gpu", "auto"] = "auto"
     do_compare: bool = True  # false: hash-only mode, pairs are equal thumbnail hashes, no compare job runs
+    # --- user functions (dotted import paths), checked on a tiny sample before any job runs
+    hash_fn: str | None = None
+    cpu_diff: str | None = None
+    gpu_diff: str | None = None
     # --- outputs
     output_dir: str = "results"
     report: bool = False  # also write the HTML report of the groups into output_dir/report
@@ -60,13 +70,33 @@ class Config(BaseModel):
 
     @field_validator("part_a", "part_b")
     @classmethod
-    def _directories_exist(cls, dirs: list[str]) -> list[str]:
+    def _directories_exist(cls, dirs: list[str], info: ValidationInfo) -> list[str]:
+        if info.data.get("compat") == "difpy":  # difPy's arguments: files or directories, exact strings unique
+            base = info.data.get("base_dir") or ""
+            missing = [d for d in dirs if not os.path.exists(os.path.join(base, d))]
+            if missing or len(set(dirs)) != len(dirs):
+                raise ValueError(f"does not exist: {missing[0]!r}" if missing else "the same path is given twice")
+            return dirs
         for d in dirs:
             if not os.path.isdir(d):
                 raise ValueError(f"not a directory: {d!r}")
         if len(set(map(os.path.realpath, dirs))) != len(dirs):
             raise ValueError("the same directory is given twice")
         return dirs
+
+    @field_validator("hash_fn")
+    @classmethod
+    def _hash_function(cls, path: str | None) -> str | None:
+        if path is not None:
+            userfn.load_hash_fn(path)
+        return path
+
+    @field_validator("cpu_diff", "gpu_diff")
+    @classmethod
+    def _diff_function(cls, path: str | None, info: ValidationInfo) -> str | None:
+        if path is not None:
+            userfn.load_diff_fn(path, probe=info.field_name == "cpu_diff")
+        return path
 
     @field_validator("allowed_extensions")
     @classmethod
@@ -98,6 +128,8 @@ class Config(BaseModel):
     def _partition_modes(self) -> "Config":
         if self.in_folder and self.part_b:
             raise ValueError("in_folder compares inside each folder of part_a; it cannot be combined with part_b")
+        if self.compat == "difpy" and (self.part_b or not self.do_compare):
+            raise ValueError("compat 'difpy' compares all pairs of part_a: part_b and do_compare false are not allowed")
         return self
 
     @property
@@ -114,12 +146,12 @@ class Config(BaseModel):
 
 STAGE_KEYS: dict[str, tuple[str, ...]] = {
     "index": ("part_a", "part_b", "recursive", "in_folder", "ignore_names", "ignore_paths", "limit_extensions",
-              "allowed_extensions", "shard_size", "block_size", "max_compare_jobs", "device"),
-    "thumbnails": ("px_size", "shift_amount", "max_pixels", "rotate"),
+              "allowed_extensions", "shard_size", "block_size", "max_compare_jobs", "device", "compat", "base_dir"),
+    "thumbnails": ("px_size", "shift_amount", "max_pixels", "rotate", "hash_fn", "compat", "base_dir"),
     "compare": ("threshold", "rotate", "same_dim", "match_aspect_by", "skip_matching_hash", "keep_non_matching_aspects",
-                "tile_size"),
+                "tile_size", "cpu_diff", "gpu_diff", "compat"),
     "merge": ("threshold", "rotate", "same_dim", "in_folder", "recursive", "limit_extensions", "px_size",
-              "do_compare", "match_aspect_by"),
+              "do_compare", "match_aspect_by", "compat", "base_dir"),
     "report": ("report_page_size",),
 }
 

@@ -5,6 +5,7 @@ import hashlib
 import logging
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import cv2
@@ -23,8 +24,15 @@ def make_thumbnail(rgb: np.ndarray, px_size: int) -> np.ndarray:
     return np.ascontiguousarray(cv2.resize(rgb, (px_size, px_size), interpolation=interpolation))
 
 
-def rotation_hashes(thumb: np.ndarray, shift_amount: int, rotate: bool) -> list[str]:
-    """sha-256 of the thumbnail after the bit shift, for rotations 0/90/180/270 ('' where rotate is off).
+def sha256_hex(thumb: np.ndarray) -> str:
+    """The default thumbnail hash."""
+    return hashlib.sha256(np.ascontiguousarray(thumb).tobytes()).hexdigest()
+
+
+def rotation_hashes(thumb: np.ndarray, shift_amount: int, rotate: bool,
+                    hash_fn: Callable[[np.ndarray], str] = sha256_hex) -> list[str]:
+    """Hash (sha-256 or a user hash_fn) of the thumbnail after the bit shift, for rotations 0/90/180/270
+    ('' where rotate is off).
 
     shift_amount > 0 keeps the top 8-s bits of each value (a prefix), < 0 the low bits (a suffix).
     """
@@ -34,7 +42,7 @@ def rotation_hashes(thumb: np.ndarray, shift_amount: int, rotate: bool) -> list[
         thumb = np.left_shift(thumb, -shift_amount)
     hashes = []
     for k in range(4 if rotate else 1):
-        hashes.append(hashlib.sha256(np.ascontiguousarray(np.rot90(thumb, k)).tobytes()).hexdigest())
+        hashes.append(hash_fn(np.ascontiguousarray(np.rot90(thumb, k))))
     return hashes + [""] * (4 - len(hashes))
 
 
@@ -55,7 +63,7 @@ def _one(f: IndexedFile, px_size: int, max_pixels: int) -> tuple[np.ndarray, int
 
 
 def build_batch(files: list[IndexedFile], px_size: int, shift_amount: int, rotate: bool,
-                max_pixels: int, threads: int = 1) -> Batch:
+                max_pixels: int, threads: int = 1, hash_fn: Callable[[np.ndarray], str] = sha256_hex) -> Batch:
     """Decode and thumbnail `files` with a pool of `threads` threads (OpenCV releases the GIL)."""
     started = time.time()
     cv2.setNumThreads(1)
@@ -73,7 +81,7 @@ def build_batch(files: list[IndexedFile], px_size: int, shift_amount: int, rotat
                 thumbs.append(thumb)
                 heights.append(h)
                 widths.append(w)
-                hashes.append(rotation_hashes(thumb, shift_amount, rotate))
+                hashes.append(rotation_hashes(thumb, shift_amount, rotate, hash_fn))
             if done % 200 == 0 or done == len(files):
                 log.info("decoded %d/%d files (%.1f files/s)", done, len(files), done / (time.time() - started))
     return Batch(

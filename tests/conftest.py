@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -16,10 +17,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def run_fastdiff(dirs: list[Path], out: Path, *args: str, cores: int = 2, check: bool = True,
-                 ) -> subprocess.CompletedProcess:
-    """`fastdiff run DIRS -o OUT ARGS` as a user runs it; fails the test with snakemake's output on error."""
+                 env_pythonpath: bool = False) -> subprocess.CompletedProcess:
+    """`fastdiff run DIRS -o OUT ARGS` as a user runs it; fails the test with snakemake's output on error.
+
+    env_pythonpath puts tests/ on PYTHONPATH, so user functions defined there can be imported by the jobs.
+    """
     cmd = [sys.executable, "-m", "fastdiff.cli", "run", *map(str, dirs), "-o", str(out), "--cores", str(cores), *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)} if env_pythonpath else None
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env)
     if check and proc.returncode != 0:
         pytest.fail(f"fastdiff run failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
     return proc

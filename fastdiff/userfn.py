@@ -1,0 +1,104 @@
+"""User functions named in the config by dotted import path: a thumbnail hash and a pair difference.
+
+`hash_fn(thumb) -> str` replaces sha-256. `cpu_diff` / `gpu_diff` replace the MSE: either per pair,
+`f(a, b) -> float` on two (px, px, 3) uint8 thumbnails, or vectorised over blocks, `f(A, B) -> (n, m) array`
+on (n, px, px, 3) and (m, px, px, 3). Which of the two a function is, is found out once, on a tiny sample.
+"""
+from __future__ import annotations
+
+import importlib
+import inspect
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+
+class UserFunctionError(ValueError):
+    """A configured user function cannot be imported or does not behave as required."""
+
+
+def load_function(path: str) -> Callable[..., Any]:
+    """Import 'package.module:function' or 'package.module.function'."""
+    module_name, sep, name = path.partition(":") if ":" in path else path.rpartition(".")
+    if not module_name or not name:
+        raise UserFunctionError(f"{path!r} is not a dotted path 'package.module:function'")
+    try:
+        fn = getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError) as err:
+        raise UserFunctionError(f"cannot import {path!r}: {err}") from None
+    if not callable(fn):
+        raise UserFunctionError(f"{path!r} is not a function")
+    return fn
+
+
+def _sample(px: int = 8) -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 256, (3, px, px, 3), dtype=np.uint8)
+
+
+def _check_arity(fn: Callable[..., Any], n: int, path: str) -> None:
+    try:
+        inspect.signature(fn).bind(*range(n))
+    except TypeError as err:
+        raise UserFunctionError(f"{path!r} must accept {n} positional argument(s): {err}") from None
+    except ValueError:  # builtins without a signature: the sample call below decides
+        pass
+
+
+def load_hash_fn(path: str) -> Callable[[np.ndarray], str]:
+    """Load and check a hash function: thumbnail -> str, equal for equal thumbnails."""
+    fn = load_function(path)
+    _check_arity(fn, 1, path)
+    thumb = _sample()[0]
+    value = fn(thumb)
+    if not isinstance(value, str) or value != fn(thumb.copy()):
+        raise UserFunctionError(f"{path!r} must return the same str for equal thumbnails, got {value!r}")
+    return fn
+
+
+@dataclass(frozen=True)
+class DiffFunction:
+    """A user difference, per pair or vectorised over blocks."""
+
+    fn: Callable[..., Any]
+    vectorised: bool
+
+    def tile(self, xp: ModuleType, a: Any, b: Any, allowed: Any, threshold: float,
+             rotations: int) -> tuple[Any, Any, Any, Any]:
+        """Allowed pairs of thumbnails a x b with difference <= threshold (minimum over the rotations of b):
+        (i, j, difference float64, rotation int8). A per-pair function is called on allowed pairs only."""
+        if self.vectorised:
+            values = xp.stack([xp.asarray(self.fn(a, xp.rot90(b, k, axes=(1, 2))), dtype=xp.float64)
+                               for k in range(rotations)])
+            best, rot = values.min(axis=0), values.argmin(axis=0)
+            i, j = xp.nonzero(allowed & (best <= threshold))
+            return i, j, best[i, j], rot[i, j].astype(xp.int8)
+        i, j = (np.asarray(v.get() if hasattr(v, "get") else v) for v in xp.nonzero(allowed))
+        values = np.array([[float(self.fn(a[p], xp.rot90(b[q], k))) for k in range(rotations)]
+                           for p, q in zip(i.tolist(), j.tolist())]).reshape(len(i), rotations)
+        best, rot = values.min(axis=1), values.argmin(axis=1).astype(np.int8)
+        keep = best <= threshold
+        return i[keep], j[keep], best[keep], rot[keep]
+
+
+def load_diff_fn(path: str, probe: bool = True) -> DiffFunction:
+    """Load a difference function; with probe, call it on a tiny sample to check it and find its kind."""
+    fn = load_function(path)
+    _check_arity(fn, 2, path)
+    if not probe:
+        return DiffFunction(fn, vectorised=getattr(fn, "vectorised", False))
+    t = _sample()
+    try:
+        block = np.asarray(fn(t[:2], t[1:]), dtype=np.float64)
+        vectorised = block.shape == (2, 2)
+    except Exception:
+        vectorised = False
+    values = block.ravel().tolist() if vectorised else [fn(t[0], t[1]), fn(t[1], t[1])]
+    for v in values:
+        if not isinstance(v, (int, float, np.floating, np.integer)) or not math.isfinite(v) or v < 0:
+            got = f"{type(v).__name__} of shape {v.shape}" if hasattr(v, "shape") and v.shape else repr(v)
+            raise UserFunctionError(f"{path!r} must return a finite number >= 0 on a sample pair, got {got}")
+    return DiffFunction(fn, vectorised)

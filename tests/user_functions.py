@@ -1,0 +1,28 @@
+"""Example user functions for the tests (importable as `user_functions` from tests/)."""
+import hashlib
+
+import numpy as np
+
+
+def mean_abs_pair(a: np.ndarray, b: np.ndarray) -> float:
+    """Per pair: mean absolute difference."""
+    return float(np.abs(a.astype(np.int32) - b.astype(np.int32)).mean())
+
+
+def mean_abs_block(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Vectorised: mean absolute difference of every pair of two blocks."""
+    fa = a.reshape(len(a), -1).astype(np.int32)
+    fb = b.reshape(len(b), -1).astype(np.int32)
+    return np.abs(fa[:, None, :] - fb[None, :, :]).mean(axis=2)
+
+
+def md5_hex(thumb: np.ndarray) -> str:
+    return hashlib.md5(thumb.tobytes()).hexdigest()
+
+
+def negative(a: np.ndarray, b: np.ndarray) -> float:
+    return -1.0
+
+
+def one_argument(a: np.ndarray) -> float:
+    return 0.0
