@@ -77,8 +77,17 @@ class TreeSampler(threading.Thread):
             self.stop.wait(self.interval)
 
 
+def busy_cpu_seconds() -> float:
+    """Busy CPU seconds of the whole machine so far (all cores; guest time is already inside user)."""
+    import psutil
+
+    t = psutil.cpu_times()
+    return sum(getattr(t, f, 0.0) for f in ("user", "nice", "system", "irq", "softirq", "steal"))
+
+
 def run_measured(cmd: list[str], log_path: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Run cmd; wall time, CPU time of the whole (reaped) process tree, peak RSS by sampling."""
+    """Run cmd; wall time, CPU time of the whole (reaped) process tree, peak RSS by sampling, foreign load."""
+    busy0 = busy_cpu_seconds()
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     started = time.time()
@@ -92,10 +101,12 @@ def run_measured(cmd: list[str], log_path: Path, env: dict[str, str] | None = No
     wall = time.perf_counter() - t0
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+    foreign = max(0.0, (busy_cpu_seconds() - busy0 - cpu) / wall)  # other processes' cores, on average
     if rc != 0:
         tail = log_path.read_text(errors="replace")[-3000:]
         raise SystemExit(f"command failed (exit {rc}): {' '.join(cmd)}\n--- log tail ---\n{tail}")
     return {"wall": wall, "cpu": cpu, "peak_tree": sampler.peak_tree, "peak_proc": sampler.peak_proc,
+            "foreign": foreign,
             "started": started, "ended": time.time()}
 
 
@@ -373,7 +384,7 @@ def e2e(args: argparse.Namespace) -> str:
 
     # --- report
     header = ["tool", "images", "wall s", "CPU s", "peak RSS tree MB", "peak RSS 1 proc MB", "build s", "images/s",
-              "search s", "pairs/s", "wall vs difPy", "wall vs numpy", "CPU vs difPy", "CPU vs numpy"]
+              "search s", "pairs/s", "wall vs difPy", "wall vs numpy", "CPU vs difPy", "CPU vs numpy", "foreign load"]
     ref_d, ref_n = rows.get("difPy 4.2.1"), rows["plain numpy"]
 
     def ratio(ref: dict[str, Any] | None, m: dict[str, Any], key: str) -> str:
@@ -386,13 +397,14 @@ def e2e(args: argparse.Namespace) -> str:
                            fmt_mb(m["peak_proc"]), f"{m['build']:.2f}", fmt_rate(m["n"] / m["build"]),
                            f"{m['search']:.2f}", fmt_rate(pairs / m["search"] if m["search"] else None),
                            ratio(ref_d, m, "wall"), ratio(ref_n, m, "wall"), ratio(ref_d, m, "cpu"),
-                           ratio(ref_n, m, "cpu")])
+                           ratio(ref_n, m, "cpu"), f"{m['foreign']:.2f}"])
     title = (f"### e2e: {n_files} files from `{src}`{f' (first {args.limit})' if args.limit else ''}, similarity "
              f"`{args.similarity}` (MSE <= {threshold:g}), rotate {int(rotate)}, same_dim {int(same_dim)}, "
              f"{args.cores} processes/cores\n\n{machine_line()}\n")
     parts = [title, md_table(header, table_rows)]
     parts.append("\n\"x vs difPy\" = difPy's value / this tool's value (> 1: this tool is faster). "
-                 "images/s = images / build s; pairs/s = n(n-1)/2 / search s.")
+                 "images/s = images / build s; pairs/s = n(n-1)/2 / search s; foreign load = CPU cores used by other "
+                 "processes during the run, on average (> 0.2: wall times are inflated, trust CPU s).")
 
     fd_set, np_set = unordered(fd_pairs), unordered(np_pairs)
     lines = ["", "#### Agreement", "",
@@ -426,20 +438,26 @@ def e2e(args: argparse.Namespace) -> str:
 # compare-only
 
 
-def gemm_gflops(d: int, repeats: int = 3) -> float:
-    """float32 GEMM rate of this machine: (2048 x d) @ (d x 8192), best of `repeats`, in GFLOP/s."""
+def gemm_gflops(d: int, repeats: int = 3) -> tuple[float, float]:
+    """float32 GEMM rate of this machine: (2048 x d) @ (d x 8192), best of `repeats`.
+
+    Returns (GFLOP per wall second, GFLOP per CPU second of this process). The second is steadier when other
+    processes share the cores.
+    """
     rng = np.random.default_rng(1)
     a = rng.standard_normal((2048, d), dtype=np.float32)
     b = rng.standard_normal((d, 8192), dtype=np.float32)
     a @ b  # warm-up
-    best = min(_timed(lambda: a @ b) for _ in range(repeats))
-    return 2 * 2048 * d * 8192 / best / 1e9
+    runs = [_timed(lambda: a @ b) for _ in range(repeats)]
+    flop = 2 * 2048 * d * 8192
+    return flop / min(w for w, _ in runs) / 1e9, flop / min(c for _, c in runs) / 1e9
 
 
-def _timed(fn: Any) -> float:
-    t = time.perf_counter()
+def _timed(fn: Any) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process) of fn()."""
+    t, c = time.perf_counter(), time.process_time()
     fn()
-    return time.perf_counter() - t
+    return time.perf_counter() - t, time.process_time() - c
 
 
 def make_synthetic(root: Path, n: int, px: int, shard: int, rotate: bool, threshold: float, same_dim: bool,
@@ -484,6 +502,18 @@ def make_synthetic(root: Path, n: int, px: int, shard: int, rotate: bool, thresh
     return sorted(planted)
 
 
+def vm_hwm() -> int:
+    """Peak RSS of this process in bytes: VmHWM of /proc/self/status (ru_maxrss after fork+exec can report the
+    parent's RSS at the fork, so it is not used); ru_maxrss where /proc is missing."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def compare_worker(args: argparse.Namespace) -> None:
     """Hidden sub-command: every block pair i <= j over the shards in args.dir; results as JSON."""
     from fastdiff.compare import CompareOptions, compare_blocks, load_block
@@ -510,7 +540,7 @@ def compare_worker(args: argparse.Namespace) -> None:
             found += [(int(x), int(y)) for x, y in zip(pairs.key_a, pairs.key_b)]
             del a, b
     total = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = vm_hwm()
     Path(args.out).write_text(json.dumps({"total": total, "load": load_s, "compare": compare_s, "found": found,
                                           "block_pairs": len(blocks) * (len(blocks) + 1) // 2, "peak_rss": peak}))
 
@@ -524,9 +554,11 @@ def compare(args: argparse.Namespace) -> str:
     d = args.px * args.px * 3
     rotations = 4 if rotate else 1
     print(f"measuring float32 GEMM: (2048 x {d}) @ ({d} x 8192), best of 3 ...", flush=True)
-    gflops = gemm_gflops(d)
+    gflops, gflops_cpu = gemm_gflops(d)
     bound = gflops * 1e9 / (2 * d * rotations)
-    print(f"GEMM {gflops:.1f} GFLOP/s -> bound {fmt_rate(bound)} pairs/s", flush=True)
+    bound_cpu = gflops_cpu * 1e9 / (2 * d * rotations)
+    print(f"GEMM {gflops:.1f} GFLOP/s ({gflops_cpu:.1f} GFLOP per CPU second) -> bound {fmt_rate(bound)} pairs/s",
+          flush=True)
     rows = []
     for n in args.n:
         tmp = Path(tempfile.mkdtemp(prefix=f"fastdiff-cmp-{n}-", dir=args.workdir))
@@ -551,20 +583,25 @@ def compare(args: argparse.Namespace) -> str:
                      f"{r['compare']:.1f}", fmt_rate(rate), fmt_rate(pairs / r["compare"]), fmt_rate(bound),
                      f"{rate / bound:.0%}", fmt_mb(r["peak_rss"]), f"{m['cpu']:.0f}",
                      f"{hit}/{len(planted)}" + ("" if hit == len(planted) else " MISSING"),
-                     len(found) - hit])
+                     len(found) - hit, f"{m['foreign']:.2f}", fmt_rate(pairs / m["cpu"]),
+                     f"{pairs / m['cpu'] / bound_cpu:.0%}"])
         print(md_table(HEADER_CMP, rows[-1:]), flush=True)
     title = (f"### compare only: synthetic {args.px}x{args.px} thumbnails (d = {d}), rotate {int(rotate)} "
              f"({rotations} rotation(s)), same_dim {int(same_dim)}, similarity `{args.similarity}` "
              f"(MSE <= {threshold:g}), blocks of {args.block} ({shard}-image shards), tile {args.tile}\n\n"
-             f"{machine_line()}; float32 GEMM {gflops:.1f} GFLOP/s ((2048 x {d}) @ ({d} x 8192), best of 3)\n")
+             f"{machine_line()}; float32 GEMM {gflops:.1f} GFLOP/s, {gflops_cpu:.1f} GFLOP per CPU second "
+             f"((2048 x {d}) @ ({d} x 8192), best of 3)\n")
     note = ("\nseconds = all block pairs i <= j in one process (load_block + compare_blocks); pairs/s = n(n-1)/2 / "
-            "seconds; GEMM bound = GFLOP/s / (2 d rotations); peak RSS = ru_maxrss of that process; "
-            "CPU = user+sys of it (both cores are used by BLAS).")
+            "seconds; GEMM bound = GFLOP/s / (2 d rotations); peak RSS = VmHWM of that process; "
+            "CPU = user+sys of it (both cores are used by BLAS); foreign load = other processes' cores on average; "
+            "pairs per CPU s and fraction of bound (CPU) = the same per CPU second of the compare process and of "
+            "the GEMM (steadier than wall rates when other processes share the cores).")
     return "\n".join([title, md_table(HEADER_CMP, rows), note])
 
 
 HEADER_CMP = ["N", "pairs", "block pairs", "seconds", "load s", "compare s", "pairs/s", "pairs/s (compare only)",
-              "GEMM-bound pairs/s", "fraction of bound", "peak RSS MB", "CPU s", "planted found", "other pairs"]
+              "GEMM-bound pairs/s", "fraction of bound", "peak RSS MB", "CPU s", "planted found", "other pairs",
+              "foreign load", "pairs per CPU s", "fraction of bound (CPU)"]
 
 
 # ----------------------------------------------------------------------------------------------------------------
