@@ -12,9 +12,11 @@ include: "workflow/rules/index.smk"
 include: "workflow/rules/thumbnails.smk"
 include: "workflow/rules/compare.smk"
 include: "workflow/rules/merge.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
     default_target: True
     input:
         final_outputs(),
+        report_outputs(),

@@ -1,12 +1,46 @@
 """Thumbnail batches on disk: one compressed .npz per index shard."""
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from .atomic import atomic_path
+
+log = logging.getLogger(__name__)
+
+# Every batch stores the sha-256 of its arrays: one over the metadata (all arrays but the pixels, read by the
+# merge) and one over the pixels (read by the compare jobs). A batch that fails the check is removed, so that
+# the next run of the workflow rebuilds it; it is never compared.
+META_FIELDS = ("keys", "height", "width", "hashes", "error_keys", "error_messages", "timing")
+
+
+class CorruptBatchError(RuntimeError):
+    """A thumbnail batch failed its checksum or could not be read; it has been removed to be rebuilt."""
+
+
+def _sha256(arrays: dict[str, np.ndarray], names: tuple[str, ...]) -> str:
+    digest = hashlib.sha256()
+    for name in names:
+        a = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}:{a.dtype.str}:{a.shape};".encode())
+        digest.update(a.tobytes())
+    return digest.hexdigest()
+
+
+def _corrupt(path: str | os.PathLike[str], reason: str) -> CorruptBatchError:
+    """Remove a corrupt batch (so that Snakemake rebuilds it) and return the error to raise."""
+    try:
+        os.unlink(path)
+        action = "it was removed; run the same command again to rebuild it"
+    except OSError as err:
+        action = f"it could not be removed ({err.strerror}); delete it and run again"
+    message = f"corrupt thumbnail batch {os.fspath(path)}: {reason}; {action}"
+    log.error("%s", message)
+    return CorruptBatchError(message)
 
 
 @dataclass
@@ -26,16 +60,36 @@ class Batch:
 
 def save_batch(batch: Batch, path: str | os.PathLike[str]) -> None:
     """Write the batch as a compressed .npz, atomically."""
+    arrays = {"keys": batch.keys, "thumbs": batch.thumbs, "height": batch.height, "width": batch.width,
+              "hashes": batch.hashes, "error_keys": batch.error_keys, "error_messages": batch.error_messages,
+              "timing": np.asarray([batch.started, batch.finished])}
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez_compressed(fh, keys=batch.keys, thumbs=batch.thumbs, height=batch.height, width=batch.width,
-                            hashes=batch.hashes, error_keys=batch.error_keys, error_messages=batch.error_messages,
-                            timing=np.asarray([batch.started, batch.finished]))
+        np.savez_compressed(fh, **arrays, sha256_meta=np.asarray(_sha256(arrays, META_FIELDS)),
+                            sha256_thumbs=np.asarray(_sha256(arrays, ("thumbs",))))
 
 
 def load_batch(path: str | os.PathLike[str], thumbs: bool = True) -> Batch:
-    """Read a batch; with thumbs=False the pixel array is not decompressed (metadata only)."""
-    with np.load(path, allow_pickle=False) as z:
-        timing = z["timing"]
-        return Batch(keys=z["keys"], thumbs=z["thumbs"] if thumbs else np.zeros((0,), np.uint8),
-                     height=z["height"], width=z["width"], hashes=z["hashes"], error_keys=z["error_keys"],
-                     error_messages=z["error_messages"], started=float(timing[0]), finished=float(timing[1]))
+    """Read a batch and verify its checksums; with thumbs=False the pixel array is not decompressed (metadata only).
+
+    A batch that cannot be read or fails a checksum is removed and CorruptBatchError is raised.
+    """
+    names = META_FIELDS + (("thumbs",) if thumbs else ())
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if "sha256_meta" not in z.files:
+                raise _corrupt(path, "it has no checksum (written by an older fastdiff)")
+            arrays = {name: z[name] for name in names}
+            expected = {"meta": str(z["sha256_meta"]), "thumbs": str(z["sha256_thumbs"])}
+    except (FileNotFoundError, PermissionError, IsADirectoryError, MemoryError, CorruptBatchError):
+        raise
+    except Exception as err:  # truncated or overwritten: zipfile, numpy and zlib raise many different errors
+        raise _corrupt(path, f"cannot be read ({type(err).__name__}: {err})") from None
+    if _sha256(arrays, META_FIELDS) != expected["meta"]:
+        raise _corrupt(path, "checksum mismatch (metadata)")
+    if thumbs and _sha256(arrays, ("thumbs",)) != expected["thumbs"]:
+        raise _corrupt(path, "checksum mismatch (thumbnails)")
+    timing = arrays["timing"]
+    return Batch(keys=arrays["keys"], thumbs=arrays["thumbs"] if thumbs else np.zeros((0,), np.uint8),
+                 height=arrays["height"], width=arrays["width"], hashes=arrays["hashes"],
+                 error_keys=arrays["error_keys"], error_messages=arrays["error_messages"],
+                 started=float(timing[0]), finished=float(timing[1]))

@@ -4,14 +4,18 @@ from __future__ import annotations
 import argparse
 import fcntl
 import os
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from .atomic import atomic_open
 from .config import ConfigError, load_config
+from .query import add_query_parser, run_query
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SNAKEFILE = REPO_ROOT / "Snakefile"
@@ -48,7 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
                      help="set any config key (see config/config.yaml); may be repeated")
     run.add_argument("--dry-run", "-n", action="store_true", help="show the jobs without running them")
-    run.epilog = "Arguments after '--' are passed to snakemake unchanged, e.g. -- --profile slurm."
+    run.add_argument("--profile", metavar="NAME", default="default",
+                     help="workflow profile profiles/NAME of this checkout, e.g. 'slurm' (default: 'default', local)")
+    run.epilog = "Arguments after '--' are passed to snakemake unchanged, e.g. -- --keep-going."
+    add_query_parser(sub)
     return parser
 
 
@@ -64,7 +71,8 @@ def resolve_config(args: argparse.Namespace) -> dict[str, Any]:
     raw.update({k: v for k, v in flags.items() if v is not None})
     raw.update(dict(args.config))
     for key in ("part_a", "part_b", "ignore_paths"):
-        raw[key] = [os.path.abspath(p) for p in raw.get(key) or []]
+        if key != "part_a" or raw.get("compat") != "difpy":  # difPy's arguments stay as given, under base_dir
+            raw[key] = [os.path.abspath(p) for p in raw.get(key) or []]
     raw["output_dir"] = os.path.abspath(args.output)
     return raw
 
@@ -90,10 +98,23 @@ def run(args: argparse.Namespace, snakemake_args: list[str]) -> int:
         print(f"fastdiff: the workflow is not found at {SNAKEFILE}; install with 'pip install -e .' from a checkout",
               file=sys.stderr)
         return 2
+    profile = REPO_ROOT / "profiles" / args.profile
+    if not (profile / "config.yaml").is_file():
+        names = sorted(p.parent.name for p in (REPO_ROOT / "profiles").glob("*/config.yaml"))
+        print(f"fastdiff: no profile {args.profile!r} (profiles/{args.profile}/config.yaml); available: "
+              f"{', '.join(names)}", file=sys.stderr)
+        return 2
     workdir = Path(config.output_dir) / "work"
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "config.yaml").write_text(yaml.safe_dump(raw, sort_keys=False, allow_unicode=True))
-    with open(workdir / ".fastdiff.lock", "w") as lock:
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+        with atomic_open(workdir / "config.yaml", "w", encoding="utf-8") as fh:
+            fh.write(yaml.safe_dump(raw, sort_keys=False, allow_unicode=True))
+        lock = open(workdir / ".fastdiff.lock", "w")
+    except OSError as err:
+        print(f"fastdiff: cannot write to the output folder {config.output_dir}: {err.strerror or err}",
+              file=sys.stderr)
+        return 2
+    with lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -102,8 +123,65 @@ def run(args: argparse.Namespace, snakemake_args: list[str]) -> int:
         _clear_stale_lock(workdir)
         cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--directory", str(workdir),
                "--configfile", str(workdir / "config.yaml"), "--cores", str(args.cores), "--rerun-incomplete",
-               "--scheduler", "greedy", *(["--dry-run"] if args.dry_run else []), *snakemake_args]
-        return subprocess.call(cmd)
+               "--scheduler", "greedy", "--workflow-profile", str(profile),
+               *(["--dry-run"] if args.dry_run else []), *snakemake_args]
+        started = time.time()
+        code = subprocess.call(cmd)
+        for _ in range(MAX_REBUILD_RUNS):  # a job found a corrupt thumbnail batch and removed it: rebuild it now
+            if code == 0 or args.dry_run or not _job_logs_with(workdir, started, CORRUPT_BATCH):
+                break
+            print("fastdiff: a corrupt thumbnail batch was removed; running again to rebuild it", file=sys.stderr)
+            started = time.time()
+            code = subprocess.call(cmd)
+        if code != 0:
+            _explain_failure(Path(config.output_dir), workdir, started)
+        return code
+
+
+MAX_REBUILD_RUNS = 3
+CORRUPT_BATCH = "corrupt thumbnail batch"
+# errors of the output folder that a user can fix, as a failed job's traceback shows them
+DISK_FULL = ("[Errno 28] No space left on device", "[Errno 122] Disk quota exceeded", "database or disk is full")
+NOT_WRITABLE = ("[Errno 30] Read-only file system", "[Errno 13] Permission denied")
+
+
+def _job_logs_with(workdir: Path, since: float, text: str) -> list[tuple[Path, str]]:
+    """(log, line) for the job logs written since `since` whose last 64 kB contain `text`."""
+    found = []
+    for path in sorted((workdir / "logs").rglob("*.log")):
+        try:
+            if path.stat().st_mtime < since - 1:
+                continue
+            with open(path, "rb") as fh:
+                fh.seek(max(0, path.stat().st_size - 65536))
+                tail = fh.read().decode("utf-8", "replace")
+        except OSError:
+            continue
+        line = next((ln for ln in tail.splitlines() if text in ln), None)
+        if line is not None:
+            found.append((path, line.strip()))
+    return found
+
+
+def _explain_failure(out: Path, workdir: Path, since: float) -> None:
+    """After a failed run: say plainly when the output folder is full, read-only or not permitted."""
+    try:
+        free = shutil.disk_usage(out).free
+    except OSError:
+        free = None
+    full = [hit for text in DISK_FULL for hit in _job_logs_with(workdir, since, text)]
+    denied = [hit for text in NOT_WRITABLE for hit in _job_logs_with(workdir, since, text)]
+    if full or (free is not None and free < 1 << 20):
+        where = f" (see {full[0][0]})" if full else ""
+        print(f"fastdiff: the run failed because the disk of {out} is full{where}; "
+              f"{(free or 0) / 2**20:.1f} MiB free.", file=sys.stderr)
+    elif denied:
+        print(f"fastdiff: the run failed because {out} cannot be written: {denied[0][1]} (see {denied[0][0]}).",
+              file=sys.stderr)
+    else:
+        return
+    print("fastdiff: fix that and run the same command again; finished jobs are kept. Results files are only ever "
+          "written whole, never in part.", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv[:split])
     if args.command == "run":
         return run(args, argv[split + 1:])
+    if args.command == "query":
+        return run_query(args)
     return 2
 
 

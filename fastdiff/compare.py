@@ -36,6 +36,7 @@ class CompareOptions:
     keep_non_matching_aspects: bool = False
     tile_size: int = 1024
     diff: DiffFunction | None = None  # a user difference instead of the MSE kernel
+    metric: str = "mse"  # 'difpy': difPy 4.2.1's wrap-around metric (compat difpy)
 
     @classmethod
     def from_config(cls, config: Config, on_gpu: bool = False) -> "CompareOptions":
@@ -45,7 +46,8 @@ class CompareOptions:
         diff = load_diff_fn(diff_path, probe=not on_gpu) if diff_path else None
         return cls(threshold=config.threshold_value, rotate=config.rotate, same_dim=config.same_dim,
                    match_aspect_by=config.match_aspect_by, skip_matching_hash=config.skip_matching_hash,
-                   keep_non_matching_aspects=config.keep_non_matching_aspects, tile_size=tile, diff=diff)
+                   keep_non_matching_aspects=config.keep_non_matching_aspects, tile_size=tile, diff=diff,
+                   metric="difpy" if config.compat == "difpy" else "mse")
 
 
 @dataclass
@@ -171,6 +173,9 @@ def compare_blocks(a: Batch, b: Batch, opts: CompareOptions, same_block: bool, x
     so a tile without any allowed pair is never multiplied and memory is bounded by the tile, not the block.
     With xp = cupy both blocks are copied to the device once and stay there; only matches come back.
     """
+    if opts.metric == "difpy":
+        from .difpy.exact import compare_blocks_difpy
+        return compare_blocks_difpy(a, b, opts, same_block)
     started = time.time()
     found: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]] = []  # (ia, ib, mse, rotation, kind)
     order_a = np.argsort(_shape_key(a, opts), kind="stable")

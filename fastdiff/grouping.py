@@ -21,12 +21,15 @@ def best_copy_groups(con: sqlite3.Connection) -> Iterator[Group]:
     that are not yet in a group become its members. So every member matched its head directly (its MSE to
     the head is known and within the threshold), and a copy is never grouped under a worse image.
     """
-    grouped: set[int] = set()
+    # one byte per directory key (keys are dense), not a Python set: 1M matched images would take ~60 MB in a set
+    grouped = bytearray(con.execute("""SELECT COALESCE(MAX(k), -1) + 1 FROM (SELECT MAX(key) AS k FROM directory
+        UNION ALL SELECT MAX(key_a) FROM dif_table UNION ALL SELECT MAX(key_b) FROM dif_table)""").fetchone()[0])
     for head in database.matched_keys_by_quality(con):
-        if head in grouped:
+        if grouped[head]:
             continue
-        members = [(k, dif) for k, dif in database.matches_of(con, head) if k not in grouped]
+        members = [(k, dif) for k, dif in database.matches_of(con, head) if not grouped[k]]
         if members:
-            grouped.add(head)
-            grouped.update(k for k, _ in members)
+            grouped[head] = 1
+            for k, _ in members:
+                grouped[k] = 1
             yield Group(head, members)

@@ -35,6 +35,7 @@ class IndexedFile:
     size: int
     ctime: float
     dir_index: int  # position of the input directory it was found under (part_a, then part_b)
+    mtime_ns: int = -1  # st_mtime_ns at indexing: the thumbnail job detects a file changed since (-1: unknown)
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,9 @@ def _walk(root: str, recursive: bool, ignore_names: set[str], ignore_paths: list
 
 def scan(config: Config) -> Scan:
     """Scan the configured partitions into a deterministic, sorted list of files to decode."""
+    if config.compat == "difpy":  # difPy's order: sorted arguments, then raw glob order
+        from .difpy.exact import scan_difpy
+        return scan_difpy(config)
     ignore_names = set(config.ignore_names)
     ignore_paths = [os.path.abspath(p) for p in config.ignore_paths]
     allowed = set(config.allowed_extensions)
@@ -159,7 +163,8 @@ def scan(config: Config) -> Scan:
                                              st.st_size, st.st_ctime))
                 continue
             seen[inode] = path
-            files.append(IndexedFile(len(files), path, section.part, section.id, st.st_size, st.st_ctime, dir_index))
+            files.append(IndexedFile(len(files), path, section.part, section.id, st.st_size, st.st_ctime, dir_index,
+                                     st.st_mtime_ns))
         log.info("section %d: %d files indexed so far, %d rejected", section.id, len(files), len(rejected))
     return Scan(files, rejected, sections)
 

@@ -21,6 +21,7 @@ from .batch import load_batch
 log = logging.getLogger(__name__)
 
 OUTPUT_FILES = ("fastdiff.sqlite", "results.json", "lower_quality.json", "stats.json")
+PAIR_CHUNK = 65536  # result pairs turned into Python tuples at a time
 
 
 def _file_rows(index_dir: Path, batch_paths: list[str], config: Config,
@@ -55,9 +56,11 @@ def _pair_rows(pair_paths: list[str], spans: list[tuple[float, float]]) -> Itera
     for path in pair_paths:
         p = load_pairs(path)
         spans.append((p.started, p.finished))
-        for a, b, mse, rot, kind in zip(p.key_a.tolist(), p.key_b.tolist(), p.mse.tolist(), p.rotation.tolist(),
-                                        p.kind.tolist()):
-            yield a, b, mse, kind, rot if kind == COMPUTED else None
+        for s in range(0, len(p), PAIR_CHUNK):  # Python objects for one chunk at a time, not for a whole output
+            for a, b, mse, rot, kind in zip(p.key_a[s:s + PAIR_CHUNK].tolist(), p.key_b[s:s + PAIR_CHUNK].tolist(),
+                                            p.mse[s:s + PAIR_CHUNK].tolist(), p.rotation[s:s + PAIR_CHUNK].tolist(),
+                                            p.kind[s:s + PAIR_CHUNK].tolist()):
+                yield a, b, mse, kind, rot if kind == COMPUTED else None
 
 
 def _duration(spans: list[tuple[float, float]]) -> dict[str, object]:
@@ -68,17 +71,24 @@ def _duration(spans: list[tuple[float, float]]) -> dict[str, object]:
 
 
 def _stats(con: sqlite3.Connection, config: Config, build: list, search: list) -> dict[str, object]:
-    """difPy 4.2.1's stats structure (field names and order)."""
+    """difPy 4.2.1's stats of the run in the database."""
     invalid = con.execute("SELECT path, error FROM directory WHERE error IS NOT NULL AND error NOT LIKE 'same file as %' "
                           "ORDER BY allowed DESC, key").fetchall()
     searched = con.execute("SELECT COUNT(*) FROM directory WHERE success = 1").fetchone()[0]
     duplicates, similar = con.execute("SELECT COALESCE(SUM(dif = 0), 0), COALESCE(SUM(dif != 0), 0) "
                                       "FROM best_copy_group").fetchone()
+    return stats_record(config, config.part_a + config.part_b, searched, dict(invalid), duplicates, similar, build,
+                        search)
+
+
+def stats_record(config: Config, directory: list[str], searched: int, invalid: dict[str, str], duplicates: int,
+                 similar: int, build: list, search: list) -> dict[str, object]:
+    """difPy 4.2.1's stats structure (field names and order) from its figures and the job spans of both stages."""
     threshold = config.threshold
     return {
-        "directory": config.part_a + config.part_b,
+        "directory": directory,
         "total_files": searched + len(invalid),
-        "invalid_files": {"count": len(invalid), "logs": dict(invalid)},
+        "invalid_files": {"count": len(invalid), "logs": invalid},
         "process": {
             "build": {"duration": _duration(build),
                       "parameters": {"recursive": config.recursive, "in_folder": config.in_folder,
@@ -137,6 +147,9 @@ def store_best_copy_groups(con: sqlite3.Connection) -> int:
 def merge(config: Config, index_dir: str | os.PathLike[str], batch_paths: list[str], pair_paths: list[str],
           out_dir: str | os.PathLike[str]) -> None:
     """Write fastdiff.sqlite, results.json, lower_quality.json and stats.json into out_dir, each atomically."""
+    if config.compat == "difpy":
+        from .difpy.exact import merge_difpy
+        return merge_difpy(config, index_dir, batch_paths, pair_paths, out_dir)
     index_dir, out_dir = Path(index_dir), Path(out_dir)
     build: list[tuple[float, float]] = []
     search: list[tuple[float, float]] = []

@@ -1,6 +1,7 @@
 """Thumbnail stage: decode one index shard into a compressed batch of square uint8 thumbnails."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -46,13 +47,26 @@ def rotation_hashes(thumb: np.ndarray, shift_amount: int, rotate: bool,
     return hashes + [""] * (4 - len(hashes))
 
 
+def _changed_since_indexing(f: IndexedFile) -> str | None:
+    """Why the file is not the one the index recorded (size or modification time differ), or None."""
+    st = os.stat(f.path)
+    if st.st_size != f.size:
+        return f"file changed since indexing (size {f.size} -> {st.st_size})"
+    if f.mtime_ns >= 0 and st.st_mtime_ns != f.mtime_ns:
+        return "file changed since indexing (modification time)"
+    return None
+
+
 def _one(f: IndexedFile, px_size: int, max_pixels: int) -> tuple[np.ndarray, int, int] | str:
     """Thumbnail and original (h, w) of a file, or its error message. Also checks the file did not change."""
     try:
-        st = os.stat(f.path)
-        if st.st_size != f.size:
-            return f"file changed since indexing (size {f.size} -> {st.st_size})"
+        changed = _changed_since_indexing(f)
+        if changed:
+            return changed
         decoded = decode_image(f.path, max_pixels=max_pixels, reduce_to=px_size)
+        changed = _changed_since_indexing(f)  # also while it was decoded
+        if changed:
+            return changed
     except DecodeError as err:
         return str(err)
     except OSError as err:
@@ -63,13 +77,22 @@ def _one(f: IndexedFile, px_size: int, max_pixels: int) -> tuple[np.ndarray, int
 
 
 def build_batch(files: list[IndexedFile], px_size: int, shift_amount: int, rotate: bool,
-                max_pixels: int, threads: int = 1, hash_fn: Callable[[np.ndarray], str] = sha256_hex) -> Batch:
-    """Decode and thumbnail `files` with a pool of `threads` threads (OpenCV releases the GIL)."""
+                max_pixels: int, threads: int = 1, hash_fn: Callable[[np.ndarray], str] = sha256_hex,
+                compat: str = "default", base_dir: str | None = None) -> Batch:
+    """Decode and thumbnail `files` with a pool of `threads` threads (OpenCV releases the GIL).
+
+    compat 'difpy' decodes as difPy 4.2.1 does (Pillow, BICUBIC; paths relative to base_dir): fastdiff.difpy.exact.
+    """
     started = time.time()
     cv2.setNumThreads(1)
     keys, thumbs, heights, widths, hashes, err_keys, err_msgs = [], [], [], [], [], [], []
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        results = pool.map(lambda f: _one(f, px_size, max_pixels), files)
+    if compat == "difpy":
+        from .difpy.exact import difpy_warnings, thumbnail
+        decode_one, context = (lambda f: thumbnail(f.path, px_size, base_dir)), difpy_warnings()
+    else:
+        decode_one, context = (lambda f: _one(f, px_size, max_pixels)), contextlib.nullcontext()
+    with context, ThreadPoolExecutor(max_workers=threads) as pool:
+        results = pool.map(decode_one, files)
         for done, (f, res) in enumerate(zip(files, results), 1):
             if isinstance(res, str):
                 log.warning("invalid image %r: %s", f.path, res)

@@ -5,9 +5,24 @@ def compare_inputs(wildcards):
     return {"a": block_batches(wildcards.bi), "b": block_batches(wildcards.bj)}
 
 
-def compare_mem_mb(wildcards):
+def compare_mem_mb(wildcards, attempt):
+    """The job's proven memory bound (fastdiff.compare.memory_bound_mb); more on each retry."""
     n_a, n_b = (block_images(b) for b in (wildcards.bi, wildcards.bj))
-    return memory_bound_mb(n_a, n_b, CFG.px_size, CFG.rotate, CompareOptions.from_config(CFG).tile_size)
+    bound = memory_bound_mb(n_a, n_b, CFG.px_size, CFG.rotate, CompareOptions.from_config(CFG).tile_size)
+    return bound + (attempt - 1) * bound // 2
+
+
+# Pairs x rotations per second of one compare job at px_size 50, with a margin of 2.5: measured 3.8M on one CPU
+# core (a 4,000 x 4,000 block pair in 17 s, loading included; benchmarks/scale.py compare). A GPU job is faster.
+COMPARE_RATE = 1.5e6
+
+
+def compare_runtime(wildcards, attempt):
+    """Minutes: start-up and loading, plus the block pair's pairs at COMPARE_RATE; each retry gets more."""
+    n_a, n_b = (block_images(b) for b in (wildcards.bi, wildcards.bj))
+    pairs = n_a * (n_a - 1) // 2 if wildcards.bi == wildcards.bj else n_a * n_b
+    work = pairs * (4 if CFG.rotate else 1) * (CFG.px_size / 50) ** 2
+    return attempt * (10 + math.ceil(work / COMPARE_RATE / 60))
 
 
 rule compare:
@@ -20,6 +35,7 @@ rule compare:
     threads: 1
     resources:
         mem_mb=compare_mem_mb,
+        runtime=compare_runtime,
         gpu=1 if CFG.device == "gpu" else 0,
     log:
         f"{WORK}/logs/compare/{{bi}}_{{bj}}.log",

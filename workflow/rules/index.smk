@@ -2,11 +2,27 @@
 # the number of shards is only known after the scan).
 
 
+# Measured (benchmarks/scale.py index): about 1.1 kB per file (272 MB for 200k files, 1.17 GB for 1M, 27 s);
+# 4 GB is enough for about 3.5M files, and each retry asks for more.
+INDEX_MEM_MB = 4000
+
+
+def index_mem_mb(wildcards, attempt):
+    return attempt * INDEX_MEM_MB
+
+
+def index_runtime(wildcards, attempt):
+    return attempt * 60
+
+
 checkpoint index:
     output:
         directory(INDEX),
     params:
         options=CFG.stage_options("index"),
+    resources:
+        mem_mb=index_mem_mb,
+        runtime=index_runtime,
     log:
         f"{WORK}/logs/index.log",
     conda:

@@ -1,0 +1,341 @@
+#!/usr/bin/env python
+"""Scale measurements behind the cluster defaults: Snakemake's DAG overhead and the peak memory of each job.
+
+    python benchmarks/scale.py dag --jobs 10000 30000 100000    # dry run of the index -> ... -> merge DAG
+    python benchmarks/scale.py compare --images 100000 --pairs 0_0 0_1 12_13 24_24   # compare jobs, synthetic thumbs
+    python benchmarks/scale.py merge --images 1000000 --pairs 1000000 5000000        # merge of synthetic outputs
+    python benchmarks/scale.py index --files 200000             # index job over empty files
+    python benchmarks/scale.py thumbnails DIR                   # one thumbnail job over the images of DIR
+
+Every figure comes from real processes: `snakemake` runs of this checkout's workflow (dag, compare, thumbnails)
+or the stage functions in a subprocess (merge, index). Peak RSS is each process's own ru_maxrss, recorded when it
+exits by benchmarks/rsshook/sitecustomize.py (jobs included). Work files go to --tmp (default: a temporary folder,
+removed afterwards). Results are printed as Markdown table rows.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO))
+
+from fastdiff.batch import Batch, save_batch  # noqa: E402
+from fastdiff.compare import Pairs, memory_bound_mb, save_pairs  # noqa: E402
+from fastdiff.config import load_config  # noqa: E402
+from fastdiff.index import IndexedFile, plan_blocks, shard_name  # noqa: E402
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# running and measuring
+
+
+def _env(rss_log: Path) -> dict[str, str]:
+    return {**os.environ, "FASTDIFF_RSS_LOG": str(rss_log),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE / "rsshook"), str(REPO),
+                                                        os.environ.get("PYTHONPATH")]))}
+
+
+def _run(cmd: list[str], rss_log: Path, log: Path) -> tuple[float, int]:
+    """Run cmd with the RSS hook; return (wall seconds, return code)."""
+    start = time.time()
+    with open(log, "w") as fh:
+        code = subprocess.call(cmd, cwd=REPO, env=_env(rss_log), stdout=fh, stderr=subprocess.STDOUT)
+    return time.time() - start, code
+
+
+def _records(rss_log: Path) -> list[dict]:
+    if not rss_log.exists():
+        return []
+    return [json.loads(line) for line in rss_log.read_text().splitlines() if line.strip()]
+
+
+def _job_records(rss_log: Path, rule: str) -> list[dict]:
+    """The RSS records of the job scripts of one rule (Snakemake runs `python .snakemake/scripts/tmpX.RULE.py`)."""
+    return [r for r in _records(rss_log) if r["argv"] and r["argv"][0].endswith(f".{rule}.py")]
+
+
+def _main_record(rss_log: Path) -> dict:
+    """The record of the Snakemake process itself (the largest one run as `-m snakemake`)."""
+    main = [r for r in _records(rss_log) if "--snakefile" in r["argv"]]
+    return max(main, key=lambda r: r["maxrss_mb"]) if main else {"maxrss_mb": float("nan"), "seconds": float("nan")}
+
+
+def _config(base: Path, **keys: object) -> Path:
+    raw = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    images = base / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    raw.update({"part_a": [str(images)], "output_dir": str(base / "out")}, **keys)
+    load_config(raw)
+    path = base / "config.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def _snakemake(base: Path, config: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
+            str(base / "out" / "work"), "--configfile", str(config), "--cores", "2",
+            "--workflow-profile", str(REPO / "profiles" / "default"), *extra]
+
+
+def _write_index(index: Path, shard_sizes: list[int], blocks: list[list[int]], pairs: list[tuple[int, int]],
+                 shard_files: bool = False) -> None:
+    """An index folder as the index job writes it (one partition, one section)."""
+    (index / "shards").mkdir(parents=True, exist_ok=True)
+    first = np.concatenate([[0], np.cumsum(shard_sizes)[:-1]]).astype(int).tolist()
+    manifest = {"n_files": int(sum(shard_sizes)), "n_rejected": 0,
+                "sections": [{"id": 0, "part": 0, "folder": ""}],
+                "shards": [{"id": shard_name(i), "part": 0, "section": 0, "n": n, "first_key": k}
+                           for i, (n, k) in enumerate(zip(shard_sizes, first))],
+                "blocks": blocks, "pairs": [list(p) for p in pairs]}
+    if shard_files:
+        for i, (n, k) in enumerate(zip(shard_sizes, first)):
+            files = [{"key": key, "path": f"/synthetic/{key // 1000:04d}/{key:08d}.jpg", "part": 0, "section": 0,
+                      "size": 100_000 + key % 977, "ctime": 1.7e9, "dir_index": 0, "mtime_ns": 1}
+                     for key in range(k, k + n)]
+            (index / "shards" / f"{shard_name(i)}.json").write_text(json.dumps(files))
+    (index / "rejected.json").write_text("[]")
+    (index / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _row(*cells: object) -> None:
+    print("| " + " | ".join(str(c) for c in cells) + " |", flush=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# dag: Snakemake's own cost for a DAG of N jobs
+
+
+def cmd_dag(args: argparse.Namespace, tmp: Path) -> None:
+    """Dry runs of the real workflow over a fake index with S thumbnail jobs and P compare jobs (S + P + 2 jobs),
+    then the start-up of one job as a SLURM job step runs it (`--target-jobs`: parse and resolve one job)."""
+    _row("jobs", "thumbnail jobs", "compare jobs", "dry run (s)", "dry run peak RSS (MB)",
+         "one job's start-up (s)", "one job's start-up RSS (MB)")
+    for total in args.jobs:
+        base = tmp / f"dag{total}"
+        shards = max(1, total // 10)
+        n_pairs = total - shards - 2
+        side = math.ceil((math.sqrt(8 * n_pairs + 1) - 1) / 2)  # blocks such that side*(side+1)/2 >= n_pairs
+        pairs = [(i, j) for i in range(side) for j in range(i, side)][:n_pairs]
+        blocks = [[s for s in range(shards) if s * side // shards == b] for b in range(side)]
+        config = _config(base)
+        _write_index(base / "out" / "work" / "index", [1000] * shards, blocks, pairs)
+        rss = base / "rss.jsonl"
+        wall, code = _run(_snakemake(base, config, "--dry-run", "--quiet", "all"), rss, base / "dry.log")
+        dry = _main_record(rss)
+        assert code == 0, (base / "dry.log").read_text()[-2000:]
+        rss.unlink()
+        i, j = pairs[-1]
+        step_wall, code = _run(_snakemake(base, config, "--dry-run", "--target-jobs", f"compare:bi={i},bj={j}",
+                                          "--allowed-rules", "compare", "--quiet"), rss, base / "step.log")
+        step = _main_record(rss)
+        _row(f"{shards + len(pairs) + 2:,}", f"{shards:,}", f"{len(pairs):,}", f"{wall:.1f}",
+             f"{dry['maxrss_mb']:.0f}", f"{step_wall:.1f}", f"{step['maxrss_mb']:.0f}")
+        shutil.rmtree(base)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# compare: peak RSS of compare jobs over synthetic thumbnails
+
+
+def _synthetic_batches(thumbs: Path, n_images: int, shard_size: int, px: int) -> list[int]:
+    """Thumbnail batches of smooth random images (640x480 originals, all compatible), written as the thumbnail
+    jobs write them. Returns the shard sizes."""
+    thumbs.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    sizes = []
+    for s, first in enumerate(range(0, n_images, shard_size)):
+        n = min(shard_size, n_images - first)
+        coarse = rng.integers(0, 256, (n, 5, 5, 3), dtype=np.uint8)
+        images = np.repeat(np.repeat(coarse, px // 5, axis=1), px // 5, axis=2)
+        images = (images + rng.integers(0, 8, images.shape, dtype=np.uint8)).astype(np.uint8)
+        save_batch(Batch(keys=np.arange(first, first + n, dtype=np.int64), thumbs=images,
+                         height=np.full(n, 480, np.int64), width=np.full(n, 640, np.int64),
+                         hashes=np.full((n, 4), "", dtype="<U64"), error_keys=np.zeros(0, np.int64),
+                         error_messages=np.zeros(0, str), started=time.time(), finished=time.time()),
+                   thumbs / f"{shard_name(s)}.npz")
+        sizes.append(n)
+    return sizes
+
+
+def cmd_compare(args: argparse.Namespace, tmp: Path) -> None:
+    """A compare-only run: synthetic thumbnail batches and their index, then chosen compare jobs through Snakemake
+    (one at a time, so that each job's time is its own)."""
+    base = tmp / "compare"
+    config = _config(base, shard_size=args.shard_size, threshold=args.threshold, rotate=bool(args.rotate))
+    cfg = load_config(yaml.safe_load(config.read_text()))
+    work = base / "out" / "work"
+    started = time.time()
+    sizes = _synthetic_batches(work / "thumbs", args.images, args.shard_size, cfg.px_size)
+    shards = [[IndexedFile(sum(sizes[:i]), "", 0, 0, 0, 0.0, 0)] * n for i, n in enumerate(sizes)]
+    blocks, pairs = plan_blocks(shards, cfg)
+    _write_index(work / "index", sizes, blocks, pairs)
+    print(f"# {args.images:,} synthetic thumbnails in {len(sizes)} batches (written in {time.time() - started:.0f} s);"
+          f" {len(blocks)} blocks of {sum(sizes[s] for s in blocks[0]):,} images, {len(pairs)} compare jobs",
+          flush=True)
+    rss = base / "rss.jsonl"
+    # the index folder was written last: mark the batches as up to date instead of rebuilding them
+    batches = [str(work / "thumbs" / f"{shard_name(i)}.npz") for i in range(len(sizes))]
+    _run(_snakemake(base, config, "--touch", *batches), rss, base / "touch.log")
+    _row("compare job", "images a x b", "pairs", "job (s)", "peak RSS (MB)", "declared mem_mb")
+    for pair in args.pairs or [f"{i}_{j}" for i, j in pairs[:2]]:
+        rss.unlink(missing_ok=True)
+        i, j = map(int, pair.split("_"))
+        wall, code = _run(_snakemake(base, config, "--cores", "1", str(work / "compare" / f"{pair}.npz")), rss,
+                          base / "run.log")
+        assert code == 0, (base / "run.log").read_text()[-3000:]
+        (rec,) = _job_records(rss, "compare")
+        n_a, n_b = (sum(sizes[s] for s in blocks[b]) for b in (i, j))
+        n_pairs = n_a * (n_a - 1) // 2 if i == j else n_a * n_b
+        _row(pair, f"{n_a:,} x {n_b:,}", f"{n_pairs / 1e6:.1f}M", f"{rec['seconds']:.1f}",
+             f"{rec['maxrss_mb']:.0f}", memory_bound_mb(n_a, n_b, cfg.px_size, cfg.rotate, 1024))
+    print(f"# Snakemake itself: {_main_record(rss)['maxrss_mb']:.0f} MB peak RSS", flush=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# merge: peak RSS of the merge with millions of result pairs
+
+
+def cmd_merge(args: argparse.Namespace, tmp: Path) -> None:
+    """A synthetic index of N images, their batches (metadata only) and compare outputs with P matching pairs,
+    merged by fastdiff.merge.merge in a subprocess."""
+    _row("images", "result pairs", "groups (images each)", "merge (s)", "peak RSS (MB)", "fastdiff.sqlite (MB)")
+    for n_pairs in args.pairs:
+        base = tmp / f"merge{n_pairs}"
+        work = base / "out" / "work"
+        n, shard = args.images, 1000
+        sizes = [min(shard, n - f) for f in range(0, n, shard)]
+        _write_index(work / "index", sizes, [[i] for i in range(len(sizes))], [], shard_files=True)
+        rng = np.random.default_rng(1)
+        for s, first in enumerate(range(0, n, shard)):
+            k = sizes[s]
+            hashes = np.asarray([[f"{first + t:064x}"] * 4 for t in range(k)], dtype="<U64")
+            save_batch(Batch(keys=np.arange(first, first + k, dtype=np.int64), thumbs=np.zeros((k, 1, 1, 3), np.uint8),
+                             height=np.full(k, 480, np.int64), width=np.full(k, 640, np.int64), hashes=hashes,
+                             error_keys=np.zeros(0, np.int64), error_messages=np.zeros(0, str), started=1.0,
+                             finished=2.0), work / "thumbs" / f"{shard_name(s)}.npz")
+        # groups of g images that all match each other: g (g - 1) / 2 pairs per group
+        g = max(args.group_size, math.ceil(2 * n_pairs / n) + 1)  # enough groups of g images for n_pairs
+        per_group = g * (g - 1) // 2
+        n_groups = min(n // g, math.ceil(n_pairs / per_group))
+        members = rng.permutation(n)[: n_groups * g].reshape(n_groups, g)
+        members.sort(axis=1)
+        ia, ib = np.triu_indices(g, 1)
+        key_a, key_b = members[:, ia].ravel()[:n_pairs], members[:, ib].ravel()[:n_pairs]
+        pair_paths = []
+        for c, start in enumerate(range(0, len(key_a), args.pairs_per_file)):
+            a, b = key_a[start:start + args.pairs_per_file], key_b[start:start + args.pairs_per_file]
+            order = np.lexsort((b, a))
+            m = len(a)
+            path = work / "compare" / f"{c}_{c}.npz"
+            save_pairs(Pairs(key_a=a[order].astype(np.int64), key_b=b[order].astype(np.int64),
+                             mse=rng.integers(0, 6, m).astype(np.float64), rotation=np.zeros(m, np.int8),
+                             kind=np.ones(m, np.int8), started=1.0, finished=2.0), path)
+            pair_paths.append(str(path))
+        config = _config(base, threshold="similar")
+        script = (f"import yaml; from fastdiff.config import load_config; from fastdiff.merge import merge; "
+                  f"merge(load_config(yaml.safe_load(open({str(config)!r}))), {str(work / 'index')!r}, "
+                  f"{[str(work / 'thumbs' / f'{shard_name(s)}.npz') for s in range(len(sizes))]!r}, "
+                  f"{pair_paths!r}, {str(base / 'out')!r})")
+        rss = base / "rss.jsonl"
+        wall, code = _run([sys.executable, "-c", script], rss, base / "merge.log")
+        assert code == 0, (base / "merge.log").read_text()[-3000:]
+        rec = _records(rss)[-1]
+        import sqlite3
+        with sqlite3.connect(base / "out" / "fastdiff.sqlite") as con:
+            groups = con.execute("SELECT COUNT(DISTINCT head) FROM best_copy_group").fetchone()[0]
+            rows = con.execute("SELECT COUNT(*) FROM dif_table").fetchone()[0]
+        assert rows == len(key_a), (rows, len(key_a))
+        _row(f"{n:,}", f"{len(key_a):,}", f"{groups:,} ({g})", f"{wall:.0f}", f"{rec['maxrss_mb']:.0f}",
+             f"{(base / 'out' / 'fastdiff.sqlite').stat().st_size / 2**20:.0f}")
+        shutil.rmtree(base)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# index and thumbnails
+
+
+def cmd_index(args: argparse.Namespace, tmp: Path) -> None:
+    """The index job over N empty .jpg files in folders of 1,000."""
+    _row("files", "index job (s)", "peak RSS (MB)")
+    for n in args.files:
+        base = tmp / f"index{n}"
+        config = _config(base)
+        images = base / "images"
+        for start in range(0, n, 1000):
+            folder = images / f"{start // 1000:05d}"
+            folder.mkdir(parents=True, exist_ok=True)
+            for k in range(start, min(n, start + 1000)):
+                (folder / f"{k:08d}.jpg").touch()
+        rss = base / "rss.jsonl"
+        wall, code = _run(_snakemake(base, config, str(base / "out" / "work" / "index")), rss, base / "run.log")
+        assert code == 0, (base / "run.log").read_text()[-3000:]
+        rec = _job_records(rss, "index")[-1]
+        _row(f"{n:,}", f"{rec['seconds']:.1f}", f"{rec['maxrss_mb']:.0f}")
+        shutil.rmtree(base)
+
+
+def cmd_thumbnails(args: argparse.Namespace, tmp: Path) -> None:
+    """One thumbnail job (one shard) over the images of DIR, with the default threads."""
+    base = tmp / "thumbnails"
+    config = _config(base, shard_size=args.shard_size)
+    raw = yaml.safe_load(config.read_text())
+    raw["part_a"] = [os.path.abspath(args.dir)]
+    config.write_text(yaml.safe_dump(raw))
+    rss = base / "rss.jsonl"
+    wall, code = _run(_snakemake(base, config, str(base / "out" / "work" / "thumbs" / "00000.npz")), rss,
+                      base / "run.log")
+    assert code == 0, (base / "run.log").read_text()[-3000:]
+    rec = _job_records(rss, "thumbnails")[-1]
+    n = json.loads((base / "out" / "work" / "index" / "manifest.json").read_text())["shards"][0]["n"]
+    _row("images", "thumbnail job (s)", "peak RSS (MB)")
+    _row(f"{n:,}", f"{rec['seconds']:.1f}", f"{rec['maxrss_mb']:.0f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tmp", type=Path, help="work folder (default: a temporary one, removed afterwards)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("dag")
+    p.add_argument("--jobs", type=int, nargs="+", default=[10_000, 30_000, 100_000])
+    p = sub.add_parser("compare")
+    p.add_argument("--images", type=int, default=100_000)
+    p.add_argument("--shard-size", type=int, default=1000)
+    p.add_argument("--pairs", nargs="*", help="block pairs to run, e.g. 0_0 0_1 (default: the first two)")
+    p.add_argument("--threshold", default="similar")
+    p.add_argument("--rotate", type=int, default=1)
+    p = sub.add_parser("merge")
+    p.add_argument("--images", type=int, default=1_000_000)
+    p.add_argument("--pairs", type=int, nargs="+", default=[1_000_000, 5_000_000])
+    p.add_argument("--group-size", type=int, default=4, help="images per group of mutual matches")
+    p.add_argument("--pairs-per-file", type=int, default=1_000_000, help="result pairs per compare output")
+    p = sub.add_parser("index")
+    p.add_argument("--files", type=int, nargs="+", default=[100_000])
+    p = sub.add_parser("thumbnails")
+    p.add_argument("dir")
+    p.add_argument("--shard-size", type=int, default=1000)
+    args = parser.parse_args()
+    tmp = args.tmp or Path(tempfile.mkdtemp(prefix="fastdiff-scale-"))
+    tmp.mkdir(parents=True, exist_ok=True)
+    try:
+        {"dag": cmd_dag, "compare": cmd_compare, "merge": cmd_merge, "index": cmd_index,
+         "thumbnails": cmd_thumbnails}[args.command](args, tmp)
+    finally:
+        if not args.tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

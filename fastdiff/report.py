@@ -1,0 +1,167 @@
+"""The visual report: the best-copy groups as HTML pages, thumbnails side by side with MSE, file size and resolution.
+
+OUT/report/index.html sums up the run and links the pages page-0001.html, page-0002.html, ... of at most
+`groups_per_page` groups each (and at most MAX_IMAGES_PER_PAGE images: a larger group continues on the next page).
+Every page is self-contained: the thumbnails are embedded as small PNGs taken from the thumbnail batches.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import logging
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+
+import cv2
+
+from .batch import load_batch
+from .config import NAMED_THRESHOLDS
+from .db import Cluster, Image, ResultDB
+
+log = logging.getLogger(__name__)
+
+MAX_IMAGES_PER_PAGE = 500
+BOX = 160  # CSS pixels of the longer side of a shown thumbnail
+
+CSS = """
+body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; background: #fafafa; }
+nav a { margin-right: 1em; }
+table.summary td { padding: 0.1em 1em 0.1em 0; }
+.group { background: #fff; border: 1px solid #ddd; border-radius: 6px; margin: 1em 0; padding: 0.5em 1em; }
+.group h2 { font-size: 1.1em; margin: 0.3em 0; }
+.group h2 span { font-weight: normal; color: #666; }
+.images { display: flex; flex-wrap: wrap; gap: 12px; }
+figure { margin: 0; width: 200px; padding: 6px; border: 2px solid #ddd; border-radius: 4px; }
+figure.kept { border-color: #2a8a2a; background: #f0faf0; }
+.thumb { height: 165px; display: flex; align-items: center; justify-content: center; }
+.thumb img { image-rendering: pixelated; }
+figcaption { font-size: 0.8em; overflow-wrap: anywhere; }
+.badge { display: inline-block; padding: 0 0.4em; border-radius: 3px; color: #fff; background: #999; }
+.kept .badge { background: #2a8a2a; }
+.path { color: #555; }
+"""
+
+
+def _size(n: int) -> str:
+    return f"{n} B" if n < 1024 else f"{n / 1024:.1f} KB" if n < 1024**2 else f"{n / 1024**2:.1f} MB"
+
+
+def _text(text: str) -> str:
+    return html.escape(text.replace("\n", "\\n"))
+
+
+def _store_thumbnails(db: ResultDB, batch_paths: list[str], store: sqlite3.Connection) -> None:
+    """PNGs of the thumbnails of every grouped image into store.thumb; one batch in memory at a time."""
+    grouped = {i.key for c in db.clusters("star") for i in (c.head, *(m.image for m in c.members))}
+    store.execute("CREATE TABLE thumb (key INTEGER PRIMARY KEY, png BLOB NOT NULL)")
+    for path in batch_paths:
+        batch = load_batch(path)
+        for i, key in enumerate(batch.keys.tolist()):
+            if key in grouped:
+                png = cv2.imencode(".png", cv2.cvtColor(batch.thumbs[i], cv2.COLOR_RGB2BGR))[1]
+                store.execute("INSERT INTO thumb VALUES (?, ?)", (key, png.tobytes()))
+    store.commit()
+
+
+def _figure(image: Image, png: bytes | None, dif: float | None) -> str:
+    kept = dif is None
+    w, h = image.width, image.height
+    scale = BOX / max(w, h, 1)
+    dw, dh = (max(1, round(w * scale)), max(1, round(h * scale))) if w > 0 and h > 0 else (BOX, BOX)
+    img = (f'<img src="data:image/png;base64,{base64.b64encode(png).decode()}" width="{dw}" height="{dh}" '
+           f'alt="{_text(os.path.basename(image.path))}">' if png else "no thumbnail")
+    badge = "kept" if kept else "copy"
+    mse = "best copy" if kept else f"MSE {dif:.6g}"
+    return (f'<figure class="image {badge}" data-key="{image.key}"><div class="thumb">{img}</div>'
+            f'<figcaption><span class="badge">{badge}</span> <b>{_text(os.path.basename(image.path))}</b><br>'
+            f'{w}&times;{h} px &middot; <span title="{image.file_size} bytes">{_size(image.file_size)}</span>'
+            f' &middot; <span class="mse">{mse}</span><br><span class="path">{_text(image.path)}</span>'
+            f'</figcaption></figure>')
+
+
+def _group(number: int, cluster: Cluster, start: int, stop: int, store: sqlite3.Connection) -> str:
+    """One group's section: the kept copy and members[start:stop] (a large group is split over pages)."""
+    def png(key: int) -> bytes | None:
+        row = store.execute("SELECT png FROM thumb WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    figures = [_figure(cluster.head, png(cluster.head.key), None)]
+    figures += [_figure(m.image, png(m.image.key), m.dif) for m in cluster.members[start:stop]]
+    split = len(cluster.members) > stop - start
+    continued = f", copies {start + 1}&ndash;{stop} of {len(cluster.members)}" if split else ""
+    return (f'<section class="group" id="group-{number}" data-group="{number}" data-size="{cluster.size}">'
+            f'<h2>Group {number} <span>{cluster.size} images{continued}</span></h2>'
+            f'<div class="images">{"".join(figures)}</div></section>')
+
+
+def _page(title: str, nav: str, body: str) -> str:
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+            f'<style>{CSS}</style></head>\n<body><header><h1>{title}</h1><nav>{nav}</nav></header>\n<main>{body}</main>'
+            f'\n<footer><nav>{nav}</nav></footer></body></html>\n')
+
+
+def page_name(n: int) -> str:
+    return f"page-{n:04d}.html"
+
+
+def _pages(db: ResultDB, store: sqlite3.Connection, groups_per_page: int) -> Iterator[tuple[int, int, list[str]]]:
+    """(first group, last group, sections) of each page, in order."""
+    sections: list[str] = []
+    first = last = images = 0
+    for number, cluster in enumerate(db.clusters("star"), 1):
+        for start in range(0, len(cluster.members), MAX_IMAGES_PER_PAGE - 1):
+            stop = min(start + MAX_IMAGES_PER_PAGE - 1, len(cluster.members))
+            if sections and (len(sections) == groups_per_page or images + 1 + stop - start > MAX_IMAGES_PER_PAGE):
+                yield first, last, sections
+                sections, images = [], 0
+            if not sections:
+                first = number
+            sections.append(_group(number, cluster, start, stop, store))
+            images += 1 + stop - start
+            last = number
+    if sections:
+        yield first, last, sections
+
+
+def write_report(db_path: str | os.PathLike[str], batch_paths: list[str], out_dir: str | os.PathLike[str],
+                 groups_per_page: int = 50) -> int:
+    """Write out_dir/index.html and the group pages; return the number of pages."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with ResultDB(db_path) as db, closing(sqlite3.connect("")) as store:  # "": a temporary on-disk database
+        _store_thumbnails(db, batch_paths, store)
+        ranges: list[tuple[int, int]] = []
+        pages = _pages(db, store, groups_per_page)
+        page = next(pages, None)
+        while page is not None:
+            following = next(pages, None)  # one page ahead: is there a next page to link?
+            n = len(ranges) + 1
+            links = ['<a href="index.html">index</a>']
+            links += [f'<a href="{page_name(n - 1)}" rel="prev">previous</a>'] if n > 1 else []
+            links += [f'<a href="{page_name(n + 1)}" rel="next">next</a>'] if following else []
+            first, last, sections = page
+            (out_dir / page_name(n)).write_text(
+                _page(f"fastdiff report: groups {first}&ndash;{last}", " ".join(links), "\n".join(sections)),
+                encoding="utf-8")
+            ranges.append((first, last))
+            page = following
+        summary = db.summary()
+        config = db.config()
+    threshold = config.get("threshold")
+    threshold = f"{NAMED_THRESHOLDS[threshold]} ({threshold})" if threshold in NAMED_THRESHOLDS else threshold
+    matching = f"MSE &lt;= {threshold}" if config.get("do_compare", True) else "equal thumbnail hashes"
+    rows = [("images compared", summary["compared"]), ("groups", summary["star_groups"]),
+            ("lower-quality copies", summary["lower_quality"]), ("matching pairs", summary["pairs"]),
+            ("pairs match by", matching), ("files not compared", summary["errors"] + summary["disallowed"])]
+    table = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in rows)
+    links = "".join(f'<li><a href="{page_name(n)}">page {n}</a>: groups {a}&ndash;{b}</li>'
+                    for n, (a, b) in enumerate(ranges, 1))
+    body = (f'<table class="summary">{table}</table>'
+            + (f'<h2>{len(ranges)} pages</h2><ol class="pages">{links}</ol>' if ranges
+               else "<p>No duplicate groups were found.</p>"))
+    (out_dir / "index.html").write_text(_page("fastdiff report", "", body), encoding="utf-8")
+    log.info("report: %d groups on %d pages in %s", summary["star_groups"], len(ranges), out_dir)
+    return len(ranges)

@@ -1,0 +1,27 @@
+# Stage 5 (opt-in, config key `report`): HTML pages of the best-copy groups in OUT/report, also shown by
+# `snakemake --report OUT/report.zip`.
+
+
+def report_outputs():
+    return [f"{OUT}/report"] if CFG.report else []
+
+
+rule report:
+    input:
+        db=f"{OUT}/fastdiff.sqlite",
+        batches=all_batches,
+    output:
+        report(
+            directory(f"{OUT}/report"),
+            htmlindex="index.html",
+            caption="../report/groups.rst",
+            category="Duplicate groups",
+        ),
+    params:
+        options=CFG.stage_options("report"),
+    log:
+        f"{WORK}/logs/report.log",
+    conda:
+        CPU_ENV
+    script:
+        "../scripts/report.py"
