@@ -13,8 +13,10 @@ def compare_mem_mb(wildcards, attempt):
 
 
 # Pairs x rotations per second of one compare job at px_size 50, with a margin of 2.5: measured 3.8M on one CPU
-# core (a 4,000 x 4,000 block pair in 17 s, loading included; benchmarks/scale.py compare). A GPU job is faster.
-COMPARE_RATE = 1.5e6
+# core (a 4,000 x 4,000 block pair in 17 s, loading included; benchmarks/scale.py compare). The GPU figure is an
+# assumption, not measured here (no GPU on the reference machine): a few percent of a data-centre GPU's TF32 rate.
+# A job that runs out of time is retried with twice the limit.
+COMPARE_RATE = {"cpu": 1.5e6, "gpu": 2e8}
 
 
 def compare_runtime(wildcards, attempt):
@@ -22,7 +24,8 @@ def compare_runtime(wildcards, attempt):
     n_a, n_b = (block_images(b) for b in (wildcards.bi, wildcards.bj))
     pairs = n_a * (n_a - 1) // 2 if wildcards.bi == wildcards.bj else n_a * n_b
     work = pairs * (4 if CFG.rotate else 1) * (CFG.px_size / 50) ** 2
-    return attempt * (10 + math.ceil(work / COMPARE_RATE / 60))
+    rate = COMPARE_RATE["gpu" if CFG.device == "gpu" else "cpu"]
+    return attempt * (10 + math.ceil(work / rate / 60))
 
 
 rule compare:
