@@ -132,8 +132,12 @@ def ordered_pairs(xp: ModuleType, a: Dims, ia: Any, b: Dims, ib: Any, same_block
 
 def compatible_pairs(xp: ModuleType, a: Dims, ia: Any, b: Dims, ib: Any, opts: CompareOptions) -> Any:
     """Boolean (len(ia), len(ib)): the pairs that same_dim and match_aspect_by allow to be compared."""
-    mask = xp.ones((len(ia), len(ib)), bool)
-    la, sa, lb, sb = a.long[ia][:, None], a.short[ia][:, None], b.long[ib][None, :], b.short[ib][None, :]
+    return _compatible(xp, a.long[ia][:, None], a.short[ia][:, None], b.long[ib][None, :], b.short[ib][None, :], opts)
+
+
+def _compatible(xp: ModuleType, la: Any, sa: Any, lb: Any, sb: Any, opts: CompareOptions) -> Any:
+    """same_dim / match_aspect_by on long and short sides of broadcastable shapes."""
+    mask = xp.ones(np.broadcast_shapes(la.shape, lb.shape), bool)
     if opts.same_dim or opts.match_aspect_by == 0:  # same dimensions, or transposed (difPy / Fast-Diff-Py)
         mask &= (la == lb) & (sa == sb)
     if opts.match_aspect_by:  # aspect ratios within a factor
@@ -145,6 +149,14 @@ def compatible_pairs(xp: ModuleType, a: Dims, ia: Any, b: Dims, ib: Any, opts: C
 def allowed_pairs(xp: ModuleType, a: Dims, ia: Any, b: Dims, ib: Any, opts: CompareOptions, same_block: bool) -> Any:
     """Boolean (len(ia), len(ib)): which pairs are compared."""
     return ordered_pairs(xp, a, ia, b, ib, same_block) & compatible_pairs(xp, a, ia, b, ib, opts)
+
+
+def allowed_each(xp: ModuleType, a: Dims, ia: Any, b: Dims, ib: Any, opts: CompareOptions, same_block: bool) -> Any:
+    """allowed_pairs for the listed pairs (ia[t], ib[t]) instead of all combinations."""
+    ok = _compatible(xp, a.long[ia], a.short[ia], b.long[ib], b.short[ib], opts)
+    if same_block:
+        ok &= a.keys[ia] < b.keys[ib]
+    return ok
 
 
 def _hash_matches(a: Batch, b: Batch, opts: CompareOptions, same_block: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -160,9 +172,7 @@ def _hash_matches(a: Batch, b: Batch, opts: CompareOptions, same_block: bool) ->
     if not found:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     ia, ib = (np.asarray(v, dtype=np.int64) for v in zip(*sorted(found)))
-    da, db = Dims.of(np, a), Dims.of(np, b)
-    ok = np.array([allowed_pairs(np, da, ia[t:t + 1], db, ib[t:t + 1], opts, same_block)[0, 0]
-                   for t in range(len(ia))])
+    ok = allowed_each(np, Dims.of(np, a), ia, Dims.of(np, b), ib, opts, same_block)
     return ia[ok], ib[ok]
 
 

@@ -38,7 +38,7 @@ from PIL import Image
 from .. import database, index
 from ..atomic import atomic_open, atomic_path
 from ..batch import Batch
-from ..compare import COMPUTED, CompareOptions, Dims, Pairs, _shape_key, allowed_pairs, load_pairs
+from ..compare import COMPUTED, CompareOptions, Dims, Pairs, _shape_key, allowed_each, allowed_pairs, load_pairs
 from ..config import DEFAULT_EXTENSIONS, Config
 from ..merge import _file_rows, stats_record
 
@@ -193,15 +193,6 @@ def _per_pair_minimum(i: np.ndarray, j: np.ndarray, mse: np.ndarray, rot: np.nda
     return i[first], j[first], mse[first], rot[first]
 
 
-def _allowed_each(a: Dims, ia: np.ndarray, b: Dims, ib: np.ndarray, opts: CompareOptions,
-                  same_block: bool) -> np.ndarray:
-    """allowed_pairs for a list of pairs (ia[t], ib[t]) instead of all combinations."""
-    ok = a.keys[ia] < b.keys[ib] if same_block else np.ones(len(ia), bool)
-    if opts.same_dim:
-        ok &= (a.long[ia] == b.long[ib]) & (a.short[ia] == b.short[ib])
-    return ok
-
-
 def compare_blocks_difpy(a: Batch, b: Batch, opts: CompareOptions, same_block: bool) -> Pairs:
     """difPy's matches among the pairs of a x b (key_a < key_b; the image with the higher key is rotated)."""
     started = time.time()
@@ -216,7 +207,7 @@ def compare_blocks_difpy(a: Batch, b: Batch, opts: CompareOptions, same_block: b
     found: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # (ia, ib, mse, rotation)
     if not 1 / d <= opts.threshold:  # only a zero sum matches
         ia, ib, rot = _zero_pairs(flat_a, stack_b)
-        ok = _allowed_each(dims_a, ia, dims_b, ib, opts, same_block)
+        ok = allowed_each(np, dims_a, ia, dims_b, ib, opts, same_block)
         found.append(_per_pair_minimum(ia[ok], ib[ok], np.zeros(int(ok.sum())), rot[ok]))
     else:
         perm = np.random.default_rng(0).permutation(d)  # any order is exact; a spread one prunes sooner
