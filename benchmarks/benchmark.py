@@ -491,7 +491,8 @@ def make_synthetic(root: Path, n: int, px: int, shard: int, rotate: bool, thresh
     for s, start in enumerate(range(0, n, shard)):
         sl = slice(start, min(n, start + shard))
         m = sl.stop - sl.start
-        batch = Batch(keys=np.arange(sl.start, sl.stop, dtype=np.int64), thumbs=thumbs[sl],
+        batch = Batch(keys=np.arange(sl.start, sl.stop, dtype=np.int64),
+                      paths=np.char.zfill(np.arange(sl.start, sl.stop).astype(str), 12), thumbs=thumbs[sl],
                       height=height[sl].astype(np.int64), width=width[sl].astype(np.int64),
                       hashes=np.full((m, 4), "", dtype="<U1"), error_keys=np.zeros(0, np.int64),
                       error_messages=np.zeros(0, dtype="<U1"), started=time.time(), finished=time.time())

@@ -44,7 +44,8 @@ def synthetic_block(cp, start: int, n: int, px: int, seed: int) -> Batch:
     thumbs = rng.integers(0, 256, (n, px, px, 3), dtype=cp.uint8)
     thumbs[1::1000] = thumbs[0::1000][: len(thumbs[1::1000])] ^ 1
     keys = np.arange(start, start + n, dtype=np.int64)
-    return Batch(keys=keys, thumbs=thumbs, height=np.full(n, 480), width=np.full(n, 640),
+    return Batch(keys=keys, paths=np.char.zfill(keys.astype(str), 12), thumbs=thumbs,
+                 height=np.full(n, 480), width=np.full(n, 640),
                  hashes=np.full((n, 4), "", dtype="<U64"), error_keys=np.zeros(0, np.int64),
                  error_messages=np.zeros(0, str), started=0.0, finished=0.0)
 

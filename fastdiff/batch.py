@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 # Every batch stores the sha-256 of its arrays: one over the metadata (all arrays but the pixels, read by the
 # merge) and one over the pixels (read by the compare jobs). A batch that fails the check is removed, so that
 # the next run of the workflow rebuilds it; it is never compared.
-META_FIELDS = ("keys", "height", "width", "hashes", "error_keys", "error_messages", "timing")
+META_FIELDS = ("keys", "paths", "height", "width", "hashes", "error_keys", "error_messages", "timing")
 
 
 class CorruptBatchError(RuntimeError):
@@ -48,6 +48,7 @@ class Batch:
     """The decoded files of one shard (valid ones only) and the errors of the others."""
 
     keys: np.ndarray  # int64 (n,)
+    paths: np.ndarray  # str (n,): orients each compared pair in the index order (paths sorted)
     thumbs: np.ndarray  # uint8 (n, px, px, 3), RGB
     height: np.ndarray  # int64 (n,) original height (EXIF-oriented)
     width: np.ndarray  # int64 (n,) original width
@@ -60,7 +61,8 @@ class Batch:
 
 def save_batch(batch: Batch, path: str | os.PathLike[str]) -> None:
     """Write the batch as a compressed .npz, atomically."""
-    arrays = {"keys": batch.keys, "thumbs": batch.thumbs, "height": batch.height, "width": batch.width,
+    arrays = {"keys": batch.keys, "paths": batch.paths, "thumbs": batch.thumbs,
+              "height": batch.height, "width": batch.width,
               "hashes": batch.hashes, "error_keys": batch.error_keys, "error_messages": batch.error_messages,
               "timing": np.asarray([batch.started, batch.finished])}
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
@@ -89,7 +91,8 @@ def load_batch(path: str | os.PathLike[str], thumbs: bool = True) -> Batch:
     if thumbs and _sha256(arrays, ("thumbs",)) != expected["thumbs"]:
         raise _corrupt(path, "checksum mismatch (thumbnails)")
     timing = arrays["timing"]
-    return Batch(keys=arrays["keys"], thumbs=arrays["thumbs"] if thumbs else np.zeros((0,), np.uint8),
+    return Batch(keys=arrays["keys"], paths=arrays["paths"],
+                 thumbs=arrays["thumbs"] if thumbs else np.zeros((0,), np.uint8),
                  height=arrays["height"], width=arrays["width"], hashes=arrays["hashes"],
                  error_keys=arrays["error_keys"], error_messages=arrays["error_messages"],
                  started=float(timing[0]), finished=float(timing[1]))

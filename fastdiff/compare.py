@@ -93,7 +93,8 @@ def load_block(paths: list[str], threads: int = 4) -> Batch:
     with ThreadPoolExecutor(max_workers=threads) as pool:
         batches = list(pool.map(load_batch, paths))
     cat = np.concatenate
-    return Batch(keys=cat([b.keys for b in batches]), thumbs=cat([b.thumbs for b in batches]),
+    return Batch(keys=cat([b.keys for b in batches]), paths=cat([b.paths for b in batches]),
+                 thumbs=cat([b.thumbs for b in batches]),
                  height=cat([b.height for b in batches]), width=cat([b.width for b in batches]),
                  hashes=cat([b.hashes for b in batches]), error_keys=cat([b.error_keys for b in batches]),
                  error_messages=cat([b.error_messages for b in batches]),

@@ -85,7 +85,7 @@ def build_batch(files: list[IndexedFile], px_size: int, shift_amount: int, rotat
     """
     started = time.time()
     cv2.setNumThreads(1)
-    keys, thumbs, heights, widths, hashes, err_keys, err_msgs = [], [], [], [], [], [], []
+    keys, paths, thumbs, heights, widths, hashes, err_keys, err_msgs = [], [], [], [], [], [], [], []
     if compat == "difpy":
         from .difpy.exact import difpy_warnings, thumbnail
         decode_one, context = (lambda f: thumbnail(f.path, px_size, base_dir)), difpy_warnings()
@@ -101,6 +101,7 @@ def build_batch(files: list[IndexedFile], px_size: int, shift_amount: int, rotat
             else:
                 thumb, h, w = res
                 keys.append(f.key)
+                paths.append(f.path)
                 thumbs.append(thumb)
                 heights.append(h)
                 widths.append(w)
@@ -109,6 +110,7 @@ def build_batch(files: list[IndexedFile], px_size: int, shift_amount: int, rotat
                 log.info("decoded %d/%d files (%.1f files/s)", done, len(files), done / (time.time() - started))
     return Batch(
         keys=np.asarray(keys, dtype=np.int64),
+        paths=np.asarray(paths, dtype=str),
         thumbs=np.stack(thumbs) if thumbs else np.zeros((0, px_size, px_size, 3), np.uint8),
         height=np.asarray(heights, dtype=np.int64),
         width=np.asarray(widths, dtype=np.int64),

@@ -55,7 +55,8 @@ def test_gpu_and_cpu_give_identical_pairs(rotate, same_dim):
     t[::2] = np.clip(t[::2].astype(int) + rng.integers(-3, 4, t[::2].shape), 0, 255)
     t[1::7] = np.rot90(t[1::7], 1, axes=(1, 2))
     dims = rng.choice(np.array([[480, 640], [640, 480], [500, 500]]), n)
-    batch = Batch(keys=np.arange(n), thumbs=t, height=dims[:, 0], width=dims[:, 1],
+    batch = Batch(keys=np.arange(n), paths=np.char.zfill(np.arange(n).astype(str), 12),
+                  thumbs=t, height=dims[:, 0], width=dims[:, 1],
                   hashes=np.full((n, 4), "", dtype="<U64"), error_keys=np.zeros(0, np.int64),
                   error_messages=np.zeros(0, str), started=0.0, finished=0.0)
     cupy = array_module("gpu")

@@ -131,7 +131,8 @@ def random_batches(seed: int = 1, n: int = 48, px: int = 12):
 
     def batch(part: slice) -> Batch:
         keys = np.arange(n)[part]
-        return Batch(keys=keys, thumbs=thumbs[part], height=h[part], width=w[part],
+        return Batch(keys=keys, paths=np.char.zfill(keys.astype(str), 12),
+                     thumbs=thumbs[part], height=h[part], width=w[part],
                      hashes=np.zeros((len(keys), 4), "<U1"), error_keys=np.zeros(0, np.int64),
                      error_messages=np.zeros(0, str), started=0.0, finished=0.0)
 

@@ -22,7 +22,8 @@ RESULTS = ("results.json", "lower_quality.json", "stats.json", "fastdiff.sqlite"
 
 def _batch(n: int = 3) -> Batch:
     rng = np.random.default_rng(0)
-    return Batch(keys=np.arange(n, dtype=np.int64), thumbs=rng.integers(0, 256, (n, 20, 20, 3), dtype=np.uint8),
+    return Batch(keys=np.arange(n, dtype=np.int64), paths=np.char.zfill(np.arange(n).astype(str), 12),
+                 thumbs=rng.integers(0, 256, (n, 20, 20, 3), dtype=np.uint8),
                  height=np.full(n, 120, np.int64), width=np.full(n, 160, np.int64),
                  hashes=np.full((n, 4), "ab" * 32, dtype="<U64"), error_keys=np.asarray([n], np.int64),
                  error_messages=np.asarray(["truncated image data"]), started=1.0, finished=2.0)

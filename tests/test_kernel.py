@@ -52,7 +52,8 @@ def test_filter_margin_is_tiny_compared_to_the_scale():
 
 def _batch(thumbs: np.ndarray, keys: np.ndarray, dims: np.ndarray) -> Batch:
     hashes = np.array([[f"h{k % 5}", "", "", ""] for k in keys], dtype="<U64")
-    return Batch(keys=keys, thumbs=thumbs, height=dims[:, 0], width=dims[:, 1], hashes=hashes,
+    return Batch(keys=keys, paths=np.char.zfill(np.asarray(keys).astype(str), 12), thumbs=thumbs,
+                 height=dims[:, 0], width=dims[:, 1], hashes=hashes,
                  error_keys=np.zeros(0, np.int64), error_messages=np.zeros(0, str), started=0.0, finished=0.0)
 
 
