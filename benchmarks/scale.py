@@ -34,8 +34,8 @@ sys.path.insert(0, str(REPO))
 
 from fastdiff.batch import Batch, save_batch  # noqa: E402
 from fastdiff.compare import Pairs, memory_bound_mb, save_pairs  # noqa: E402
+from fastdiff.layout import AUTO_MIN_BLOCK_IMAGES  # noqa: E402
 from fastdiff.config import load_config  # noqa: E402
-from fastdiff.index import IndexedFile, plan_blocks, shard_name  # noqa: E402
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -86,28 +86,41 @@ def _config(base: Path, **keys: object) -> Path:
 
 def _snakemake(base: Path, config: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
-            str(base / "out" / "work"), "--configfile", str(config), "--cores", "2",
+            str(base / "out" / "work"), "--configfile", str(config),
+            "--forcerun", "--cores", "2",  # (an empty --forcerun: keep the fake index, do not rescan)
             "--workflow-profile", str(REPO / "profiles" / "default"), *extra]
 
 
-def _write_index(index: Path, shard_sizes: list[int], blocks: list[list[int]], pairs: list[tuple[int, int]],
+def shard_name(s: int) -> str:
+    return f"{s:05d}-000000000000"
+
+
+def block_name(b: int) -> str:
+    return f"{b:012x}"
+
+
+def _write_index(work: Path, shard_sizes: list[int], blocks: list[list[int]], pairs: list[tuple[int, int]],
                  shard_files: bool = False) -> None:
-    """An index folder as the index job writes it (one partition, one section)."""
-    (index / "shards").mkdir(parents=True, exist_ok=True)
+    """An index folder and layout as the index job writes them (one partition, one section). Without shard_files
+    the layout's shard files are empty lists (only the jobs read them)."""
+    (work / "index").mkdir(parents=True, exist_ok=True)
+    (work / "layout").mkdir(parents=True, exist_ok=True)
     first = np.concatenate([[0], np.cumsum(shard_sizes)[:-1]]).astype(int).tolist()
     manifest = {"n_files": int(sum(shard_sizes)), "n_rejected": 0,
                 "sections": [{"id": 0, "part": 0, "folder": ""}],
-                "shards": [{"id": shard_name(i), "part": 0, "section": 0, "n": n, "first_key": k}
-                           for i, (n, k) in enumerate(zip(shard_sizes, first))],
-                "blocks": blocks, "pairs": [list(p) for p in pairs]}
-    if shard_files:
-        for i, (n, k) in enumerate(zip(shard_sizes, first)):
-            files = [{"key": key, "path": f"/synthetic/{key // 1000:04d}/{key:08d}.jpg", "part": 0, "section": 0,
-                      "size": 100_000 + key % 977, "ctime": 1.7e9, "dir_index": 0, "mtime_ns": 1}
-                     for key in range(k, k + n)]
-            (index / "shards" / f"{shard_name(i)}.json").write_text(json.dumps(files))
-    (index / "rejected.json").write_text("[]")
-    (index / "manifest.json").write_text(json.dumps(manifest))
+                "shards": [{"name": shard_name(i), "part": 0, "section": 0, "n": n}
+                           for i, n in enumerate(shard_sizes)],
+                "blocks": [{"name": block_name(b), "shards": [shard_name(s) for s in blk]}
+                           for b, blk in enumerate(blocks)],
+                "pairs": [[block_name(i), block_name(j)] for i, j in pairs]}
+    for i, (n, k) in enumerate(zip(shard_sizes, first)):
+        files = [{"key": key, "path": f"/synthetic/{key // 1000:04d}/{key:08d}.jpg", "part": 0, "section": 0,
+                  "size": 100_000 + key % 977, "ctime": 1.7e9, "dir_index": 0, "mtime_ns": 1}
+                 for key in range(k, k + n)] if shard_files else []
+        (work / "layout" / f"{shard_name(i)}.json").write_text(json.dumps(files))
+    np.save(work / "index" / "order.npy", np.arange(sum(shard_sizes)))
+    (work / "index" / "rejected.json").write_text("[]")
+    (work / "index" / "manifest.json").write_text(json.dumps(manifest))
 
 
 def _row(*cells: object) -> None:
@@ -131,14 +144,14 @@ def cmd_dag(args: argparse.Namespace, tmp: Path) -> None:
         pairs = [(i, j) for i in range(side) for j in range(i, side)][:n_pairs]
         blocks = [[s for s in range(shards) if s * side // shards == b] for b in range(side)]
         config = _config(base)
-        _write_index(base / "out" / "work" / "index", [1000] * shards, blocks, pairs)
+        _write_index(base / "out" / "work", [1000] * shards, blocks, pairs)
         rss = base / "rss.jsonl"
         wall, code = _run(_snakemake(base, config, "--dry-run", "--quiet", "all"), rss, base / "dry.log")
         dry = _main_record(rss)
         assert code == 0, (base / "dry.log").read_text()[-2000:]
         rss.unlink()
         i, j = pairs[-1]
-        step_wall, code = _run(_snakemake(base, config, "--dry-run", "--target-jobs", f"compare:bi={i},bj={j}",
+        step_wall, code = _run(_snakemake(base, config, "--dry-run", "--target-jobs", f"compare:bi={block_name(i)},bj={block_name(j)}",
                                           "--allowed-rules", "compare", "--quiet"), rss, base / "step.log")
         step = _main_record(rss)
         _row(f"{shards + len(pairs) + 2:,}", f"{shards:,}", f"{len(pairs):,}", f"{wall:.1f}",
@@ -161,7 +174,8 @@ def _synthetic_batches(thumbs: Path, n_images: int, shard_size: int, px: int) ->
         coarse = rng.integers(0, 256, (n, 5, 5, 3), dtype=np.uint8)
         images = np.repeat(np.repeat(coarse, px // 5, axis=1), px // 5, axis=2)
         images = (images + rng.integers(0, 8, images.shape, dtype=np.uint8)).astype(np.uint8)
-        save_batch(Batch(keys=np.arange(first, first + n, dtype=np.int64), thumbs=images,
+        save_batch(Batch(keys=np.arange(first, first + n, dtype=np.int64),
+                         paths=np.char.zfill(np.arange(first, first + n).astype(str), 12), thumbs=images,
                          height=np.full(n, 480, np.int64), width=np.full(n, 640, np.int64),
                          hashes=np.full((n, 4), "", dtype="<U64"), error_keys=np.zeros(0, np.int64),
                          error_messages=np.zeros(0, str), started=time.time(), finished=time.time()),
@@ -179,9 +193,14 @@ def cmd_compare(args: argparse.Namespace, tmp: Path) -> None:
     work = base / "out" / "work"
     started = time.time()
     sizes = _synthetic_batches(work / "thumbs", args.images, args.shard_size, cfg.px_size)
-    shards = [[IndexedFile(sum(sizes[:i]), "", 0, 0, 0, 0.0, 0)] * n for i, n in enumerate(sizes)]
-    blocks, pairs = plan_blocks(shards, cfg)
-    _write_index(work / "index", sizes, blocks, pairs)
+    per_block = max(1, -(-AUTO_MIN_BLOCK_IMAGES // args.shard_size))  # as block_size 'auto' plans them
+    while True:
+        blocks = [list(range(b, min(b + per_block, len(sizes)))) for b in range(0, len(sizes), per_block)]
+        pairs = [(i, j) for i in range(len(blocks)) for j in range(i, len(blocks))]
+        if len(pairs) <= cfg.max_compare_jobs:
+            break
+        per_block += 1
+    _write_index(work, sizes, blocks, pairs)
     print(f"# {args.images:,} synthetic thumbnails in {len(sizes)} batches (written in {time.time() - started:.0f} s);"
           f" {len(blocks)} blocks of {sum(sizes[s] for s in blocks[0]):,} images, {len(pairs)} compare jobs",
           flush=True)
@@ -193,7 +212,8 @@ def cmd_compare(args: argparse.Namespace, tmp: Path) -> None:
     for pair in args.pairs or [f"{i}_{j}" for i, j in pairs[:2]]:
         rss.unlink(missing_ok=True)
         i, j = map(int, pair.split("_"))
-        wall, code = _run(_snakemake(base, config, "--cores", "1", str(work / "compare" / f"{pair}.npz")), rss,
+        target = work / "compare" / f"{block_name(i)}_{block_name(j)}.npz"
+        wall, code = _run(_snakemake(base, config, "--cores", "1", str(target)), rss,
                           base / "run.log")
         assert code == 0, (base / "run.log").read_text()[-3000:]
         (rec,) = _job_records(rss, "compare")
@@ -217,12 +237,14 @@ def cmd_merge(args: argparse.Namespace, tmp: Path) -> None:
         work = base / "out" / "work"
         n, shard = args.images, 1000
         sizes = [min(shard, n - f) for f in range(0, n, shard)]
-        _write_index(work / "index", sizes, [[i] for i in range(len(sizes))], [], shard_files=True)
+        _write_index(work, sizes, [[i] for i in range(len(sizes))], [], shard_files=True)
         rng = np.random.default_rng(1)
         for s, first in enumerate(range(0, n, shard)):
             k = sizes[s]
             hashes = np.asarray([[f"{first + t:064x}"] * 4 for t in range(k)], dtype="<U64")
-            save_batch(Batch(keys=np.arange(first, first + k, dtype=np.int64), thumbs=np.zeros((k, 1, 1, 3), np.uint8),
+            save_batch(Batch(keys=np.arange(first, first + k, dtype=np.int64),
+                             paths=np.char.zfill(np.arange(first, first + k).astype(str), 12),
+                             thumbs=np.zeros((k, 1, 1, 3), np.uint8),
                              height=np.full(k, 480, np.int64), width=np.full(k, 640, np.int64), hashes=hashes,
                              error_keys=np.zeros(0, np.int64), error_messages=np.zeros(0, str), started=1.0,
                              finished=2.0), work / "thumbs" / f"{shard_name(s)}.npz")
@@ -247,6 +269,7 @@ def cmd_merge(args: argparse.Namespace, tmp: Path) -> None:
         config = _config(base, threshold="similar")
         script = (f"import yaml; from fastdiff.config import load_config; from fastdiff.merge import merge; "
                   f"merge(load_config(yaml.safe_load(open({str(config)!r}))), {str(work / 'index')!r}, "
+                  f"{[str(work / 'layout' / f'{shard_name(s)}.json') for s in range(len(sizes))]!r}, "
                   f"{[str(work / 'thumbs' / f'{shard_name(s)}.npz') for s in range(len(sizes))]!r}, "
                   f"{pair_paths!r}, {str(base / 'out')!r})")
         rss = base / "rss.jsonl"
@@ -268,40 +291,54 @@ def cmd_merge(args: argparse.Namespace, tmp: Path) -> None:
 
 
 def cmd_index(args: argparse.Namespace, tmp: Path) -> None:
-    """The index job over N empty .jpg files in folders of 1,000."""
-    _row("files", "index job (s)", "peak RSS (MB)")
+    """The index job over N empty .jpg files in folders of 1,000: from scratch, then again with one folder added
+    (the layout of the first run is read, checked and kept)."""
+    _row("files", "index job from scratch (s)", "peak RSS (MB)", "again, 1,000 files added (s)", "peak RSS (MB)")
     for n in args.files:
         base = tmp / f"index{n}"
         config = _config(base)
         images = base / "images"
-        for start in range(0, n, 1000):
+        for start in range(0, n + 1000, 1000):
             folder = images / f"{start // 1000:05d}"
             folder.mkdir(parents=True, exist_ok=True)
-            for k in range(start, min(n, start + 1000)):
+            for k in range(start, min(n + 1000, start + 1000)):
                 (folder / f"{k:08d}.jpg").touch()
-        rss = base / "rss.jsonl"
-        wall, code = _run(_snakemake(base, config, str(base / "out" / "work" / "index")), rss, base / "run.log")
-        assert code == 0, (base / "run.log").read_text()[-3000:]
-        rec = _job_records(rss, "index")[-1]
-        _row(f"{n:,}", f"{rec['seconds']:.1f}", f"{rec['maxrss_mb']:.0f}")
+        held = images / f"{n // 1000:05d}"
+        held.rename(base / "held")
+        cells = []
+        for _ in range(2):
+            rss = base / "rss.jsonl"
+            rss.unlink(missing_ok=True)
+            wall, code = _run(_snakemake(base, config, "--forcerun", "index", "--cores", "2",
+                                         str(base / "out" / "work" / "index")), rss, base / "run.log")
+            assert code == 0, (base / "run.log").read_text()[-3000:]
+            rec = _job_records(rss, "index")[-1]
+            cells += [f"{rec['seconds']:.1f}", f"{rec['maxrss_mb']:.0f}"]
+            if not held.exists():
+                (base / "held").rename(held)
+        _row(f"{n:,}", *cells)
         shutil.rmtree(base)
 
 
 def cmd_thumbnails(args: argparse.Namespace, tmp: Path) -> None:
-    """One thumbnail job (one shard) over the images of DIR, with the default threads."""
+    """One thumbnail job (the first shard) over the images of DIR, with the default threads."""
     base = tmp / "thumbnails"
     config = _config(base, shard_size=args.shard_size)
     raw = yaml.safe_load(config.read_text())
     raw["part_a"] = [os.path.abspath(args.dir)]
     config.write_text(yaml.safe_dump(raw))
     rss = base / "rss.jsonl"
-    wall, code = _run(_snakemake(base, config, str(base / "out" / "work" / "thumbs" / "00000.npz")), rss,
+    index = base / "out" / "work" / "index"
+    wall, code = _run(_snakemake(base, config, str(index)), rss, base / "run.log")
+    assert code == 0, (base / "run.log").read_text()[-3000:]
+    shard = json.loads((index / "manifest.json").read_text())["shards"][0]
+    rss.unlink()
+    wall, code = _run(_snakemake(base, config, str(base / "out" / "work" / "thumbs" / f"{shard['name']}.npz")), rss,
                       base / "run.log")
     assert code == 0, (base / "run.log").read_text()[-3000:]
     rec = _job_records(rss, "thumbnails")[-1]
-    n = json.loads((base / "out" / "work" / "index" / "manifest.json").read_text())["shards"][0]["n"]
     _row("images", "thumbnail job (s)", "peak RSS (MB)")
-    _row(f"{n:,}", f"{rec['seconds']:.1f}", f"{rec['maxrss_mb']:.0f}")
+    _row(f"{shard['n']:,}", f"{rec['seconds']:.1f}", f"{rec['maxrss_mb']:.0f}")
 
 
 def main() -> None:

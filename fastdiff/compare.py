@@ -37,6 +37,7 @@ class CompareOptions:
     tile_size: int = 1024
     diff: DiffFunction | None = None  # a user difference instead of the MSE kernel
     metric: str = "mse"  # 'difpy': difPy 4.2.1's wrap-around metric (compat difpy)
+    two_partitions: bool = False  # blocks of partition A against blocks of partition B
 
     @classmethod
     def from_config(cls, config: Config, on_gpu: bool = False) -> "CompareOptions":
@@ -47,17 +48,17 @@ class CompareOptions:
         return cls(threshold=config.threshold_value, rotate=config.rotate, same_dim=config.same_dim,
                    match_aspect_by=config.match_aspect_by, skip_matching_hash=config.skip_matching_hash,
                    keep_non_matching_aspects=config.keep_non_matching_aspects, tile_size=tile, diff=diff,
-                   metric="difpy" if config.compat == "difpy" else "mse")
+                   metric="difpy" if config.compat == "difpy" else "mse", two_partitions=bool(config.part_b))
 
 
 @dataclass
 class Pairs:
-    """Matching pairs, key_a < key_b, sorted by (key_a, key_b)."""
+    """Matching pairs (a, b), a before b in the index order (pair_ranks), sorted by (key_a, key_b)."""
 
     key_a: np.ndarray  # int64
     key_b: np.ndarray  # int64
     mse: np.ndarray  # float64: mean squared error over px*px*3 values, min over rotations
-    rotation: np.ndarray  # int8: k such that mse = MSE(a, rot90(b, k)); -1 for hash matches
+    rotation: np.ndarray  # int8: the first k such that mse = MSE(a, rot90(b, k)); -1 for hash matches
     kind: np.ndarray  # int8: COMPUTED or HASH_MATCH
     started: float = 0.0
     finished: float = 0.0
@@ -112,23 +113,35 @@ def _shape_key(block: Batch, opts: CompareOptions) -> np.ndarray:
     return np.zeros(len(block.keys))
 
 
+def pair_ranks(a: Batch, b: Batch, same_block: bool, two_partitions: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Ranks of the images of a and b in the index order of a run from scratch: paths sorted inside a section, and
+    partition A before B. Every pair is compared and stored in this order, whatever the keys, so that the pairs of
+    an incremental run (fastdiff.layout) equal those of a run from scratch, rotations included."""
+    if two_partitions:
+        return np.arange(len(a.keys)), len(a.keys) + np.arange(len(b.keys))
+    paths = a.paths if same_block else np.concatenate([a.paths, b.paths])
+    rank = np.empty(len(paths), np.int64)
+    rank[np.argsort(paths, kind="stable")] = np.arange(len(paths))
+    return (rank, rank) if same_block else (rank[:len(a.keys)], rank[len(a.keys):])
+
+
 @dataclass
 class Dims:
     """What the pair filters need of one block, on the host or on the device."""
 
-    keys: Any
+    rank: Any  # order of the images (pair_ranks)
     long: Any  # longer side of the original image
     short: Any  # shorter side
 
     @classmethod
-    def of(cls, xp: ModuleType, block: Batch) -> "Dims":
-        return cls(xp.asarray(block.keys), xp.asarray(np.maximum(block.height, block.width)),
+    def of(cls, xp: ModuleType, block: Batch, rank: np.ndarray) -> "Dims":
+        return cls(xp.asarray(rank), xp.asarray(np.maximum(block.height, block.width)),
                    xp.asarray(np.minimum(block.height, block.width)))
 
 
 def ordered_pairs(xp: ModuleType, a: Dims, ia: Any, b: Dims, ib: Any, same_block: bool) -> Any:
-    """Boolean (len(ia), len(ib)): the pairs to consider at all (key_a < key_b inside one block)."""
-    return a.keys[ia][:, None] < b.keys[ib][None, :] if same_block else xp.ones((len(ia), len(ib)), bool)
+    """Boolean (len(ia), len(ib)): the pairs to consider at all (each pair once inside one block)."""
+    return a.rank[ia][:, None] < b.rank[ib][None, :] if same_block else xp.ones((len(ia), len(ib)), bool)
 
 
 def compatible_pairs(xp: ModuleType, a: Dims, ia: Any, b: Dims, ib: Any, opts: CompareOptions) -> Any:
@@ -156,11 +169,12 @@ def allowed_each(xp: ModuleType, a: Dims, ia: Any, b: Dims, ib: Any, opts: Compa
     """allowed_pairs for the listed pairs (ia[t], ib[t]) instead of all combinations."""
     ok = _compatible(xp, a.long[ia], a.short[ia], b.long[ib], b.short[ib], opts)
     if same_block:
-        ok &= a.keys[ia] < b.keys[ib]
+        ok &= a.rank[ia] < b.rank[ib]
     return ok
 
 
-def _hash_matches(a: Batch, b: Batch, opts: CompareOptions, same_block: bool) -> tuple[np.ndarray, np.ndarray]:
+def _hash_matches(a: Batch, b: Batch, dims_a: Dims, dims_b: Dims, opts: CompareOptions,
+                  same_block: bool) -> tuple[np.ndarray, np.ndarray]:
     """Index pairs (i, j) whose rotation hashes intersect, restricted to allowed pairs."""
     by_hash: dict[str, list[int]] = {}
     for i, row in enumerate(a.hashes):
@@ -173,12 +187,13 @@ def _hash_matches(a: Batch, b: Batch, opts: CompareOptions, same_block: bool) ->
     if not found:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     ia, ib = (np.asarray(v, dtype=np.int64) for v in zip(*sorted(found)))
-    ok = allowed_each(np, Dims.of(np, a), ia, Dims.of(np, b), ib, opts, same_block)
+    ok = allowed_each(np, dims_a, ia, dims_b, ib, opts, same_block)
     return ia[ok], ib[ok]
 
 
 def compare_blocks(a: Batch, b: Batch, opts: CompareOptions, same_block: bool, xp: ModuleType = np) -> Pairs:
-    """Every allowed pair of a x b (pairs with key_a < key_b when a and b are the same block) with MSE <= threshold.
+    """Every allowed pair of a x b (each pair once when a and b are the same block) with MSE <= threshold, in the
+    index order (pair_ranks).
 
     Images are sorted by shape (with same_dim / match_aspect_by) and processed in tiles of tile_size x tile_size,
     so a tile without any allowed pair is never multiplied and memory is bounded by the tile, not the block.
@@ -191,17 +206,18 @@ def compare_blocks(a: Batch, b: Batch, opts: CompareOptions, same_block: bool, x
     found: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]] = []  # (ia, ib, mse, rotation, kind)
     order_a = np.argsort(_shape_key(a, opts), kind="stable")
     order_b = np.argsort(_shape_key(b, opts), kind="stable")
+    rank_a, rank_b = pair_ranks(a, b, same_block, opts.two_partitions)
     t = opts.tile_size
     if opts.skip_matching_hash:
-        ha, hb = _hash_matches(a, b, opts, same_block)
+        ha, hb = _hash_matches(a, b, Dims.of(np, a, rank_a), Dims.of(np, b, rank_b), opts, same_block)
         found.append((ha, hb, np.zeros(len(ha)), np.full(len(ha), -1, np.int8), HASH_MATCH))
         # tile coordinates of the hash matches, to take them out of the products
         pos_a, pos_b = np.argsort(order_a), np.argsort(order_b)
         hash_tile = (pos_a[ha] // t, pos_b[hb] // t)
         hash_local = (pos_a[ha] % t, pos_b[hb] % t)
     rotations = 4 if opts.rotate else 1
-    thumbs_a, dims_a = xp.asarray(a.thumbs), Dims.of(xp, a)
-    thumbs_b, dims_b = (thumbs_a, dims_a) if b is a else (xp.asarray(b.thumbs), Dims.of(xp, b))
+    thumbs_a, dims_a = xp.asarray(a.thumbs), Dims.of(xp, a, rank_a)
+    thumbs_b, dims_b = (thumbs_a, dims_a) if b is a else (xp.asarray(b.thumbs), Dims.of(xp, b, rank_b))
     # prepared tiles of `a` are reused for every tile of `b` while they fit in the cache
     cache_bytes = CACHE_BYTES if xp is np else DEVICE_CACHE_BYTES
     cache_a: dict[int, kernel.Side] | None = {} if a.thumbs[0:1].nbytes * 5 * len(order_a) <= cache_bytes else None
@@ -226,10 +242,13 @@ def compare_blocks(a: Batch, b: Batch, opts: CompareOptions, same_block: bool, x
                 mask[xp.asarray(hash_local[0][here]), xp.asarray(hash_local[1][here])] = False
             if not bool(mask.any()):
                 continue
+            # pairs whose image of b comes first in the index order: their rotation is taken from b's side
+            reverse = None if same_block else dims_a.rank[ia_dev][:, None] > dims_b.rank[ib_dev][None, :]
             if opts.diff is not None:
                 ri, rj, mse, rot = (_host(v) for v in opts.diff.tile(xp, thumbs_a[ia_dev], thumbs_b[ib_dev], mask,
                                                                      opts.threshold, rotations))
-                found.append((ia[ri], ib[rj], mse, rot, COMPUTED))
+                flipped = rank_a[ia[ri]] > rank_b[ib[rj]]
+                found.append((ia[ri], ib[rj], mse, np.where(flipped & (rot > 0), 4 - rot, rot), COMPUTED))
                 continue
             if side_b is None:
                 side_b = kernel.prepare(xp, thumbs_b[ib_dev], rotations)
@@ -238,12 +257,14 @@ def compare_blocks(a: Batch, b: Batch, opts: CompareOptions, same_block: bool, x
                 side_a = kernel.prepare(xp, thumbs_a[ia_dev], 1)
                 if cache_a is not None:
                     cache_a[ta] = side_a
-            ri, rj, mse, rot = (_host(v) for v in kernel.compare_tile(xp, side_a, side_b, mask, opts.threshold))
+            ri, rj, mse, rot = (_host(v) for v in kernel.compare_tile(xp, side_a, side_b, mask, opts.threshold,
+                                                                      reverse))
             found.append((ia[ri], ib[rj], mse, rot, COMPUTED))
             log.info("tile %d/%d: %d matching pairs", done, n_tiles, len(ri))
     ia = np.concatenate([f[0] for f in found]).astype(np.int64) if found else np.zeros(0, np.int64)
     ib = np.concatenate([f[1] for f in found]).astype(np.int64) if found else np.zeros(0, np.int64)
-    key_a, key_b = a.keys[ia], b.keys[ib]
+    flipped = rank_a[ia] > rank_b[ib]
+    key_a, key_b = np.where(flipped, b.keys[ib], a.keys[ia]), np.where(flipped, a.keys[ia], b.keys[ib])
     order = np.lexsort((key_b, key_a))
 
     def column(i: int, dtype: type) -> np.ndarray:

@@ -82,6 +82,7 @@ def create(path: str | os.PathLike[str]) -> sqlite3.Connection:
     """A new database with the schema (the file must not exist yet)."""
     con = sqlite3.connect(path)
     con.executescript("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;" + SCHEMA)
+    con.execute(f"CREATE TEMP TABLE staged_directory ({', '.join(DIRECTORY_COLUMNS)}, PRIMARY KEY (key))")
     con.execute("CREATE TEMP TABLE staged_hash (key INTEGER PRIMARY KEY, h0 TEXT, h90 TEXT, h180 TEXT, h270 TEXT)")
     con.execute("CREATE TEMP TABLE staged_dif (key_a INTEGER, key_b INTEGER, dif REAL, success INTEGER, "
                 "rotation INTEGER)")
@@ -89,9 +90,10 @@ def create(path: str | os.PathLike[str]) -> sqlite3.Connection:
 
 
 def insert_files(con: sqlite3.Connection, rows: Iterable[tuple], hashes: Iterable[tuple]) -> None:
-    """Add directory rows (DIRECTORY_COLUMNS order) and their rotation hashes (key, h0, h90, h180, h270)."""
+    """Stage directory rows (DIRECTORY_COLUMNS order) and their rotation hashes (key, h0, h90, h180, h270), in any
+    order; finish() sorts them into the tables."""
     marks = ", ".join("?" * len(DIRECTORY_COLUMNS))
-    con.executemany(f"INSERT INTO directory ({', '.join(DIRECTORY_COLUMNS)}) VALUES ({marks})",
+    con.executemany(f"INSERT INTO staged_directory VALUES ({marks})",
                     ((*r[:1], db_text(r[1]), db_text(r[2]), *r[3:]) for r in rows))
     con.executemany("INSERT INTO staged_hash VALUES (?, ?, ?, ?, ?)",
                     ((k, *(h or None for h in hs)) for k, *hs in hashes))
@@ -103,8 +105,12 @@ def insert_pairs(con: sqlite3.Connection, rows: Iterable[tuple[int, int, float, 
 
 
 def finish(con: sqlite3.Connection, config: dict[str, object]) -> None:
-    """Build hash_table and dif_table from the staged rows in a deterministic order, and store the config."""
-    con.executescript("""
+    """Build directory, hash_table and dif_table from the staged rows in key order (the same database whatever order
+    the rows came in), and store the config."""
+    columns = ", ".join(DIRECTORY_COLUMNS)
+    con.executescript(f"""
+        INSERT INTO directory ({columns}) SELECT {columns} FROM staged_directory ORDER BY key;
+        DROP TABLE staged_directory;
         INSERT INTO hash_table (hash, count)
             SELECT h, COUNT(*) FROM (
                 SELECT key * 4 AS pos, h0 AS h FROM staged_hash UNION ALL SELECT key * 4 + 1, h90 FROM staged_hash

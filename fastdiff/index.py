@@ -1,41 +1,26 @@
-"""Index stage: scan the partitions into sorted, fixed-size shards and plan the compare blocks."""
+"""Index stage: scan the partitions in a deterministic order, then lay the files out in shards and compare blocks
+(fastdiff.layout, which keeps the layout of earlier runs)."""
 from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
+
+from . import layout
 from .atomic import atomic_directory
 from .config import Config
+from .layout import IndexedFile
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
-# With block_size 'auto', a compare block holds at least this many images: one block pair is then about
-# 16M pairs (seconds of work), which amortises the start-up of a job and the loading of its batches.
-AUTO_MIN_BLOCK_IMAGES = 4000
-# device 'gpu': a job keeps its two blocks resident on the device; at 131,072 images a block pair is about
-# 7e10 pairs, seconds of GPU work, against a second or two of CUDA start-up and batch loading.
-AUTO_MIN_BLOCK_IMAGES_GPU = 131072
 REJECTED = "rejected.json"
-
-
-@dataclass(frozen=True)
-class IndexedFile:
-    """One file that will be decoded; `key` is its position in the global index order."""
-
-    key: int
-    path: str
-    part: int  # 0 = partition A, 1 = partition B
-    section: int  # pairs are only formed inside a section (or across A and B sections)
-    size: int
-    ctime: float
-    dir_index: int  # position of the input directory it was found under (part_a, then part_b)
-    mtime_ns: int = -1  # st_mtime_ns at indexing: the thumbnail job detects a file changed since (-1: unknown)
+ORDER = "order.npy"
 
 
 @dataclass(frozen=True)
@@ -169,84 +154,27 @@ def scan(config: Config) -> Scan:
     return Scan(files, rejected, sections)
 
 
-def _shards(files: list[IndexedFile], shard_size: int) -> list[list[IndexedFile]]:
-    """Split into shards of at most shard_size files; a shard never spans two sections."""
-    shards: list[list[IndexedFile]] = []
-    for f in files:
-        if not shards or len(shards[-1]) == shard_size or shards[-1][-1].section != f.section:
-            shards.append([])
-        shards[-1].append(f)
-    return shards
-
-
-def _blocks(shards: list[list[IndexedFile]], per_block: int) -> list[list[int]]:
-    """Group consecutive shards of one section into blocks of at most per_block shards."""
-    blocks: list[list[int]] = []
-    for sid, shard in enumerate(shards):
-        if not blocks or len(blocks[-1]) == per_block or shards[blocks[-1][-1]][0].section != shard[0].section:
-            blocks.append([])
-        blocks[-1].append(sid)
-    return blocks
-
-
-def _pairs(blocks: list[list[int]], shards: list[list[IndexedFile]], two_partitions: bool) -> list[tuple[int, int]]:
-    """Block pairs to compare: every A x B pair, or every i <= j pair inside one section."""
-    meta = [(shards[b[0]][0].part, shards[b[0]][0].section) for b in blocks]
-    pairs = []
-    for i, (part_i, sec_i) in enumerate(meta):
-        for j in range(i, len(blocks)):
-            part_j, sec_j = meta[j]
-            if two_partitions and part_i == 0 and part_j == 1:
-                pairs.append((i, j))
-            elif not two_partitions and sec_i == sec_j:
-                pairs.append((i, j))
-    return pairs
-
-
-def plan_blocks(shards: list[list[IndexedFile]], config: Config) -> tuple[list[list[int]], list[tuple[int, int]]]:
-    """Blocks and block pairs; with block_size 'auto' blocks hold at least AUTO_MIN_BLOCK_IMAGES images and
-    grow until the number of block pairs fits max_compare_jobs."""
-    two = bool(config.part_b)
-    if config.block_size != "auto":
-        per_block = max(1, math.ceil(config.block_size / config.shard_size))
-        blocks = _blocks(shards, per_block)
-        return blocks, _pairs(blocks, shards, two)
-    min_images = AUTO_MIN_BLOCK_IMAGES_GPU if config.device == "gpu" else AUTO_MIN_BLOCK_IMAGES
-    per_block = max(1, math.ceil(min_images / config.shard_size))
-    while True:
-        blocks = _blocks(shards, per_block)
-        pairs = _pairs(blocks, shards, two)
-        if len(pairs) <= config.max_compare_jobs or per_block >= len(shards):
-            return blocks, pairs
-        per_block = max(per_block + 1, math.ceil(per_block * math.sqrt(len(pairs) / config.max_compare_jobs)))
-
-
-def shard_name(shard_id: int) -> str:
-    return f"{shard_id:05d}"
-
-
-def write_index(config: Config, out_dir: str | os.PathLike[str]) -> dict:
-    """Scan and write `out_dir`/{manifest.json, rejected.json, shards/NNNNN.json} atomically; return the manifest."""
+def write_index(config: Config, out_dir: str | os.PathLike[str], layout_dir: str | os.PathLike[str]) -> dict:
+    """Scan, update the layout kept in `layout_dir`, and write `out_dir`/{manifest.json, rejected.json, order.npy}
+    atomically; return the manifest."""
     result = scan(config)
-    shards = _shards(result.files, config.shard_size)
-    blocks, pairs = plan_blocks(shards, config)
+    plan, order = layout.update(layout.load(layout_dir, config), result.files, config)
+    layout.save(plan, layout_dir)
+    pairs = plan.pairs()
     manifest = {
         "n_files": len(result.files),
         "n_rejected": len(result.rejected),
         "sections": [asdict(s) for s in result.sections],
-        "shards": [{"id": shard_name(i), "part": s[0].part, "section": s[0].section, "n": len(s),
-                    "first_key": s[0].key} for i, s in enumerate(shards)],
-        "blocks": blocks,
+        "shards": [{"name": s.name, "part": s.part, "section": s.section, "n": len(s.files)} for s in plan.shards],
+        "blocks": [{"name": b.name, "shards": list(b.shards)} for b in plan.blocks],
         "pairs": [list(p) for p in pairs],
     }
     with atomic_directory(out_dir) as tmp:
-        (tmp / "shards").mkdir()
-        for i, shard in enumerate(shards):
-            (tmp / "shards" / f"{shard_name(i)}.json").write_text(json.dumps([asdict(f) for f in shard]))
         (tmp / REJECTED).write_text(json.dumps([asdict(r) for r in result.rejected]))
+        np.save(tmp / ORDER, order)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
     log.info("indexed %d files (%d rejected) into %d shards, %d blocks, %d block pairs",
-             len(result.files), len(result.rejected), len(shards), len(blocks), len(pairs))
+             len(result.files), len(result.rejected), len(plan.shards), len(plan.blocks), len(pairs))
     return manifest
 
 
@@ -254,9 +182,10 @@ def read_manifest(index_dir: str | os.PathLike[str]) -> dict:
     return json.loads((Path(index_dir) / MANIFEST).read_text())
 
 
-def read_shard(path: str | os.PathLike[str]) -> list[IndexedFile]:
-    return [IndexedFile(**f) for f in json.loads(Path(path).read_text())]
-
-
 def read_rejected(index_dir: str | os.PathLike[str]) -> list[RejectedFile]:
     return [RejectedFile(**r) for r in json.loads((Path(index_dir) / REJECTED).read_text())]
+
+
+def read_order(index_dir: str | os.PathLike[str]) -> np.ndarray:
+    """The map from the keys of the layout to the index order of this run (the keys of the outputs)."""
+    return np.load(Path(index_dir) / ORDER)

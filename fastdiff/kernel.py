@@ -73,13 +73,22 @@ def dot_max(xp: ModuleType, a: Side, b: Side) -> Any:
     return acc.reshape(-1, r, m).max(axis=1)
 
 
-def exact_sse(xp: ModuleType, a: Side, b: Side, ia: Any, ib: Any) -> tuple[Any, Any]:
-    """Exact minimum SSE over rotations (int64) and the rotation k reaching it, for pairs (ia[t], ib[t])."""
+# SSE(a, rot90(b, k)) = SSE(b, rot90(a, -k)): seen from b, the rotations k = 0, 1, 2, 3 are the columns 0, 3, 2, 1
+FROM_B = [0, 3, 2, 1]
+
+
+def exact_sse(xp: ModuleType, a: Side, b: Side, ia: Any, ib: Any, reverse: Any = None) -> tuple[Any, Any]:
+    """Exact minimum SSE over rotations (int64) and the first rotation k reaching it, for pairs (ia[t], ib[t]).
+
+    Where reverse[t], the pair is seen from b: k is the first rotation of a with SSE(b, rot90(a, k)) minimal, so that
+    ties between rotations resolve the same way whichever side a pair's images were on."""
     out_sse, out_rot = [], []
     for s in range(0, len(ia), REFINE_BATCH):
         va = a.raw[ia[s:s + REFINE_BATCH]].astype(xp.int32)
         vb = b.raw[ib[s:s + REFINE_BATCH]].astype(xp.int32)
         sse = xp.stack([((va - vb[:, p]) ** 2).sum(axis=1, dtype=xp.int64) for p in b.perms], axis=1)
+        if reverse is not None and sse.shape[1] == 4:
+            sse = xp.where(reverse[s:s + REFINE_BATCH, None], sse[:, FROM_B], sse)
         rot = sse.argmin(axis=1)
         out_sse.append(sse[xp.arange(len(rot)), rot])
         out_rot.append(rot.astype(xp.int8))
@@ -88,15 +97,17 @@ def exact_sse(xp: ModuleType, a: Side, b: Side, ia: Any, ib: Any) -> tuple[Any, 
     return xp.concatenate(out_sse), xp.concatenate(out_rot)
 
 
-def compare_tile(xp: ModuleType, a: Side, b: Side, allowed: Any, threshold: float) -> tuple[Any, Any, Any, Any]:
-    """Pairs (i, j) with allowed[i, j] and MSE <= threshold: returns (i, j, mse float64, rotation int8)."""
+def compare_tile(xp: ModuleType, a: Side, b: Side, allowed: Any, threshold: float,
+                 reverse: Any = None) -> tuple[Any, Any, Any, Any]:
+    """Pairs (i, j) with allowed[i, j] and MSE <= threshold: returns (i, j, mse float64, rotation int8); where
+    reverse[i, j] the rotation is seen from b (exact_sse)."""
     d = a.raw.shape[1]
     dots = dot_max(xp, a, b)
     # MSE <= t  <=>  dot >= (|a|^2 + |b|^2 - t*d) / 2 ; keep everything within the proven margin.
     need = (a.sq_norm[:, None].astype(xp.float32) + b.sq_norm[None, :].astype(xp.float32)) * 0.5
     need -= np.float32(threshold * d * 0.5 + filter_margin(d))
     ia, ib = xp.nonzero((dots >= need) & allowed)
-    sse, rot = exact_sse(xp, a, b, ia, ib)
+    sse, rot = exact_sse(xp, a, b, ia, ib, None if reverse is None else reverse[ia, ib])
     mse = sse.astype(xp.float64) / d
     keep = mse <= threshold
     return ia[keep], ib[keep], mse[keep], rot[keep]

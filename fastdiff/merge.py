@@ -11,9 +11,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
-from . import database, index
+import numpy as np
+
+from . import database, index, layout
 from .atomic import atomic_open, atomic_path
-from .compare import COMPUTED, load_pairs
+from .compare import COMPUTED, Pairs, load_pairs
 from .config import NAMED_THRESHOLDS, Config
 from .grouping import best_copy_groups
 from .batch import load_batch
@@ -24,37 +26,48 @@ OUTPUT_FILES = ("fastdiff.sqlite", "results.json", "lower_quality.json", "stats.
 PAIR_CHUNK = 65536  # result pairs turned into Python tuples at a time
 
 
-def _file_rows(index_dir: Path, batch_paths: list[str], config: Config,
+def _file_rows(index_dir: Path, shard_paths: list[str], batch_paths: list[str], order: np.ndarray,
                spans: list[tuple[float, float]]) -> Iterator[tuple[list[tuple], list[tuple]]]:
-    """Per shard: directory rows and hash rows for the indexed files, then one chunk for rejected entries.
+    """Per shard: directory rows and hash rows for the indexed files, then one chunk for rejected entries; keys are
+    the index order of this run (`order` of the layout's keys).
 
     The (start, end) time of each thumbnail job is appended to `spans`.
     """
-    manifest = index.read_manifest(index_dir)
-    for shard, batch_path in zip(manifest["shards"], batch_paths):
+    for shard_path, batch_path in zip(shard_paths, batch_paths):
         batch = load_batch(batch_path, thumbs=False)
         spans.append((batch.started, batch.finished))
         ok = {int(k): (int(h), int(w), list(hs)) for k, h, w, hs in
               zip(batch.keys, batch.height, batch.width, batch.hashes)}
         errors = {int(k): str(m) for k, m in zip(batch.error_keys, batch.error_messages)}
         rows, hashes = [], []
-        for f in index.read_shard(index_dir / "shards" / f"{shard['id']}.json"):
+        for f in layout.read_shard(shard_path):
+            key = int(order[f.key])
             h, w, hs = ok.get(f.key, (-1, -1, None))
-            rows.append((f.key, f.path, os.path.basename(f.path), errors.get(f.key), 0 if hs is None else 1, h, w, 1,
+            rows.append((key, f.path, os.path.basename(f.path), errors.get(f.key), 0 if hs is None else 1, h, w, 1,
                          f.size, f.ctime, f.dir_index, f.part))
             if hs is not None:
-                hashes.append((f.key, *hs))
+                hashes.append((key, *hs))
         yield rows, hashes
-    first = manifest["n_files"]
+    first = index.read_manifest(index_dir)["n_files"]
     yield [(first + i, r.path, os.path.basename(r.path), r.reason, 0 if r.kind == "unreadable" else -1, -1, -1,
             0, r.size, r.ctime, r.dir_index, r.part)
            for i, r in enumerate(index.read_rejected(index_dir))], []
 
 
-def _pair_rows(pair_paths: list[str], spans: list[tuple[float, float]]) -> Iterator[tuple[int, int, float, int, int | None]]:
+def load_pairs_in_order(path: str, order: np.ndarray) -> Pairs:
+    """A block output with the layout's keys replaced by this run's index order (each pair stays first < second)."""
+    p = load_pairs(path)
+    p.key_a, p.key_b = order[p.key_a], order[p.key_b]
+    if len(p) and not ((0 <= p.key_a) & (p.key_a < p.key_b)).all():
+        raise RuntimeError(f"{path}: a pair is not in index order or names a file that is no longer indexed")
+    return p
+
+
+def _pair_rows(pair_paths: list[str], order: np.ndarray,
+               spans: list[tuple[float, float]]) -> Iterator[tuple[int, int, float, int, int | None]]:
     """dif_table rows of every block output; the (start, end) time of each compare job is appended to `spans`."""
     for path in pair_paths:
-        p = load_pairs(path)
+        p = load_pairs_in_order(path, order)
         spans.append((p.started, p.finished))
         for s in range(0, len(p), PAIR_CHUNK):  # Python objects for one chunk at a time, not for a whole output
             for a, b, mse, rot, kind in zip(p.key_a[s:s + PAIR_CHUNK].tolist(), p.key_b[s:s + PAIR_CHUNK].tolist(),
@@ -144,21 +157,24 @@ def store_best_copy_groups(con: sqlite3.Connection) -> int:
     return n_groups
 
 
-def merge(config: Config, index_dir: str | os.PathLike[str], batch_paths: list[str], pair_paths: list[str],
-          out_dir: str | os.PathLike[str]) -> None:
-    """Write fastdiff.sqlite, results.json, lower_quality.json and stats.json into out_dir, each atomically."""
+def merge(config: Config, index_dir: str | os.PathLike[str], shard_paths: list[str], batch_paths: list[str],
+          pair_paths: list[str], out_dir: str | os.PathLike[str]) -> None:
+    """Write fastdiff.sqlite, results.json, lower_quality.json and stats.json into out_dir, each atomically.
+
+    The outputs use this run's index order as keys, so they are the same as those of a run from scratch."""
     if config.compat == "difpy":
         from .difpy.exact import merge_difpy
-        return merge_difpy(config, index_dir, batch_paths, pair_paths, out_dir)
+        return merge_difpy(config, index_dir, shard_paths, batch_paths, pair_paths, out_dir)
     index_dir, out_dir = Path(index_dir), Path(out_dir)
+    order = index.read_order(index_dir)
     build: list[tuple[float, float]] = []
     search: list[tuple[float, float]] = []
     with atomic_path(out_dir / "fastdiff.sqlite") as db_path:
         db_path.unlink()
         con = database.create(db_path)
-        for rows, hashes in _file_rows(index_dir, batch_paths, config, build):
+        for rows, hashes in _file_rows(index_dir, shard_paths, batch_paths, order, build):
             database.insert_files(con, rows, hashes)
-        database.insert_pairs(con, _pair_rows(pair_paths, search))
+        database.insert_pairs(con, _pair_rows(pair_paths, order, search))
         database.finish(con, config.model_dump())
         if not config.do_compare:
             database.insert_hash_pairs(con, bool(config.part_b), config.in_folder,

@@ -16,10 +16,12 @@ from contextlib import closing
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from .batch import load_batch
 from .config import NAMED_THRESHOLDS
 from .db import Cluster, Image, ResultDB
+from .index import read_order
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +55,14 @@ def _text(text: str) -> str:
     return html.escape(text.replace("\n", "\\n"))
 
 
-def _store_thumbnails(db: ResultDB, batch_paths: list[str], store: sqlite3.Connection) -> None:
-    """PNGs of the thumbnails of every grouped image into store.thumb; one batch in memory at a time."""
+def _store_thumbnails(db: ResultDB, batch_paths: list[str], order: np.ndarray, store: sqlite3.Connection) -> None:
+    """PNGs of the thumbnails of every grouped image into store.thumb (keyed as in the database: `order` maps the
+    batches' keys to them); one batch in memory at a time."""
     grouped = {i.key for c in db.clusters("star") for i in (c.head, *(m.image for m in c.members))}
     store.execute("CREATE TABLE thumb (key INTEGER PRIMARY KEY, png BLOB NOT NULL)")
     for path in batch_paths:
         batch = load_batch(path)
-        for i, key in enumerate(batch.keys.tolist()):
+        for i, key in enumerate(order[batch.keys].tolist()):
             if key in grouped:
                 png = cv2.imencode(".png", cv2.cvtColor(batch.thumbs[i], cv2.COLOR_RGB2BGR))[1]
                 store.execute("INSERT INTO thumb VALUES (?, ?)", (key, png.tobytes()))
@@ -126,13 +129,13 @@ def _pages(db: ResultDB, store: sqlite3.Connection, groups_per_page: int) -> Ite
         yield first, last, sections
 
 
-def write_report(db_path: str | os.PathLike[str], batch_paths: list[str], out_dir: str | os.PathLike[str],
-                 groups_per_page: int = 50) -> int:
+def write_report(db_path: str | os.PathLike[str], index_dir: str | os.PathLike[str], batch_paths: list[str],
+                 out_dir: str | os.PathLike[str], groups_per_page: int = 50) -> int:
     """Write out_dir/index.html and the group pages; return the number of pages."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with ResultDB(db_path) as db, closing(sqlite3.connect("")) as store:  # "": a temporary on-disk database
-        _store_thumbnails(db, batch_paths, store)
+        _store_thumbnails(db, batch_paths, read_order(index_dir), store)
         ranges: list[tuple[int, int]] = []
         pages = _pages(db, store, groups_per_page)
         page = next(pages, None)

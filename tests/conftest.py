@@ -51,9 +51,10 @@ def brute_force(out: Path, threshold: float, rotate: bool, same_dim: bool) -> di
     with the compare stage.
     """
     keys, thumbs, dims = [], [], []
+    order = np.load(out / "work" / "index" / "order.npy")  # the batches' keys -> the database's
     for f in sorted((out / "work" / "thumbs").glob("*.npz")):
         z = np.load(f)
-        keys += z["keys"].tolist()
+        keys += order[z["keys"]].tolist()
         thumbs.append(z["thumbs"])
         dims += [tuple(sorted(hw)) for hw in zip(z["height"].tolist(), z["width"].tolist())]
     with sqlite3.connect(out / "fastdiff.sqlite") as con:

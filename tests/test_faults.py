@@ -76,15 +76,18 @@ def test_corrupt_batch_before_compare_is_rebuilt_not_compared(tmp_path):
     run_fastdiff([images], out, *args)
     clean = out.rename(tmp_path / "clean")
 
-    run_fastdiff([images], out, *args, "--", *(str(out / "work" / "thumbs" / f"0000{i}.npz") for i in range(3)))
+    run_fastdiff([images], out, *args, "--", "--until", "index")
+    batches = [out / "work" / "thumbs" / f"{s['name']}.npz" for s in
+               read_json(out / "work" / "index" / "manifest.json")["shards"][:3]]
+    run_fastdiff([images], out, *args, "--", *map(str, batches))
     assert not (out / "results.json").exists() and len(list((out / "work" / "thumbs").glob("*.npz"))) == 3
-    DAMAGE["truncated"](out / "work" / "thumbs" / "00001.npz")
+    DAMAGE["truncated"](batches[1])
     # the valid-looking kind: every pixel of sub/a_copy.png's thumbnail changed, the zip and its CRCs intact;
     # compared, the exact copy a.png / sub/a_copy.png would no longer match
-    _rewrite(out / "work" / "thumbs" / "00002.npz", lambda a: a["thumbs"].__setitem__(0, a["thumbs"][0] // 2))
+    _rewrite(batches[2], lambda a: a["thumbs"].__setitem__(0, a["thumbs"][0] // 2))
     proc = run_fastdiff([images], out, *args)
 
-    assert "checksum mismatch (thumbnails)" in proc.stderr and "00002.npz" in proc.stderr
+    assert "checksum mismatch (thumbnails)" in proc.stderr and batches[2].name in proc.stderr
     assert "fastdiff: a corrupt thumbnail batch was removed; running again to rebuild it" in proc.stderr
     for name in RESULTS[:2] + RESULTS[3:]:
         assert (out / name).read_bytes() == (clean / name).read_bytes(), name
@@ -104,7 +107,7 @@ def test_image_changed_between_indexing_and_thumbnails_is_detected(tmp_path):
     st = (images / "c.png").stat()  # same size, rewritten later
     (images / "c.png").write_bytes((images / "c.png").read_bytes())
     os.utime(images / "c.png", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
-    run_fastdiff([images], out)
+    run_fastdiff([images], out, "--", "--forcerun")  # (no rescan: as if the files changed during this run)
 
     logs = read_json(out / "stats.json")["invalid_files"]["logs"]
     assert logs == {str(images / "b.jpg"): f"file changed since indexing (size {size} -> {size + 10})",

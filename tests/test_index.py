@@ -4,7 +4,8 @@ from __future__ import annotations
 import os
 
 from fastdiff.config import load_config
-from fastdiff.index import read_manifest, read_rejected, read_shard, scan, write_index
+from fastdiff.index import read_manifest, read_order, read_rejected, scan, write_index
+from fastdiff.layout import read_shard
 
 
 def touch(path, data=b"x"):
@@ -56,21 +57,28 @@ def test_shards_blocks_and_pairs(tmp_path, monkeypatch):
         touch(b / f"{i}.png")
     out = tmp_path / "index"
     manifest = write_index(load_config({"part_a": [str(a)], "part_b": [str(b)], "shard_size": 10,
-                                       "block_size": 10}), out)
+                                       "block_size": 10}), out, tmp_path / "layout")
     assert [s["n"] for s in manifest["shards"]] == [10, 10, 3, 5]  # a shard never spans partitions
     assert [s["part"] for s in manifest["shards"]] == [0, 0, 0, 1]
-    assert manifest["pairs"] == [[0, 3], [1, 3], [2, 3]]  # A x B only
+    names = [blk["name"] for blk in manifest["blocks"]]
+    assert manifest["pairs"] == [[names[0], names[3]], [names[1], names[3]], [names[2], names[3]]]  # A x B only
     assert read_manifest(out) == manifest and read_rejected(out) == []
-    assert [f.key for f in read_shard(out / "shards" / "00003.json")] == list(range(23, 28))
+    last = manifest["shards"][3]["name"]
+    assert [f.key for f in read_shard(tmp_path / "layout" / f"{last}.json")] == list(range(23, 28))
+    assert read_order(out).tolist() == list(range(28))  # from scratch, keys are the index order
 
-    auto = write_index(load_config({"part_a": [str(a)], "part_b": [str(b)], "shard_size": 10}), tmp_path / "i1")
-    assert auto["blocks"] == [[0, 1, 2], [3]]  # small collections: one block per partition
-    monkeypatch.setattr("fastdiff.index.AUTO_MIN_BLOCK_IMAGES", 1)
-    one = write_index(load_config({"part_a": [str(a)], "shard_size": 2, "max_compare_jobs": 10}), tmp_path / "i2")
+    auto = write_index(load_config({"part_a": [str(a)], "part_b": [str(b)], "shard_size": 10}), tmp_path / "i1",
+                       tmp_path / "l1")
+    shards = [s["name"] for s in auto["shards"]]
+    assert [blk["shards"] for blk in auto["blocks"]] == [shards[:3], shards[3:]]  # small: one block per partition
+    monkeypatch.setattr("fastdiff.layout.AUTO_MIN_BLOCK_IMAGES", 1)
+    one = write_index(load_config({"part_a": [str(a)], "shard_size": 2, "max_compare_jobs": 10}), tmp_path / "i2",
+                      tmp_path / "l2")
     assert 1 < len(one["blocks"]) and len(one["pairs"]) <= 10
-    assert sorted(s for blk in one["blocks"] for s in blk) == list(range(len(one["shards"])))
+    assert [s for blk in one["blocks"] for s in blk["shards"]] == [s["name"] for s in one["shards"]]
 
     folders = write_index(load_config({"part_a": [str(a), str(b)], "in_folder": True, "shard_size": 100}),
-                          tmp_path / "i3")
+                          tmp_path / "i3", tmp_path / "l3")
     assert [s["section"] for s in folders["shards"]] == [0, 1]
-    assert folders["pairs"] == [[0, 0], [1, 1]]  # never across folders
+    names = [blk["name"] for blk in folders["blocks"]]
+    assert folders["pairs"] == [[names[0], names[0]], [names[1], names[1]]]  # never across folders

@@ -109,3 +109,33 @@ def test_size_mismatches_are_kept_for_debugging_only_when_asked():
                           same_block=True)
     rows = set(zip(kept.key_a.tolist(), kept.key_b.tolist(), kept.kind.tolist(), kept.mse.tolist()))
     assert rows == {(0, 1, 1, 0.0), (0, 2, 3, -1.0), (1, 2, 3, -1.0)}
+
+
+@pytest.mark.parametrize("skip_matching_hash", [False, True])
+def test_pairs_do_not_depend_on_which_block_holds_an_image(skip_matching_hash):
+    """Keys of an incremental run are not in path order: every pair is stored first-by-path, with the rotation seen
+    from that image (ties included), whichever block each image came from."""
+    rng = np.random.default_rng(5)
+    t = planted(rng, 24, 10)
+    t[8] = np.rot90(t[9], 1)  # a unique best rotation: 1 seen from 8, 3 seen from 9
+    t[10] = np.maximum(t[10], np.rot90(t[10], 2))  # unchanged by a half turn ...
+    t[11] = np.rot90(t[10], 1)  # ... so rotations 1 and 3 tie for this pair
+    keys = np.arange(24)
+    dims = np.tile([[100, 100]], (24, 1))
+    paths = np.asarray([f"/p/{n:02d}" for n in rng.permutation(24)])  # path order unrelated to the keys
+    batch = Batch(keys=keys, paths=paths, thumbs=t, height=dims[:, 0], width=dims[:, 1],
+                  hashes=np.asarray([[f"h{k % 5}", "", "", ""] for k in keys], dtype="<U64"),
+                  error_keys=np.zeros(0, np.int64), error_messages=np.zeros(0, str), started=0.0, finished=0.0)
+    opts = CompareOptions(threshold=1e9, same_dim=False, skip_matching_hash=skip_matching_hash)
+    whole = compare_blocks(batch, batch, opts, same_block=True)
+    first, second = (Batch(**{**batch.__dict__, **{f: getattr(batch, f)[part] for f in
+                                                 ("keys", "paths", "thumbs", "height", "width", "hashes")}})
+                     for part in (slice(12, 24), slice(0, 12)))
+    split = [compare_blocks(first, first, opts, True), compare_blocks(first, second, opts, False),
+             compare_blocks(second, second, opts, True)]
+    rows = sorted((a, b, m, r, k) for p in split for a, b, m, r, k in
+                  zip(p.key_a.tolist(), p.key_b.tolist(), p.mse.tolist(), p.rotation.tolist(), p.kind.tolist()))
+    assert rows == list(zip(whole.key_a.tolist(), whole.key_b.tolist(), whole.mse.tolist(),
+                            whole.rotation.tolist(), whole.kind.tolist()))
+    assert all(paths[a] < paths[b] for a, b in zip(whole.key_a, whole.key_b))
+    assert len(whole) == 24 * 23 // 2 and {0, 1, 2, 3} <= set(whole.rotation.tolist())

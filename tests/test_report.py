@@ -148,13 +148,15 @@ def test_large_groups_continue_on_the_next_page(tmp_path, monkeypatch):
     store_best_copy_groups(con)
     con.close()
     rng = np.random.default_rng(0)
-    save_batch(Batch(keys=np.arange(n), thumbs=rng.integers(0, 256, (n, 10, 10, 3), dtype=np.uint8),
+    save_batch(Batch(keys=np.arange(n), paths=np.asarray([f"/p/{k}.png" for k in range(n)]), thumbs=rng.integers(0, 256, (n, 10, 10, 3), dtype=np.uint8),
                      height=np.full(n, 20), width=np.full(n, 20), hashes=np.full((n, 4), ""),
                      error_keys=np.zeros(0, np.int64), error_messages=np.zeros(0, str), started=0.0, finished=0.0),
                tmp_path / "0.npz")
     monkeypatch.setattr(report, "MAX_IMAGES_PER_PAGE", 4)
     out = tmp_path / "report"
-    assert report.write_report(tmp_path / "fastdiff.sqlite", [str(tmp_path / "0.npz")], out) == 3
+    (tmp_path / "index").mkdir()
+    np.save(tmp_path / "index" / "order.npy", np.arange(n))
+    assert report.write_report(tmp_path / "fastdiff.sqlite", tmp_path / "index", [str(tmp_path / "0.npz")], out) == 3
     figures = [_parse(out / report.page_name(i)).groups[1] for i in (1, 2, 3)]
     assert [[key for key, *_ in f] for f in figures] == [[0, 1, 2, 3], [0, 4, 5, 6], [0, 7]]
     assert "copies 4–6 of 7" in (out / report.page_name(2)).read_text(encoding="utf-8").replace("&ndash;", "–")
@@ -165,6 +167,8 @@ def test_empty_result_gives_an_index_without_pages(tmp_path):
     con = database.create(tmp_path / "fastdiff.sqlite")
     database.finish(con, {"threshold": 0.0})
     con.close()
-    assert report.write_report(tmp_path / "fastdiff.sqlite", [], tmp_path / "report") == 0
+    (tmp_path / "index").mkdir()
+    np.save(tmp_path / "index" / "order.npy", np.zeros(0, np.int64))
+    assert report.write_report(tmp_path / "fastdiff.sqlite", tmp_path / "index", [], tmp_path / "report") == 0
     assert [p.name for p in (tmp_path / "report").iterdir()] == ["index.html"]
     assert "No duplicate groups were found." in (tmp_path / "report" / "index.html").read_text()

@@ -1,4 +1,5 @@
-"""Kill the whole run with SIGKILL at several moments, run the same command again: same bytes, no finished job redone.
+"""Kill the whole run with SIGKILL at several moments, run the same command again: same bytes, no finished job redone
+(but the index, which rescans the folders on every run).
 
 The moments are made observable with tests/faultinject/sitecustomize.py, which holds the outputs of one stage for a
 moment after they are written in full and before they are renamed onto their final names: the run is killed while
@@ -50,8 +51,8 @@ def _finished_jobs(out: Path) -> dict[Path, tuple[int, int]]:
     """(inode, mtime) of every job output that exists and that Snakemake saw finishing."""
     incomplete = _incomplete(out)
     found = {}
-    for p in [out / "work" / "index", *(out / "work").glob("thumbs/*.npz"), *(out / "work").glob("compare/*.npz"),
-              *(out / name for name in COMPARED)]:
+    for p in [*(out / "work").glob("thumbs/*.npz"), *(out / "work").glob("compare/*.npz"),
+              *(out / name for name in COMPARED)]:  # (the index job runs on every run: it rescans the folders)
         if p.exists() and str(p) not in incomplete:
             st = p.stat()
             found[p] = (st.st_ino, st.st_mtime_ns)

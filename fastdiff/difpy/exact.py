@@ -38,9 +38,9 @@ from PIL import Image
 from .. import database, index
 from ..atomic import atomic_open, atomic_path
 from ..batch import Batch
-from ..compare import COMPUTED, CompareOptions, Dims, Pairs, _shape_key, allowed_each, allowed_pairs, load_pairs
+from ..compare import COMPUTED, CompareOptions, Dims, Pairs, _shape_key, allowed_each, allowed_pairs
 from ..config import DEFAULT_EXTENSIONS, Config
-from ..merge import _file_rows, stats_record
+from ..merge import _file_rows, load_pairs_in_order, stats_record
 
 DIFPY_EXTENSIONS = frozenset(DEFAULT_EXTENSIONS) - {"bmp"}  # dif.py L163
 UNIDENTIFIED = "UnidentifiedImageError: file could not be identified as image."
@@ -203,7 +203,7 @@ def compare_blocks_difpy(a: Batch, b: Batch, opts: CompareOptions, same_block: b
     flat_a = a.thumbs.reshape(len(a.keys), d)
     stack_b = np.stack([np.rot90(b.thumbs, k, axes=(1, 2)).reshape(len(b.keys), d)
                         for k in range(3 if opts.rotate else 1)])
-    dims_a, dims_b = Dims.of(np, a), Dims.of(np, b)
+    dims_a, dims_b = Dims.of(np, a, a.keys), Dims.of(np, b, b.keys)  # difPy pairs images in key order
     found: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # (ia, ib, mse, rotation)
     if not 1 / d <= opts.threshold:  # only a zero sum matches
         ia, ib, rot = _zero_pairs(flat_a, stack_b)
@@ -271,8 +271,8 @@ def lower_quality_and_counts(result: dict, base_dir: str | None, similarity: flo
     return list(lower), list(keep), duplicates, similar
 
 
-def merge_difpy(config: Config, index_dir: str | os.PathLike[str], batch_paths: list[str], pair_paths: list[str],
-                out_dir: str | os.PathLike[str]) -> None:
+def merge_difpy(config: Config, index_dir: str | os.PathLike[str], shard_paths: list[str], batch_paths: list[str],
+                pair_paths: list[str], out_dir: str | os.PathLike[str]) -> None:
     """The merge stage in compat 'difpy': fastdiff.sqlite plus difPy's result, lower_quality and stats.
 
     A path listed twice (nested input folders) keeps both IDs in difPy's files, as in difPy, but has one row in the
@@ -280,7 +280,8 @@ def merge_difpy(config: Config, index_dir: str | os.PathLike[str], batch_paths: 
     """
     index_dir, out_dir = Path(index_dir), Path(out_dir)
     build: list[tuple[float, float]] = []
-    blocks = [load_pairs(p) for p in pair_paths]
+    index_order = index.read_order(index_dir)
+    blocks = [load_pairs_in_order(p, index_order) for p in pair_paths]
     search = [(p.started, p.finished) for p in blocks]
     key_a, key_b, mse, rot = (np.concatenate([getattr(p, c) for p in blocks]) if blocks else np.zeros(0, np.int64)
                               for c in ("key_a", "key_b", "mse", "rotation"))
@@ -299,7 +300,7 @@ def merge_difpy(config: Config, index_dir: str | os.PathLike[str], batch_paths: 
     with atomic_path(out_dir / "fastdiff.sqlite") as db_path:
         db_path.unlink()
         con = database.create(db_path)
-        for rows, hashes in _file_rows(index_dir, batch_paths, config, build):
+        for rows, hashes in _file_rows(index_dir, shard_paths, batch_paths, index_order, build):
             for key, p, _, error, success, *_rest, dir_index, _part in rows:
                 if success == 1:
                     n_valid += 1

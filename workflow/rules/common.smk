@@ -21,14 +21,15 @@ except ConfigError as err:
 OUT = CFG.output_dir
 WORK = f"{OUT}/work"
 INDEX = f"{WORK}/index"
+LAYOUT = f"{WORK}/layout"  # the shards and blocks of the previous run, kept by the index job (fastdiff.layout)
 CPU_ENV = "../../envs/cpu.yaml"
 GPU_ENV = "../../envs/gpu.yaml"
 
 
 wildcard_constraints:
-    shard=r"\d+",
-    bi=r"\d+",
-    bj=r"\d+",
+    shard=r"\d+-[0-9a-f]+",
+    bi=r"[0-9a-f]+",
+    bj=r"[0-9a-f]+",
 
 
 def final_outputs():
@@ -39,7 +40,8 @@ _MANIFEST = {}
 
 
 def manifest():
-    """The index manifest; asking for it makes the caller wait for the index checkpoint.
+    """The index manifest, with `block` (name -> shard names) and `size` (shard name -> files) added; asking for it
+    makes the caller wait for the index checkpoint.
 
     Read once per version of the file: input functions ask for it several times per job, and parsing it for each
     call made building a DAG of N jobs cost O(N^2) (68 s for 3,000 jobs)."""
@@ -48,26 +50,36 @@ def manifest():
     key = (index, st.st_mtime_ns, st.st_size, st.st_ino)
     if key not in _MANIFEST:
         _MANIFEST.clear()
-        _MANIFEST[key] = read_manifest(index)
+        m = read_manifest(index)
+        m["block"] = {b["name"]: b["shards"] for b in m["blocks"]}
+        m["size"] = {s["name"]: s["n"] for s in m["shards"]}
+        _MANIFEST[key] = m
     return _MANIFEST[key]
 
 
-def batch_path(shard_id):
-    return f"{WORK}/thumbs/{shard_id}.npz"
+def shard_path(shard):
+    return f"{LAYOUT}/{shard}.json"
+
+
+def batch_path(shard):
+    return f"{WORK}/thumbs/{shard}.npz"
 
 
 def block_batches(block):
-    m = manifest()
-    return [batch_path(m["shards"][s]["id"]) for s in m["blocks"][int(block)]]
+    return [batch_path(s) for s in manifest()["block"][block]]
 
 
 def block_images(block):
     m = manifest()
-    return sum(m["shards"][s]["n"] for s in m["blocks"][int(block)])
+    return sum(m["size"][s] for s in m["block"][block])
+
+
+def all_shards(wildcards):
+    return [shard_path(s["name"]) for s in manifest()["shards"]]
 
 
 def all_batches(wildcards):
-    return [batch_path(s["id"]) for s in manifest()["shards"]]
+    return [batch_path(s["name"]) for s in manifest()["shards"]]
 
 
 def all_block_outputs(wildcards):

@@ -1,5 +1,7 @@
-# Stage 1: scan the partitions into sorted index shards and plan the compare blocks (a checkpoint:
-# the number of shards is only known after the scan).
+# Stage 1: scan the partitions and lay the files out in shards and compare blocks (a checkpoint: the shards are only
+# known after the scan). It runs on every invocation (`forcerun: [index]` in the profiles) so that added, removed
+# and changed files are seen; the layout of the previous run in LAYOUT is kept, so only outputs whose shards changed
+# are made again (fastdiff.layout).
 
 
 # Measured (benchmarks/scale.py index): about 1.1 kB per file (272 MB for 200k files, 1.17 GB for 1M, 27 s);
@@ -20,6 +22,7 @@ checkpoint index:
         directory(INDEX),
     params:
         options=CFG.stage_options("index"),
+        layout=LAYOUT,
     resources:
         mem_mb=index_mem_mb,
         runtime=index_runtime,

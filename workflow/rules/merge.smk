@@ -20,6 +20,7 @@ def merge_runtime(wildcards, input, attempt):
 rule merge:
     input:
         index=INDEX,
+        shards=all_shards,
         batches=all_batches,
         pairs=all_block_outputs,
     output:

@@ -9,6 +9,7 @@ def report_outputs():
 rule report:
     input:
         db=f"{OUT}/fastdiff.sqlite",
+        index=INDEX,
         batches=all_batches,
     output:
         report(

@@ -15,7 +15,8 @@ def thumbnails_runtime(wildcards, threads, attempt):
 
 rule thumbnails:
     input:
-        INDEX,
+        shard_path("{shard}"),
+        ancient(INDEX),  # written by the index job (which runs first); rescanning alone changes no batch
     output:
         batch_path("{shard}"),
     params:

@@ -1,0 +1,251 @@
+"""The shard and block layout, kept from run to run so that a run after files were added, removed or changed
+reuses every thumbnail batch and block output that is still valid (incremental runs).
+
+A shard is a list of file records named `NNNNN-DIGEST`: a sequence number and the digest of its records. Every
+output derived from a shard or a block is named after that content, so a shard whose files change gets a new name
+and everything computed from it is computed again, while unchanged shards and blocks keep their names and outputs.
+
+* A file keeps its key and shard while it exists; a changed file (size, times) stays in its shard under its key,
+  which gives that shard a new digest. Removed files leave their shard; a shard left empty is dropped.
+* New files go into new shards (in index order), and new shards into new blocks: only new x all is compared.
+* Keys are stable, not the index order of a run from scratch: `order` maps each key to its position in that order
+  (the keys the outputs use), and each compared pair is oriented by path order (fastdiff.compare).
+
+The layout is made again from scratch when the settings that shape it change (see `_plan`), in difPy-compatible mode
+(whose results depend on difPy's own file order), and when its files cannot be read.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .atomic import atomic_open
+from .config import Config
+
+log = logging.getLogger(__name__)
+
+LAYOUT = "layout.json"
+VERSION = 1
+# With block_size 'auto', a compare block holds at least this many images: one block pair is then about
+# 16M pairs (seconds of work), which amortises the start-up of a job and the loading of its batches.
+AUTO_MIN_BLOCK_IMAGES = 4000
+# device 'gpu': a job keeps its two blocks resident on the device; at 131,072 images a block pair is about
+# 7e10 pairs, seconds of GPU work, against a second or two of CUDA start-up and batch loading.
+AUTO_MIN_BLOCK_IMAGES_GPU = 131072
+
+
+@dataclass(frozen=True)
+class IndexedFile:
+    """One file that will be decoded; `key` identifies it in every output of the stages after the index."""
+
+    key: int
+    path: str
+    part: int  # 0 = partition A, 1 = partition B
+    section: int  # pairs are only formed inside a section (or across A and B sections)
+    size: int
+    ctime: float
+    dir_index: int  # position of the input directory it was found under (part_a, then part_b)
+    mtime_ns: int = -1  # st_mtime_ns at indexing: the thumbnail job detects a file changed since (-1: unknown)
+
+
+@dataclass(frozen=True)
+class Shard:
+    name: str  # f"{seq:05d}-{digest}"
+    files: tuple[IndexedFile, ...]
+
+    @property
+    def section(self) -> int:
+        return self.files[0].section
+
+    @property
+    def part(self) -> int:
+        return self.files[0].part
+
+
+@dataclass(frozen=True)
+class Block:
+    name: str  # digest of its shard names
+    shards: tuple[str, ...]
+
+
+@dataclass
+class Layout:
+    plan: dict[str, object]
+    shards: list[Shard]
+    blocks: list[Block]
+    block_target: int  # images per block that new blocks are filled to
+    next_key: int
+    next_seq: int
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """Block pairs to compare: every A x B pair, or every pair (i <= j) of blocks of one section."""
+        first = {s.name: s for s in self.shards}
+        meta = [(first[b.shards[0]].part, first[b.shards[0]].section) for b in self.blocks]
+        two = bool(self.plan["two_partitions"])
+        pairs = []
+        for i, (bi, (part_i, sec_i)) in enumerate(zip(self.blocks, meta)):
+            for j, (bj, (part_j, sec_j)) in enumerate(zip(self.blocks, meta)):
+                if (part_i == 0 and part_j == 1) if two else (i <= j and sec_i == sec_j):
+                    pairs.append((bi.name, bj.name))
+        return pairs
+
+
+def _plan(config: Config) -> dict[str, object]:
+    """The settings a layout was made for; another value of any of them means a layout from scratch."""
+    return {"version": VERSION, "compat": config.compat, "two_partitions": bool(config.part_b),
+            "in_folder": config.in_folder, "sections": sorted(config.part_a) + ["|"] + sorted(config.part_b),
+            "shard_size": config.shard_size, "block_size": config.block_size,
+            "max_compare_jobs": config.max_compare_jobs, "gpu_blocks": config.device == "gpu"}
+
+
+def _digest(files: tuple[IndexedFile, ...] | list[IndexedFile]) -> str:
+    return hashlib.sha256(json.dumps([asdict(f) for f in files]).encode()).hexdigest()[:12]
+
+
+def _shard(seq: int, files: list[IndexedFile]) -> Shard:
+    return Shard(f"{seq:05d}-{_digest(files)}", tuple(files))
+
+
+def _block(shards: list[str]) -> Block:
+    return Block(hashlib.sha256("\n".join(shards).encode()).hexdigest()[:12], tuple(shards))
+
+
+def _group(shards: list[Shard], target: int) -> list[Block]:
+    """Consecutive shards of one section into blocks of about `target` images (whole shards, at least one)."""
+    groups: list[list[Shard]] = []
+    for s in shards:
+        if not groups or groups[-1][0].section != s.section or sum(len(g.files) for g in groups[-1]) >= target:
+            groups.append([])
+        groups[-1].append(s)
+    return [_block([s.name for s in g]) for g in groups]
+
+
+def _fit_blocks(layout: Layout, config: Config, keep: list[Block]) -> None:
+    """Blocks for the shards not in `keep` (new blocks filled to the block target); with block_size 'auto', all
+    blocks are planned again, larger, when the block pairs would be more than max_compare_jobs."""
+    kept = {n for b in keep for n in b.shards}
+    layout.blocks = keep + _group([s for s in layout.shards if s.name not in kept], layout.block_target)
+    if config.block_size != "auto":
+        return
+    total = sum(len(s.files) for s in layout.shards)
+    while (n_pairs := len(layout.pairs())) > config.max_compare_jobs and layout.block_target < total:
+        layout.block_target = max(layout.block_target + 1,
+                                  math.ceil(layout.block_target * math.sqrt(n_pairs / config.max_compare_jobs)))
+        layout.blocks = _group(sorted(layout.shards, key=lambda s: s.section), layout.block_target)
+        log.info("%d block pairs would exceed max_compare_jobs: blocks of %d images", n_pairs, layout.block_target)
+
+
+def _empty(config: Config) -> Layout:
+    if config.block_size == "auto":
+        target = AUTO_MIN_BLOCK_IMAGES_GPU if config.device == "gpu" else AUTO_MIN_BLOCK_IMAGES
+    else:
+        target = max(config.block_size, 1)
+    return Layout(_plan(config), [], [], target, 0, 0)
+
+
+def load(layout_dir: str | os.PathLike[str], config: Config) -> Layout:
+    """The layout of the previous run, or an empty one when there is none it could reuse."""
+    path = Path(layout_dir) / LAYOUT
+    empty = _empty(config)
+    if config.compat == "difpy" or not path.is_file():
+        return empty
+    try:
+        state = json.loads(path.read_text())
+        if state["plan"] != empty.plan:
+            log.info("the layout of the previous run was made for other settings: a new layout")
+            return empty
+        shards = []
+        for name in state["shards"]:
+            files = tuple(IndexedFile(**f) for f in json.loads((Path(layout_dir) / f"{name}.json").read_text()))
+            if not name.endswith("-" + _digest(files)):
+                raise ValueError(f"shard {name} does not match its digest")
+            shards.append(Shard(name, files))
+        blocks = [Block(b["name"], tuple(b["shards"])) for b in state["blocks"]]
+        return Layout(empty.plan, shards, blocks, int(state["block_target"]), int(state["next_key"]),
+                      int(state["next_seq"]))
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        log.warning("the layout of the previous run cannot be read (%s): a new layout", err)
+        return empty
+
+
+def update(previous: Layout, files: list[IndexedFile], config: Config) -> tuple[Layout, np.ndarray]:
+    """The layout for the files of this run's scan (keys = index order), reusing `previous`; and `order`, which maps
+    every key of the layout to the file's position in the index order (-1 for keys no longer used)."""
+    found = {f.path: f for f in files}
+    old_key: dict[str, int] = {}  # path -> key, of the files that stay in their shard
+    layout = Layout(previous.plan, [], [], previous.block_target, previous.next_key, previous.next_seq)
+    renamed: dict[str, str] = {}  # old shard name -> its name now (absent: no file left)
+    for shard in previous.shards:
+        kept = []
+        for old in shard.files:
+            new = found.get(old.path)
+            if new is not None and (new.part, new.section) == (old.part, old.section):
+                kept.append(dataclasses.replace(new, key=old.key))
+                old_key[old.path] = old.key
+        if kept:
+            now = shard if tuple(kept) == shard.files else _shard(int(shard.name.split("-")[0]), kept)
+            layout.shards.append(now)
+            renamed[shard.name] = now.name
+    order = np.full(previous.next_key + len(files), -1, np.int64)
+    groups: list[list[IndexedFile]] = []  # new files, in index order, into new shards
+    for f in files:  # (a path listed twice, as difPy lists nested folders, is two files)
+        if f.path in old_key:
+            order[old_key[f.path]] = f.key
+            continue
+        if not groups or len(groups[-1]) == config.shard_size or groups[-1][-1].section != f.section:
+            groups.append([])
+        groups[-1].append(dataclasses.replace(f, key=layout.next_key))
+        order[layout.next_key] = f.key
+        layout.next_key += 1
+    for group in groups:
+        layout.shards.append(_shard(layout.next_seq, group))
+        layout.next_seq += 1
+    keep = [_block([renamed[n] for n in b.shards if n in renamed]) for b in previous.blocks]
+    _fit_blocks(layout, config, [b for b in keep if b.shards])
+    order = order[:layout.next_key]
+    reused = sum(1 for name, now in renamed.items() if name == now)
+    log.info("layout: %d shards (%d unchanged, %d changed, %d new), %d blocks; %d files added",
+             len(layout.shards), reused, len(renamed) - reused, len(groups), len(layout.blocks),
+             sum(len(g) for g in groups))
+    return layout, order
+
+
+def save(layout: Layout, layout_dir: str | os.PathLike[str]) -> None:
+    """Write the shards that are new, then layout.json (atomically), then remove shard files no longer used."""
+    layout_dir = Path(layout_dir)
+    layout_dir.mkdir(parents=True, exist_ok=True)
+    names = {s.name for s in layout.shards}
+    for s in layout.shards:
+        target = layout_dir / f"{s.name}.json"
+        if not target.exists():
+            with atomic_open(target, "w", encoding="utf-8") as fh:
+                json.dump([asdict(f) for f in s.files], fh)
+    state = {"plan": layout.plan, "shards": [s.name for s in layout.shards],
+             "blocks": [{"name": b.name, "shards": list(b.shards)} for b in layout.blocks],
+             "block_target": layout.block_target, "next_key": layout.next_key, "next_seq": layout.next_seq}
+    with atomic_open(layout_dir / LAYOUT, "w", encoding="utf-8") as fh:
+        json.dump(state, fh, indent=1)
+    for p in layout_dir.glob("*.json"):
+        if p.name != LAYOUT and p.stem not in names:
+            p.unlink()
+
+
+def read_shard(path: str | os.PathLike[str]) -> list[IndexedFile]:
+    return [IndexedFile(**f) for f in json.loads(Path(path).read_text())]
+
+
+def remove_stale(directory: str | os.PathLike[str], keep: list[str]) -> int:
+    """Delete the .npz outputs in `directory` that are not in `keep` (left by earlier layouts); return how many."""
+    wanted = {os.path.abspath(p) for p in keep}
+    stale = [p for p in Path(directory).glob("*.npz") if os.path.abspath(p) not in wanted]
+    for p in stale:
+        p.unlink()
+    return len(stale)
