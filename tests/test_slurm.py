@@ -95,7 +95,8 @@ def test_scancelled_job_is_retried_by_plain_snakemake(local_run, tmp_path):
                                       "part_a": [str(images)], "output_dir": str(out), "shard_size": 3,
                                       "block_size": 3}))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(FAULTS), os.environ.get("PYTHONPATH")])),
-           "FASTDIFF_SLOW_WRITES": "5", "FASTDIFF_SLOW_WRITES_MATCH": r"/work/compare/1_1\.npz$"}
+           "FASTDIFF_SLOW_WRITES": "5",
+           "FASTDIFF_SLOW_WRITES_MATCH": r"/work/compare/([0-9a-f]+)_\1\.npz$"}  # a block against itself
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
            "--configfile", str(config), "--workflow-profile", str(REPO / "profiles" / "slurm"), *FAST_STATUS]
     work.mkdir(parents=True)
@@ -107,7 +108,8 @@ def test_scancelled_job_is_retried_by_plain_snakemake(local_run, tmp_path):
         while cancelled is None:
             assert proc.poll() is None, "the run ended before a compare job could be cancelled"
             assert time.time() < deadline, "no running compare job was seen"
-            if any((work / "compare").glob(".1_1.npz.*.tmp")):  # the job is running and writing its output
+            if any(re.match(r"\.([0-9a-f]+)_\1\.npz\..*\.tmp$", p.name)  # the job runs and writes its output
+                   for p in (work / "compare").glob(".*.tmp")):
                 jobs = subprocess.run(["squeue", "-h", "-o", "%i|%k|%T|%Z"], capture_output=True, text=True).stdout
                 for line in jobs.splitlines():
                     job_id, comment, state, directory = line.split("|", 3)
