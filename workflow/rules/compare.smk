@@ -28,6 +28,12 @@ def compare_runtime(wildcards, attempt):
     return attempt * (10 + math.ceil(work / rate / 60))
 
 
+def compare_threads(wildcards):
+    """BLAS threads: `threads` for a single block pair (a small collection: one job would leave cores idle), else 1,
+    so that the block pairs run side by side and their single-threaded steps (tile preparation, filtering) too."""
+    return CFG.threads if len(manifest()["pairs"]) == 1 else 1
+
+
 rule compare:
     input:
         unpack(compare_inputs),
@@ -35,7 +41,7 @@ rule compare:
         f"{WORK}/compare/{{bi}}_{{bj}}.npz",
     params:
         options=CFG.stage_options("compare"),
-    threads: 1
+    threads: compare_threads
     resources:
         mem_mb=compare_mem_mb,
         runtime=compare_runtime,
