@@ -661,7 +661,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="0 (default): every pair is computed; 1: random dimensions from 5 sizes, most tiles skipped")
     c.add_argument("--similarity", default="similar")
     c.add_argument("--px", type=int, default=50)
-    c.add_argument("--block", type=int, default=2000)
+    c.add_argument("--block", type=int, default=4000,
+                   help="images per block (default 4000: the workflow's blocks with block_size auto)")
     c.add_argument("--shard", type=int, help="images per saved batch (default min(1000, block))")
     c.add_argument("--tile", type=int, default=1024, help="CompareOptions.tile_size")
     c.add_argument("--sample-block-pairs", type=int, metavar="K",
