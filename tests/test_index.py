@@ -82,3 +82,27 @@ def test_shards_blocks_and_pairs(tmp_path, monkeypatch):
     assert [s["section"] for s in folders["shards"]] == [0, 1]
     names = [blk["name"] for blk in folders["blocks"]]
     assert folders["pairs"] == [[names[0], names[0]], [names[1], names[1]]]  # never across folders
+
+
+def test_layout_is_kept_across_runs_and_made_afresh_when_unusable(tmp_path):
+    a, layout = tmp_path / "a", tmp_path / "layout"
+    for i in range(0, 50, 2):
+        touch(a / f"{i:02d}.jpg")
+    cfg = {"part_a": [str(a)], "shard_size": 10, "block_size": 10}
+    first = write_index(load_config(cfg), tmp_path / "i0", layout)
+    for i in (1, 13, 51):  # new files, two of them in the middle of the path order
+        touch(a / f"{i:02d}.jpg")
+    again = write_index(load_config(cfg), tmp_path / "i1", layout)
+    assert again["shards"][:3] == first["shards"] and again["blocks"][:3] == first["blocks"]
+    new = read_shard(layout / f"{again['shards'][3]['name']}.json")
+    assert [(f.key, os.path.basename(f.path)) for f in new] == [(25, "01.jpg"), (26, "13.jpg"), (27, "51.jpg")]
+    order = read_order(tmp_path / "i1")  # keys -> positions in path order
+    assert order[25] == 1 and order[26] == 8 and order[27] == 27 and sorted(order) == list(range(28))
+
+    (layout / f"{again['shards'][1]['name']}.json").write_text("[]")  # a damaged layout is not trusted
+    fresh = write_index(load_config(cfg), tmp_path / "i2", layout)
+    assert read_order(tmp_path / "i2").tolist() == list(range(28)) and len(fresh["shards"]) == 3
+    resized = write_index(load_config({**cfg, "shard_size": 7}), tmp_path / "i3", layout)  # other settings
+    assert [s["n"] for s in resized["shards"]] == [7, 7, 7, 7]
+    assert sorted(p.name for p in layout.iterdir()) == sorted([f"{s['name']}.json" for s in resized["shards"]]
+                                                              + ["layout.json"])
