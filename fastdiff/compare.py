@@ -243,12 +243,15 @@ def compare_blocks(a: Batch, b: Batch, opts: CompareOptions, same_block: bool, x
             if not bool(mask.any()):
                 continue
             # pairs whose image of b comes first in the index order: their rotation is taken from b's side
-            reverse = None if same_block else dims_a.rank[ia_dev][:, None] > dims_b.rank[ib_dev][None, :]
+            # (never inside one block, nor across partitions A and B: pair_ranks puts all of a first there)
+            reverse = None if same_block or opts.two_partitions else \
+                dims_a.rank[ia_dev][:, None] > dims_b.rank[ib_dev][None, :]
             if opts.diff is not None:
                 ri, rj, mse, rot = (_host(v) for v in opts.diff.tile(xp, thumbs_a[ia_dev], thumbs_b[ib_dev], mask,
                                                                      opts.threshold, rotations))
-                flipped = rank_a[ia[ri]] > rank_b[ib[rj]]
-                found.append((ia[ri], ib[rj], mse, np.where(flipped & (rot > 0), 4 - rot, rot), COMPUTED))
+                if reverse is not None:  # the rotation seen from b's side
+                    rot = np.where(_host(reverse)[ri, rj] & (rot > 0), 4 - rot, rot)
+                found.append((ia[ri], ib[rj], mse, rot, COMPUTED))
                 continue
             if side_b is None:
                 side_b = kernel.prepare(xp, thumbs_b[ib_dev], rotations)
