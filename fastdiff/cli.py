@@ -121,7 +121,7 @@ def run(args: argparse.Namespace, snakemake_args: list[str]) -> int:
             print(f"fastdiff: another fastdiff run is using {config.output_dir}", file=sys.stderr)
             return 2
         _clear_stale_lock(workdir)
-        cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--directory", str(workdir),
+        cmd = [sys.executable, "-m", "fastdiff.run_snakemake", "--snakefile", str(SNAKEFILE), "--directory", str(workdir),
                "--configfile", str(workdir / "config.yaml"), "--cores", str(args.cores), "--rerun-incomplete",
                "--scheduler", "greedy", "--workflow-profile", str(profile),
                *(["--dry-run"] if args.dry_run else []), *snakemake_args]

@@ -1,4 +1,4 @@
-"""Robust image decoding: OpenCV on the hot path, Pillow for headers and formats OpenCV lacks.
+"""Robust image decoding: OpenCV (and Wuffs for PNG) on the hot path, Pillow for headers and formats OpenCV lacks.
 
 All functions are thread-safe; the module keeps no mutable state. Importing it ignores
 Pillow's DecompressionBombWarning (max_pixels replaces it) and silences OpenCV's log
@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 from PIL import ExifTags, Image, ImageOps
+
+from .png_wuffs import CorruptPNG, decode_png
 
 # The max_pixels guard below supersedes Pillow's decompression-bomb warning.
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
@@ -68,9 +70,14 @@ def decode_image(path: str, max_pixels: int = 89_478_485, reduce_to: int | None 
     if reduce_to is not None and header is not None and container == "JPEG":
         factor = next((f for f in _REDUCED_RGB if min(header.size) / f >= 2 * reduce_to), 1)
     try:
-        rgb = cv2.imdecode(np.frombuffer(data, np.uint8), _REDUCED_RGB.get(factor, cv2.IMREAD_COLOR_RGB))
-    except cv2.error:
-        rgb = None
+        rgb = decode_png(data) if container == "PNG" and header is not None else None
+    except CorruptPNG as e:
+        raise DecodeError(f"corrupt image data: {e}") from None
+    if rgb is None:
+        try:
+            rgb = cv2.imdecode(np.frombuffer(data, np.uint8), _REDUCED_RGB.get(factor, cv2.IMREAD_COLOR_RGB))
+        except cv2.error:
+            rgb = None
 
     if rgb is None:
         if header is None:

@@ -5,7 +5,8 @@ The product a.b runs as float32 matrix products over chunks of at most CHUNK val
 centred at 128: every term is an integer of magnitude <= 2**14, so every partial sum of a chunk is an
 integer <= 2**24 and therefore exact in float32 whatever the summation order. Only the additions of the
 chunk results round; the filter keeps every pair within a proven margin of the threshold, and the few
-candidates are then recomputed exactly in integers, so results equal the brute-force definition bit for bit.
+candidates are then recomputed exactly (float64 dot products of those integers, every partial sum exact), so
+results equal the brute-force definition bit for bit.
 """
 from __future__ import annotations
 
@@ -23,28 +24,19 @@ REFINE_BATCH = 256
 class Side:
     """One side of a block comparison on the array module's device."""
 
-    raw: Any  # uint8 (n, d) flattened thumbnails, rotation 0
-    centred: Any  # float32 (r, n, d): rotations of the thumbnails minus 128 (r = 1 or 4)
+    centred: Any  # float32 (r, n, d): rotations of the flattened thumbnails minus 128 (r = 1 or 4)
     sq_norm: Any  # int64 (n,) exact squared norm of the centred thumbnails
-    perms: Any  # (r, d) rotation permutations of the flattened values
-
-
-def rotation_permutations(px: int) -> np.ndarray:
-    """(4, px*px*3) index arrays: flat(np.rot90(t, k))[i] == flat(t)[perm[k, i]]."""
-    idx = np.arange(px * px * 3).reshape(px, px, 3)
-    return np.stack([np.rot90(idx, k).reshape(-1) for k in range(4)])
 
 
 def prepare(xp: ModuleType, thumbs: Any, rotations: int) -> Side:
     """Thumbnails (n, px, px, 3) uint8 on the array module's device, with `rotations` (1 or 4) rotated copies."""
-    n, px = thumbs.shape[0], thumbs.shape[1]
+    n = thumbs.shape[0]
     dev = xp.asarray(thumbs)
     rotated = xp.stack([xp.rot90(dev, k, axes=(1, 2)).reshape(n, -1) for k in range(rotations)])
     centred = xp.subtract(rotated, 128, dtype=xp.float32)
-    raw = rotated[0]
-    c32 = raw.astype(xp.int32) - 128
+    c32 = rotated[0].astype(xp.int32) - 128
     sq_norm = (c32 * c32).sum(axis=1, dtype=xp.int64)
-    return Side(raw, centred, sq_norm, xp.asarray(rotation_permutations(px)[:rotations]))
+    return Side(centred, sq_norm)
 
 
 def _ulp(x: float) -> float:
@@ -80,13 +72,17 @@ FROM_B = [0, 3, 2, 1]
 def exact_sse(xp: ModuleType, a: Side, b: Side, ia: Any, ib: Any, reverse: Any = None) -> tuple[Any, Any]:
     """Exact minimum SSE over rotations (int64) and the first rotation k reaching it, for pairs (ia[t], ib[t]).
 
+    SSE = |a|^2 + |b|^2 - 2 a.rot(b) on the centred values: each product is at most 2**14 in magnitude, so every
+    partial sum of a float64 dot product is an integer below 2**53 (for any d < 2**39) and exact in any order.
     Where reverse[t], the pair is seen from b: k is the first rotation of a with SSE(b, rot90(a, k)) minimal, so that
     ties between rotations resolve the same way whichever side a pair's images were on."""
     out_sse, out_rot = [], []
     for s in range(0, len(ia), REFINE_BATCH):
-        va = a.raw[ia[s:s + REFINE_BATCH]].astype(xp.int32)
-        vb = b.raw[ib[s:s + REFINE_BATCH]].astype(xp.int32)
-        sse = xp.stack([((va - vb[:, p]) ** 2).sum(axis=1, dtype=xp.int64) for p in b.perms], axis=1)
+        pa, pb = ia[s:s + REFINE_BATCH], ib[s:s + REFINE_BATCH]
+        va = a.centred[0][pa].astype(xp.float64)
+        norms = a.sq_norm[pa] + b.sq_norm[pb]
+        sse = xp.stack([norms - 2 * xp.einsum("ij,ij->i", va, rot[pb].astype(xp.float64)).astype(xp.int64)
+                        for rot in b.centred], axis=1)
         if reverse is not None and sse.shape[1] == 4:
             sse = xp.where(reverse[s:s + REFINE_BATCH, None], sse[:, FROM_B], sse)
         rot = sse.argmin(axis=1)
@@ -101,7 +97,7 @@ def compare_tile(xp: ModuleType, a: Side, b: Side, allowed: Any, threshold: floa
                  reverse: Any = None) -> tuple[Any, Any, Any, Any]:
     """Pairs (i, j) with allowed[i, j] and MSE <= threshold: returns (i, j, mse float64, rotation int8); where
     reverse[i, j] the rotation is seen from b (exact_sse)."""
-    d = a.raw.shape[1]
+    d = a.centred.shape[2]
     dots = dot_max(xp, a, b)
     # MSE <= t  <=>  dot >= (|a|^2 + |b|^2 - t*d) / 2 ; keep everything within the proven margin.
     need = (a.sq_norm[:, None].astype(xp.float32) + b.sq_norm[None, :].astype(xp.float32)) * 0.5
