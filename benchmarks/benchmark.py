@@ -5,6 +5,7 @@
            [--difpy-python /tmp/difpy-venv/bin/python] [--limit N] [--markdown PATH]
     python benchmarks/benchmark.py compare --n 10000 [--n 20000 ...] [--rotate 1] [--px 50] [--block 2000]
            [--markdown PATH]
+    python benchmarks/benchmark.py thumbnails IMAGES_DIR [--rounds 3] [--threads 2] [--markdown PATH]
 
 See benchmarks/README.md for the set-up (difPy venv) and the meaning of every column.
 """
@@ -281,6 +282,91 @@ def timeline(out_dir: Path, started: float, ended: float) -> list[tuple[str, flo
         ("merge done -> process exit (snakemake 'all', teardown)", ended - merge_done),
         ("total wall", ended - started),
     ]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# thumbnails: fastdiff's build_batch against difPy.build, same images, interleaved rounds
+
+
+def steal_seconds() -> float:
+    """CPU seconds the hypervisor gave to other machines so far (all cores; 0 where not reported)."""
+    import psutil
+
+    return getattr(psutil.cpu_times(), "steal", 0.0)
+
+
+def thumbnails_worker(args: argparse.Namespace) -> None:
+    """Hidden sub-command: fastdiff's default-mode thumbnail build (build_batch, as a thumbnail job runs it) of every
+    image under dir, with its own wall and CPU seconds (threads included), as JSON."""
+    from fastdiff.config import load_config
+    from fastdiff.index import scan
+    from fastdiff.thumbnails import build_batch
+
+    config = load_config({"part_a": [args.dir], "output_dir": tempfile.gettempdir(), "rotate": True})
+    files = scan(config).files
+    ru0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    batch = build_batch(files, args.px, config.shift_amount, True, config.max_pixels, args.threads)
+    wall = time.perf_counter() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+    Path(args.out).write_text(json.dumps({"n_images": len(batch.keys), "n_errors": len(batch.error_keys),
+                                          "build": wall, "cpu": cpu}))
+
+
+def thumbnails(args: argparse.Namespace) -> str:
+    images = Path(args.images_dir).resolve()
+    files = list_images(images)
+    by_ext: dict[str, int] = {}
+    for f in files:
+        by_ext[f.suffix.lower()] = by_ext.get(f.suffix.lower(), 0) + 1
+    for f in files:  # the same warm page cache for both tools
+        f.read_bytes()
+    tools = {"fastdiff": [sys.executable, str(Path(__file__).resolve()), "_thumbnails", str(images), "OUT",
+                          "--threads", str(args.threads), "--px", str(args.px)]}
+    if Path(args.difpy_python).exists():
+        tools["difPy 4.2.1"] = [args.difpy_python, str(HERE / "difpy_runner.py"), "OUT", str(images), "--build-only",
+                                "--processes", str(args.threads), "--px-size", str(args.px)]
+    else:
+        print(f"difPy skipped: no interpreter at {args.difpy_python!r}", flush=True)
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in tools}
+    with tempfile.TemporaryDirectory(prefix="fastdiff-thumbs-", dir=args.workdir) as tmp:
+        for r in range(args.rounds):
+            for name, cmd in tools.items():
+                out = Path(tmp) / f"{name.split()[0]}-{r}.json"
+                steal0, t0 = steal_seconds(), time.perf_counter()
+                run_measured([out.as_posix() if c == "OUT" else c for c in cmd], Path(tmp) / "run.log")
+                steal = (steal_seconds() - steal0) / (time.perf_counter() - t0) / (os.cpu_count() or 1)
+                res = json.loads(out.read_text())
+                runs[name].append({"n": res["n_images"], "build": res["build"], "cpu": res["cpu"], "steal": steal})
+                print(f"round {r + 1}: {name}: {res['n_images']} images, {res['build']:.2f} s "
+                      f"({res['n_images'] / res['build']:.1f} images/s), {res['cpu']:.2f} CPU s, "
+                      f"steal {steal:.0%}", flush=True)
+    med = {name: {k: float(np.median([x[k] for x in rs])) for k in ("build", "cpu")} for name, rs in runs.items()}
+    ref = med.get("difPy 4.2.1")
+    rows = []
+    for name, rs in runs.items():
+        n = rs[0]["n"]
+        rows.append([name, n, " / ".join(f"{x['build']:.2f}" for x in rs), f"{n / med[name]['build']:.1f}",
+                     f"{med[name]['cpu'] / n * 1e3:.2f}",
+                     f"{ref['build'] / med[name]['build']:.2f}x" if ref else "-",
+                     f"{ref['cpu'] / med[name]['cpu']:.2f}x" if ref else "-",
+                     " / ".join(f"{x['steal']:.0%}" for x in rs)])
+    paired = ""
+    if ref:  # each fastdiff round against the difPy round right after it: the least exposed to drifting load
+        ratios = [d["build"] / f["build"] for f, d in zip(runs["fastdiff"], runs["difPy 4.2.1"])]
+        paired = f"\nPer round (difPy's build s / fastdiff's, adjacent runs): {', '.join(f'{x:.2f}x' for x in ratios)}.\n"
+    formats = ", ".join(f"{count} {ext}" for ext, count in sorted(by_ext.items(), key=lambda kv: -kv[1]))
+    title = (f"### thumbnails: {len(files)} files from `{images}` ({formats}), {args.px}x{args.px}, "
+             f"{args.threads} threads (fastdiff) / processes (difPy), {args.rounds} interleaved rounds\n\n"
+             f"{machine_line()}\n")
+    header = ["tool", "images", "build s (each round)", "images/s (median)", "CPU ms per image (median)",
+              "throughput vs difPy", "CPU vs difPy", "steal (each round)"]
+    note = ("\nbuild s = fastdiff's `build_batch` (decode, EXIF, resize, four sha-256 rotation hashes; the work of a "
+            "thumbnail job without Snakemake) and difPy's `difPy.build` (its own file scan, Pillow decode and resize, "
+            "worker pool), each timed inside its process; CPU = user+sys of that work (fastdiff's threads, difPy's "
+            "process and its pool). steal = CPU time the hypervisor gave to other machines, as a share of the "
+            "cores (above about 10% wall times are inflated).")
+    return "\n".join([title, md_table(header, rows), paired, note])
 
 
 def fmt_mb(b: float) -> str:
@@ -670,6 +756,22 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--workdir")
     c.add_argument("--markdown")
 
+    t = sub.add_parser("thumbnails", help="fastdiff's thumbnail build vs difPy.build on a folder of images")
+    t.add_argument("images_dir")
+    t.add_argument("--rounds", type=int, default=3, help="interleaved rounds of each tool (default 3)")
+    t.add_argument("--threads", type=int, default=2, help="fastdiff threads and difPy processes (default 2)")
+    t.add_argument("--difpy-python", default="/tmp/difpy-venv/bin/python",
+                   help="python of a venv with difPy==4.2.1 (skipped if missing)")
+    t.add_argument("--px", type=int, default=50)
+    t.add_argument("--workdir")
+    t.add_argument("--markdown")
+
+    tw = sub.add_parser("_thumbnails")  # internal: fastdiff's thumbnail build
+    tw.add_argument("dir")
+    tw.add_argument("out")
+    tw.add_argument("--threads", type=int, required=True)
+    tw.add_argument("--px", type=int, required=True)
+
     w = sub.add_parser("_numpy")  # internal: the plain-numpy baseline process
     w.add_argument("dir")
     w.add_argument("out")
@@ -696,7 +798,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.mode == "_compare":
         compare_worker(args)
         return 0
-    report = e2e(args) if args.mode == "e2e" else compare(args)
+    if args.mode == "_thumbnails":
+        thumbnails_worker(args)
+        return 0
+    report = {"e2e": e2e, "compare": compare, "thumbnails": thumbnails}[args.mode](args)
     print()
     print(report)
     if args.markdown:

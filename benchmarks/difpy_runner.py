@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Run difPy 4.2.1 (build + search) on one folder and dump its results, stats and RAW matching pairs as JSON.
+"""Run difPy 4.2.1 (build + search, or build only) on one folder and dump its results, stats and RAW matching pairs
+as JSON.
 
 Runs inside the difPy venv (not fastdiff's): benchmarks/benchmark.py starts it as a subprocess, e.g.
     /tmp/difpy-venv/bin/python benchmarks/difpy_runner.py OUT.json DIR --similarity similar --rotate 1 --same-dim 0
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import time
 
 
@@ -35,6 +37,8 @@ def main() -> None:
     ap.add_argument("--same-dim", type=int, default=1)
     ap.add_argument("--px-size", type=int, default=50)
     ap.add_argument("--processes", type=int, default=2)
+    ap.add_argument("--build-only", action="store_true",
+                    help="only difPy.build: its wall and CPU seconds (this process and its pool) as JSON")
     a = ap.parse_args()
     sim: str | float = a.similarity if a.similarity in ("duplicates", "similar") else float(a.similarity)
 
@@ -52,8 +56,15 @@ def main() -> None:
     dif_module.search._group_result_union = capturing
 
     t0 = time.time()
+    ru0 = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
     dif = difPy.build(a.dir, show_progress=False, processes=a.processes, px_size=a.px_size)
     t1 = time.time()
+    if a.build_only:  # the pool's workers have been reaped, so RUSAGE_CHILDREN holds them
+        ru1 = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+        cpu = sum(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime for r0, r1 in zip(ru0, ru1))
+        with open(a.out, "w") as fh:
+            json.dump({"n_images": len(dif._tensor_dictionary), "build": t1 - t0, "cpu": cpu}, fh)
+        return
     se = difPy.search(dif, similarity=sim, rotate=bool(a.rotate), same_dim=bool(a.same_dim), show_progress=False,
                       processes=a.processes)
     t2 = time.time()

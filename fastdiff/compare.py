@@ -261,7 +261,7 @@ def compare_blocks(a: Batch, b: Batch, opts: CompareOptions, same_block: bool, x
                 if cache_a is not None:
                     cache_a[ta] = side_a
             ri, rj, mse, rot = (_host(v) for v in kernel.compare_tile(xp, side_a, side_b, mask, opts.threshold,
-                                                                      reverse))
+                                                                      reverse, symmetric=same_block and ta == tb))
             found.append((ia[ri], ib[rj], mse, rot, COMPUTED))
             log.info("tile %d/%d: %d matching pairs", done, n_tiles, len(ri))
     ia = np.concatenate([f[0] for f in found]).astype(np.int64) if found else np.zeros(0, np.int64)

@@ -51,13 +51,15 @@ def filter_margin(d: int) -> float:
     return (n_chunks + 4) * _ulp(largest)
 
 
-def dot_max(xp: ModuleType, a: Side, b: Side) -> Any:
-    """Approximate max over rotations of b of a.rot(b) for all pairs, float32 (n, m).
+def dot_max(xp: ModuleType, a: Side, b: Side, rotations: int | None = None) -> Any:
+    """Approximate max over the first `rotations` (default: all) rotations of b of a.rot(b) for all pairs, float32
+    (n, m).
 
     The rotations of b are stacked into one (r*m, d) matrix so each chunk is one large product.
     """
-    r, m, d = b.centred.shape
-    stacked = b.centred.reshape(r * m, d)
+    r = rotations or b.centred.shape[0]
+    _, m, d = b.centred.shape
+    stacked = b.centred[:r].reshape(r * m, d)
     acc = None
     for s in range(0, d, CHUNK):
         part = a.centred[0, :, s:s + CHUNK] @ stacked[:, s:s + CHUNK].T
@@ -94,11 +96,20 @@ def exact_sse(xp: ModuleType, a: Side, b: Side, ia: Any, ib: Any, reverse: Any =
 
 
 def compare_tile(xp: ModuleType, a: Side, b: Side, allowed: Any, threshold: float,
-                 reverse: Any = None) -> tuple[Any, Any, Any, Any]:
+                 reverse: Any = None, symmetric: bool = False) -> tuple[Any, Any, Any, Any]:
     """Pairs (i, j) with allowed[i, j] and MSE <= threshold: returns (i, j, mse float64, rotation int8); where
-    reverse[i, j] the rotation is seen from b (exact_sse)."""
+    reverse[i, j] the rotation is seen from b (exact_sse).
+
+    symmetric: a and b hold the same thumbnails in the same order (a tile on the diagonal of a block compared with
+    itself). Since a.rot_k(b) = b.rot_-k(a), the products of rotations 0-2 at (i, j) and at (j, i) cover all four
+    rotations of the pair, so the filter multiplies 3 rotations instead of 4.
+    """
     d = a.centred.shape[2]
-    dots = dot_max(xp, a, b)
+    if symmetric and b.centred.shape[0] == 4:
+        dots = dot_max(xp, a, b, rotations=3)
+        dots = xp.maximum(dots, dots.T)
+    else:
+        dots = dot_max(xp, a, b)
     # MSE <= t  <=>  dot >= (|a|^2 + |b|^2 - t*d) / 2 ; keep everything within the proven margin.
     need = (a.sq_norm[:, None].astype(xp.float32) + b.sq_norm[None, :].astype(xp.float32)) * 0.5
     need -= np.float32(threshold * d * 0.5 + filter_margin(d))

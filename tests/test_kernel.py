@@ -29,8 +29,10 @@ def planted(rng: np.random.Generator, n: int, px: int) -> np.ndarray:
     return t
 
 
+@pytest.mark.parametrize("symmetric", [False, True])
 @pytest.mark.parametrize("px, rotate", [(10, True), (50, True), (50, False), (37, True)])
-def test_compare_tile_equals_brute_force(px, rotate):
+def test_compare_tile_equals_brute_force(px, rotate, symmetric):
+    """symmetric (a diagonal tile, 3 rotations multiplied) must still find t[4] = rot90(t[3]), best at rotation 3."""
     rng = np.random.default_rng(px)
     t = planted(rng, 24, px)
     d = px * px * 3
@@ -38,7 +40,7 @@ def test_compare_tile_equals_brute_force(px, rotate):
     allowed = np.triu(np.ones((24, 24), bool), 1)
     for threshold in (0.0, 7 / d, np.nextafter(7 / d, 0), 0.5, 5.0, 1e9):
         ia, ib, mse, rot = kernel.compare_tile(np, kernel.prepare(np, t, 1), kernel.prepare(np, t, 4 if rotate else 1),
-                                               allowed, threshold)
+                                               allowed, threshold, symmetric=symmetric)
         ei, ej = np.nonzero((exact <= threshold) & allowed)
         assert sorted(zip(ia.tolist(), ib.tolist())) == sorted(zip(ei.tolist(), ej.tolist())), threshold
         assert np.array_equal(mse, exact[ia, ib])
