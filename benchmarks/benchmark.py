@@ -24,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -316,9 +317,7 @@ def thumbnails_worker(args: argparse.Namespace) -> None:
 def thumbnails(args: argparse.Namespace) -> str:
     images = Path(args.images_dir).resolve()
     files = list_images(images)
-    by_ext: dict[str, int] = {}
-    for f in files:
-        by_ext[f.suffix.lower()] = by_ext.get(f.suffix.lower(), 0) + 1
+    by_ext = Counter(f.suffix.lower() for f in files)
     for f in files:  # the same warm page cache for both tools
         f.read_bytes()
     tools = {"fastdiff": [sys.executable, str(Path(__file__).resolve()), "_thumbnails", str(images), "OUT",
@@ -355,7 +354,7 @@ def thumbnails(args: argparse.Namespace) -> str:
     if ref:  # each fastdiff round against the difPy round right after it: the least exposed to drifting load
         ratios = [d["build"] / f["build"] for f, d in zip(runs["fastdiff"], runs["difPy 4.2.1"])]
         paired = f"\nPer round (difPy's build s / fastdiff's, adjacent runs): {', '.join(f'{x:.2f}x' for x in ratios)}.\n"
-    formats = ", ".join(f"{count} {ext}" for ext, count in sorted(by_ext.items(), key=lambda kv: -kv[1]))
+    formats = ", ".join(f"{count} {ext}" for ext, count in by_ext.most_common())
     title = (f"### thumbnails: {len(files)} files from `{images}` ({formats}), {args.px}x{args.px}, "
              f"{args.threads} threads (fastdiff) / processes (difPy), {args.rounds} interleaved rounds\n\n"
              f"{machine_line()}\n")

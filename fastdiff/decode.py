@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 from PIL import ExifTags, Image, ImageOps
 
-from .png_wuffs import CorruptPNG, decode_png
+from .png_wuffs import PNG_SIGNATURE, CorruptPNG, decode_png
 
 # The max_pixels guard below supersedes Pillow's decompression-bomb warning.
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
@@ -26,7 +26,6 @@ if "OPENCV_LOG_LEVEL" not in os.environ:
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 
 _JPEG_SOI = b"\xff\xd8"
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_IEND_CHUNK = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 # JPEG markers that carry no length field (TEM, RST0-7, SOI, EOI), plus fill/stuffing bytes.
 _STANDALONE_MARKERS = frozenset([0x00, 0x01, 0xFF, *range(0xD0, 0xDA)])
@@ -69,7 +68,7 @@ def decode_image(path: str, max_pixels: int = 89_478_485, reduce_to: int | None 
     factor = 1
     if reduce_to is not None and header is not None and container == "JPEG":
         factor = next((f for f in _REDUCED_RGB if min(header.size) / f >= 2 * reduce_to), 1)
-    try:
+    try:  # only a PNG whose header passed the max_pixels check above
         rgb = decode_png(data) if container == "PNG" and header is not None else None
     except CorruptPNG as e:
         raise DecodeError(f"corrupt image data: {e}") from None
@@ -131,7 +130,7 @@ def _container(data: bytes) -> str | None:
     """The container by signature, for the formats checked for truncation: JPEG, PNG or WEBP."""
     if data.startswith(_JPEG_SOI):
         return "JPEG"
-    if data.startswith(_PNG_SIGNATURE):
+    if data.startswith(PNG_SIGNATURE):
         return "PNG"
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "WEBP"

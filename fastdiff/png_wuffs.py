@@ -16,8 +16,8 @@ import numpy as np
 from pywuffs import ImageDecoderType, PixelFormat
 from pywuffs.aux import ImageDecoder, ImageDecoderConfig
 
-_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_GREY, _RGB, _PALETTE, _GREY_ALPHA, _RGB_ALPHA = 0, 2, 3, 4, 6
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_GREY, _RGB, _GREY_ALPHA, _RGB_ALPHA = 0, 2, 4, 6  # IHDR colour types
 
 
 class CorruptPNG(ValueError):
@@ -51,10 +51,10 @@ def _checked_chunk_types(data: bytes) -> set[bytes] | None:
 
     Raises CorruptPNG for a critical chunk with a wrong CRC.
     """
-    if not data.startswith(_SIGNATURE) or data[12:16] != b"IHDR":
+    if not data.startswith(PNG_SIGNATURE) or data[12:16] != b"IHDR":
         return None
     types: set[bytes] = set()
-    pos = len(_SIGNATURE)
+    pos = len(PNG_SIGNATURE)
     view = memoryview(data)
     while pos + 12 <= len(data):
         length = int.from_bytes(data[pos : pos + 4], "big")
