@@ -9,6 +9,7 @@
 
 See benchmarks/README.md for the set-up (difPy venv) and the meaning of every column.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -107,17 +108,30 @@ def run_measured(cmd: list[str], log_path: Path, env: dict[str, str] | None = No
     if rc != 0:
         tail = log_path.read_text(errors="replace")[-3000:]
         raise SystemExit(f"command failed (exit {rc}): {' '.join(cmd)}\n--- log tail ---\n{tail}")
-    return {"wall": wall, "cpu": cpu, "peak_tree": sampler.peak_tree, "peak_proc": sampler.peak_proc,
-            "foreign": foreign,
-            "started": started, "ended": time.time()}
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "peak_tree": sampler.peak_tree,
+        "peak_proc": sampler.peak_proc,
+        "foreign": foreign,
+        "started": started,
+        "ended": time.time(),
+    }
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # the plain-numpy brute force (used by the baseline and by the agreement check)
 
 
-def brute_pairs(thumbs: np.ndarray, height: np.ndarray, width: np.ndarray, threshold: float, rotate: bool,
-                same_dim: bool, chunk_bytes: int = 32 << 20) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def brute_pairs(
+    thumbs: np.ndarray,
+    height: np.ndarray,
+    width: np.ndarray,
+    threshold: float,
+    rotate: bool,
+    same_dim: bool,
+    chunk_bytes: int = 32 << 20,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """All pairs i < j with min_k MSE(t_i, rot90(t_j, k)) <= threshold, float64 broadcasting in row chunks.
 
     MSE = mean over the px*px*3 values of the squared difference (0..255 scale, no wrap-around). The squared
@@ -188,11 +202,22 @@ def numpy_baseline_worker(args: argparse.Namespace) -> None:
         thumbs.append(cv2.resize(img, (args.px, args.px), interpolation=cv2.INTER_AREA))
         ok.append(str(f))
     t1 = time.perf_counter()
-    i, j, mse = brute_pairs(np.stack(thumbs), np.asarray(heights), np.asarray(widths), args.threshold,
-                            bool(args.rotate), bool(args.same_dim))
+    i, j, mse = brute_pairs(
+        np.stack(thumbs),
+        np.asarray(heights),
+        np.asarray(widths),
+        args.threshold,
+        bool(args.rotate),
+        bool(args.same_dim),
+    )
     t2 = time.perf_counter()
-    result = {"n_images": len(ok), "n_files": len(files), "build": t1 - t0, "search": t2 - t1,
-              "pairs": [[ok[a], ok[b], float(m)] for a, b, m in zip(i, j, mse)]}
+    result = {
+        "n_images": len(ok),
+        "n_files": len(files),
+        "build": t1 - t0,
+        "search": t2 - t1,
+        "pairs": [[ok[a], ok[b], float(m)] for a, b, m in zip(i, j, mse)],
+    }
     Path(args.out).write_text(json.dumps(result))
 
 
@@ -204,8 +229,10 @@ def fastdiff_pairs(out_dir: Path) -> dict[tuple[str, str], float]:
     """fastdiff's pairs from fastdiff.sqlite: dif_table joined to directory, as (path_a, path_b) -> mse."""
     con = sqlite3.connect(out_dir / "fastdiff.sqlite")
     try:
-        rows = con.execute("SELECT da.path, db.path, t.dif FROM dif_table t JOIN directory da ON da.key = t.key_a "
-                           "JOIN directory db ON db.key = t.key_b").fetchall()
+        rows = con.execute(
+            "SELECT da.path, db.path, t.dif FROM dif_table t JOIN directory da ON da.key = t.key_a "
+            "JOIN directory db ON db.key = t.key_b"
+        ).fetchall()
     finally:
         con.close()
     return {(a, b): m for a, b, m in rows}
@@ -232,17 +259,30 @@ def agreement_on_fastdiff_thumbs(out_dir: Path, threshold: float, rotate: bool, 
     order = np.argsort(keys_a, kind="stable")
     keys_a = keys_a[order]
     t0 = time.perf_counter()
-    i, j, mse = brute_pairs(np.concatenate(thumbs)[order], np.concatenate(height)[order],
-                            np.concatenate(width)[order], threshold, rotate, same_dim)
+    i, j, mse = brute_pairs(
+        np.concatenate(thumbs)[order],
+        np.concatenate(height)[order],
+        np.concatenate(width)[order],
+        threshold,
+        rotate,
+        same_dim,
+    )
     seconds = time.perf_counter() - t0
     paths = fastdiff_key_paths(out_dir)
     brute = {(paths[int(keys_a[a])], paths[int(keys_a[b])]): float(m) for a, b, m in zip(i, j, mse)}
     fd = fastdiff_pairs(out_dir)
     common = brute.keys() & fd.keys()
     mse_mismatch = sum(1 for p in common if brute[p] != fd[p])
-    return {"images": len(keys_a), "fastdiff": len(fd), "brute": len(brute), "equal": brute.keys() == fd.keys(),
-            "only_fastdiff": len(fd.keys() - brute.keys()), "only_brute": len(brute.keys() - fd.keys()),
-            "mse_mismatch": mse_mismatch, "seconds": seconds}
+    return {
+        "images": len(keys_a),
+        "fastdiff": len(fd),
+        "brute": len(brute),
+        "equal": brute.keys() == fd.keys(),
+        "only_fastdiff": len(fd.keys() - brute.keys()),
+        "only_brute": len(brute.keys() - fd.keys()),
+        "mse_mismatch": mse_mismatch,
+        "seconds": seconds,
+    }
 
 
 def unordered(pairs: dict[tuple[str, str], float] | list[list[Any]]) -> set[frozenset[str]]:
@@ -270,8 +310,9 @@ def timeline(out_dir: Path, started: float, ended: float) -> list[tuple[str, flo
     cmp_start = min(s for s, _ in spans_c)
     cmp_end = max(e for _, e in spans_c)
     cmp_file = max(p.stat().st_mtime for p in compares)
-    merge_done = max((out_dir / f).stat().st_mtime for f in ("fastdiff.sqlite", "results.json", "stats.json",
-                                                             "lower_quality.json"))
+    merge_done = max(
+        (out_dir / f).stat().st_mtime for f in ("fastdiff.sqlite", "results.json", "stats.json", "lower_quality.json")
+    )
     return [
         ("start -> index written (CLI + snakemake start-up, DAG, index job)", index_done - started),
         ("index written -> first thumbnail decode (job start-up: python, imports)", thumbs_start - index_done),
@@ -310,8 +351,9 @@ def thumbnails_worker(args: argparse.Namespace) -> None:
     wall = time.perf_counter() - t0
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
-    Path(args.out).write_text(json.dumps({"n_images": len(batch.keys), "n_errors": len(batch.error_keys),
-                                          "build": wall, "cpu": cpu}))
+    Path(args.out).write_text(
+        json.dumps({"n_images": len(batch.keys), "n_errors": len(batch.error_keys), "build": wall, "cpu": cpu})
+    )
 
 
 def thumbnails(args: argparse.Namespace) -> str:
@@ -320,11 +362,31 @@ def thumbnails(args: argparse.Namespace) -> str:
     by_ext = Counter(f.suffix.lower() for f in files)
     for f in files:  # the same warm page cache for both tools
         f.read_bytes()
-    tools = {"fastdiff": [sys.executable, str(Path(__file__).resolve()), "_thumbnails", str(images), "OUT",
-                          "--threads", str(args.threads), "--px", str(args.px)]}
+    tools = {
+        "fastdiff": [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "_thumbnails",
+            str(images),
+            "OUT",
+            "--threads",
+            str(args.threads),
+            "--px",
+            str(args.px),
+        ]
+    }
     if Path(args.difpy_python).exists():
-        tools["difPy 4.2.1"] = [args.difpy_python, str(HERE / "difpy_runner.py"), "OUT", str(images), "--build-only",
-                                "--processes", str(args.threads), "--px-size", str(args.px)]
+        tools["difPy 4.2.1"] = [
+            args.difpy_python,
+            str(HERE / "difpy_runner.py"),
+            "OUT",
+            str(images),
+            "--build-only",
+            "--processes",
+            str(args.threads),
+            "--px-size",
+            str(args.px),
+        ]
     else:
         print(f"difPy skipped: no interpreter at {args.difpy_python!r}", flush=True)
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in tools}
@@ -337,34 +399,58 @@ def thumbnails(args: argparse.Namespace) -> str:
                 steal = (steal_seconds() - steal0) / (time.perf_counter() - t0) / (os.cpu_count() or 1)
                 res = json.loads(out.read_text())
                 runs[name].append({"n": res["n_images"], "build": res["build"], "cpu": res["cpu"], "steal": steal})
-                print(f"round {r + 1}: {name}: {res['n_images']} images, {res['build']:.2f} s "
-                      f"({res['n_images'] / res['build']:.1f} images/s), {res['cpu']:.2f} CPU s, "
-                      f"steal {steal:.0%}", flush=True)
+                print(
+                    f"round {r + 1}: {name}: {res['n_images']} images, {res['build']:.2f} s "
+                    f"({res['n_images'] / res['build']:.1f} images/s), {res['cpu']:.2f} CPU s, "
+                    f"steal {steal:.0%}",
+                    flush=True,
+                )
     med = {name: {k: float(np.median([x[k] for x in rs])) for k in ("build", "cpu")} for name, rs in runs.items()}
     ref = med.get("difPy 4.2.1")
     rows = []
     for name, rs in runs.items():
         n = rs[0]["n"]
-        rows.append([name, n, " / ".join(f"{x['build']:.2f}" for x in rs), f"{n / med[name]['build']:.1f}",
-                     f"{med[name]['cpu'] / n * 1e3:.2f}",
-                     f"{ref['build'] / med[name]['build']:.2f}x" if ref else "-",
-                     f"{ref['cpu'] / med[name]['cpu']:.2f}x" if ref else "-",
-                     " / ".join(f"{x['steal']:.0%}" for x in rs)])
+        rows.append(
+            [
+                name,
+                n,
+                " / ".join(f"{x['build']:.2f}" for x in rs),
+                f"{n / med[name]['build']:.1f}",
+                f"{med[name]['cpu'] / n * 1e3:.2f}",
+                f"{ref['build'] / med[name]['build']:.2f}x" if ref else "-",
+                f"{ref['cpu'] / med[name]['cpu']:.2f}x" if ref else "-",
+                " / ".join(f"{x['steal']:.0%}" for x in rs),
+            ]
+        )
     paired = ""
     if ref:  # each fastdiff round against the difPy round right after it: the least exposed to drifting load
         ratios = [d["build"] / f["build"] for f, d in zip(runs["fastdiff"], runs["difPy 4.2.1"])]
-        paired = f"\nPer round (difPy's build s / fastdiff's, adjacent runs): {', '.join(f'{x:.2f}x' for x in ratios)}.\n"
+        paired = (
+            f"\nPer round (difPy's build s / fastdiff's, adjacent runs): {', '.join(f'{x:.2f}x' for x in ratios)}.\n"
+        )
     formats = ", ".join(f"{count} {ext}" for ext, count in by_ext.most_common())
-    title = (f"### thumbnails: {len(files)} files from `{images}` ({formats}), {args.px}x{args.px}, "
-             f"{args.threads} threads (fastdiff) / processes (difPy), {args.rounds} interleaved rounds\n\n"
-             f"{machine_line()}\n")
-    header = ["tool", "images", "build s (each round)", "images/s (median)", "CPU ms per image (median)",
-              "throughput vs difPy", "CPU vs difPy", "steal (each round)"]
-    note = ("\nbuild s = fastdiff's `build_batch` (decode, EXIF, resize, four sha-256 rotation hashes; the work of a "
-            "thumbnail job without Snakemake) and difPy's `difPy.build` (its own file scan, Pillow decode and resize, "
-            "worker pool), each timed inside its process; CPU = user+sys of that work (fastdiff's threads, difPy's "
-            "process and its pool). steal = CPU time the hypervisor gave to other machines, as a share of the "
-            "cores (above about 10% wall times are inflated).")
+    title = (
+        f"### thumbnails: {len(files)} files from `{images}` ({formats}), {args.px}x{args.px}, "
+        f"{args.threads} threads (fastdiff) / processes (difPy), {args.rounds} interleaved rounds\n\n"
+        f"{machine_line()}\n"
+    )
+    header = [
+        "tool",
+        "images",
+        "build s (each round)",
+        "images/s (median)",
+        "CPU ms per image (median)",
+        "throughput vs difPy",
+        "CPU vs difPy",
+        "steal (each round)",
+    ]
+    note = (
+        "\nbuild s = fastdiff's `build_batch` (decode, EXIF, resize, four sha-256 rotation hashes; the work of a "
+        "thumbnail job without Snakemake) and difPy's `difPy.build` (its own file scan, Pillow decode and resize, "
+        "worker pool), each timed inside its process; CPU = user+sys of that work (fastdiff's threads, difPy's "
+        "process and its pool). steal = CPU time the hypervisor gave to other machines, as a share of the "
+        "cores (above about 10% wall times are inflated)."
+    )
     return "\n".join([title, md_table(header, rows), paired, note])
 
 
@@ -389,8 +475,10 @@ def md_table(header: list[str], rows: list[list[Any]]) -> str:
 
 
 def machine_line() -> str:
-    return (f"{dt.date.today().isoformat()}, {platform.node() or 'host'}: {os.cpu_count()} cores, "
-            f"{platform.processor() or platform.machine()}, Python {platform.python_version()}, numpy {np.__version__}")
+    return (
+        f"{dt.date.today().isoformat()}, {platform.node() or 'host'}: {os.cpu_count()} cores, "
+        f"{platform.processor() or platform.machine()}, Python {platform.python_version()}, numpy {np.__version__}"
+    )
 
 
 def e2e(args: argparse.Namespace) -> str:
@@ -402,28 +490,48 @@ def e2e(args: argparse.Namespace) -> str:
         if args.limit:
             images = tmp / "images"
             images.mkdir()
-            for f in list_images(src)[:args.limit]:
+            for f in list_images(src)[: args.limit]:
                 (images / f.name).symlink_to(f)  # flat: names are unique in a flat corpus
             if len(list(images.iterdir())) != min(args.limit, len(list_images(src))):
                 raise SystemExit("--limit needs unique file names (the first N files are linked into one folder)")
         else:
             images = src
         n_files = len(list_images(images))
-        print(f"e2e: {n_files} files in {src}{f' (first {args.limit})' if args.limit else ''}; similarity "
-              f"{args.similarity} (MSE <= {threshold:g}), rotate {int(rotate)}, same_dim {int(same_dim)}", flush=True)
+        print(
+            f"e2e: {n_files} files in {src}{f' (first {args.limit})' if args.limit else ''}; similarity "
+            f"{args.similarity} (MSE <= {threshold:g}), rotate {int(rotate)}, same_dim {int(same_dim)}",
+            flush=True,
+        )
         rows: dict[str, dict[str, Any]] = {}
 
         # --- fastdiff
         out = tmp / "fastdiff-out"
-        cmd = [sys.executable, "-m", "fastdiff.cli", "run", str(images), "-o", str(out), "--cores", str(args.cores),
-               "--similarity", args.similarity, "--rotate" if rotate else "--no-rotate",
-               "--same-dim" if same_dim else "--no-same-dim", "--px-size", str(args.px)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "fastdiff.cli",
+            "run",
+            str(images),
+            "-o",
+            str(out),
+            "--cores",
+            str(args.cores),
+            "--similarity",
+            args.similarity,
+            "--rotate" if rotate else "--no-rotate",
+            "--same-dim" if same_dim else "--no-same-dim",
+            "--px-size",
+            str(args.px),
+        ]
         print("running fastdiff:", " ".join(cmd), flush=True)
         m = run_measured(cmd, tmp / "fastdiff.log")
         stats = json.loads((out / "stats.json").read_text())
         n = stats["process"]["search"]["files_searched"]
-        m.update(n=n, build=stats["process"]["build"]["duration"]["seconds_elapsed"],
-                 search=stats["process"]["search"]["duration"]["seconds_elapsed"])
+        m.update(
+            n=n,
+            build=stats["process"]["build"]["duration"]["seconds_elapsed"],
+            search=stats["process"]["search"]["duration"]["seconds_elapsed"],
+        )
         rows["fastdiff"] = m
         fd_pairs = fastdiff_pairs(out)
         tl = timeline(out, m["started"], m["ended"])
@@ -432,14 +540,30 @@ def e2e(args: argparse.Namespace) -> str:
         dif_pairs = None
         if args.difpy_python and Path(args.difpy_python).exists():
             dif_json = tmp / "difpy.json"
-            cmd = [args.difpy_python, str(HERE / "difpy_runner.py"), str(dif_json), str(images), "--similarity",
-                   args.similarity, "--rotate", str(int(rotate)), "--same-dim", str(int(same_dim)),
-                   "--px-size", str(args.px), "--processes", str(args.cores)]
+            cmd = [
+                args.difpy_python,
+                str(HERE / "difpy_runner.py"),
+                str(dif_json),
+                str(images),
+                "--similarity",
+                args.similarity,
+                "--rotate",
+                str(int(rotate)),
+                "--same-dim",
+                str(int(same_dim)),
+                "--px-size",
+                str(args.px),
+                "--processes",
+                str(args.cores),
+            ]
             print("running difPy:", " ".join(cmd), flush=True)
             m = run_measured(cmd, tmp / "difpy.log")
             dj = json.loads(dif_json.read_text())
-            m.update(n=dj["n_images"], build=dj["stats"]["process"]["build"]["duration"]["seconds_elapsed"],
-                     search=dj["stats"]["process"]["search"]["duration"]["seconds_elapsed"])
+            m.update(
+                n=dj["n_images"],
+                build=dj["stats"]["process"]["build"]["duration"]["seconds_elapsed"],
+                search=dj["stats"]["process"]["search"]["duration"]["seconds_elapsed"],
+            )
             rows["difPy 4.2.1"] = m
             dif_pairs = dj["raw_pairs"]
             dif_grouped = sum(len(v) for v in dj["result"].values())
@@ -448,9 +572,21 @@ def e2e(args: argparse.Namespace) -> str:
 
         # --- plain numpy
         np_json = tmp / "numpy.json"
-        cmd = [sys.executable, str(Path(__file__).resolve()), "_numpy", str(images), str(np_json),
-               "--threshold", repr(threshold), "--rotate", str(int(rotate)), "--same-dim", str(int(same_dim)),
-               "--px", str(args.px)]
+        cmd = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "_numpy",
+            str(images),
+            str(np_json),
+            "--threshold",
+            repr(threshold),
+            "--rotate",
+            str(int(rotate)),
+            "--same-dim",
+            str(int(same_dim)),
+            "--px",
+            str(args.px),
+        ]
         print("running plain numpy:", " ".join(cmd), flush=True)
         m = run_measured(cmd, tmp / "numpy.log")
         nj = json.loads(np_json.read_text())
@@ -468,8 +604,23 @@ def e2e(args: argparse.Namespace) -> str:
             shutil.rmtree(tmp, ignore_errors=True)
 
     # --- report
-    header = ["tool", "images", "wall s", "CPU s", "peak RSS tree MB", "peak RSS 1 proc MB", "build s", "images/s",
-              "search s", "pairs/s", "wall vs difPy", "wall vs numpy", "CPU vs difPy", "CPU vs numpy", "foreign load"]
+    header = [
+        "tool",
+        "images",
+        "wall s",
+        "CPU s",
+        "peak RSS tree MB",
+        "peak RSS 1 proc MB",
+        "build s",
+        "images/s",
+        "search s",
+        "pairs/s",
+        "wall vs difPy",
+        "wall vs numpy",
+        "CPU vs difPy",
+        "CPU vs numpy",
+        "foreign load",
+    ]
     ref_d, ref_n = rows.get("difPy 4.2.1"), rows["plain numpy"]
 
     def ratio(ref: dict[str, Any] | None, m: dict[str, Any], key: str) -> str:
@@ -478,44 +629,77 @@ def e2e(args: argparse.Namespace) -> str:
     table_rows = []
     for name, m in rows.items():
         pairs = m["n"] * (m["n"] - 1) / 2
-        table_rows.append([name, m["n"], f"{m['wall']:.1f}", f"{m['cpu']:.1f}", fmt_mb(m["peak_tree"]),
-                           fmt_mb(m["peak_proc"]), f"{m['build']:.2f}", fmt_rate(m["n"] / m["build"]),
-                           f"{m['search']:.2f}", fmt_rate(pairs / m["search"] if m["search"] else None),
-                           ratio(ref_d, m, "wall"), ratio(ref_n, m, "wall"), ratio(ref_d, m, "cpu"),
-                           ratio(ref_n, m, "cpu"), f"{m['foreign']:.2f}"])
-    title = (f"### e2e: {n_files} files from `{src}`{f' (first {args.limit})' if args.limit else ''}, similarity "
-             f"`{args.similarity}` (MSE <= {threshold:g}), rotate {int(rotate)}, same_dim {int(same_dim)}, "
-             f"{args.cores} processes/cores\n\n{machine_line()}\n")
+        table_rows.append(
+            [
+                name,
+                m["n"],
+                f"{m['wall']:.1f}",
+                f"{m['cpu']:.1f}",
+                fmt_mb(m["peak_tree"]),
+                fmt_mb(m["peak_proc"]),
+                f"{m['build']:.2f}",
+                fmt_rate(m["n"] / m["build"]),
+                f"{m['search']:.2f}",
+                fmt_rate(pairs / m["search"] if m["search"] else None),
+                ratio(ref_d, m, "wall"),
+                ratio(ref_n, m, "wall"),
+                ratio(ref_d, m, "cpu"),
+                ratio(ref_n, m, "cpu"),
+                f"{m['foreign']:.2f}",
+            ]
+        )
+    title = (
+        f"### e2e: {n_files} files from `{src}`{f' (first {args.limit})' if args.limit else ''}, similarity "
+        f"`{args.similarity}` (MSE <= {threshold:g}), rotate {int(rotate)}, same_dim {int(same_dim)}, "
+        f"{args.cores} processes/cores\n\n{machine_line()}\n"
+    )
     parts = [title, md_table(header, table_rows)]
-    parts.append("\n\"x vs difPy\" = difPy's value / this tool's value (> 1: this tool is faster). "
-                 "images/s = images / build s; pairs/s = n(n-1)/2 / search s; foreign load = CPU cores used by other "
-                 "processes during the run, on average (> 0.2: wall times are inflated, trust CPU s).")
+    parts.append(
+        "\n\"x vs difPy\" = difPy's value / this tool's value (> 1: this tool is faster). "
+        "images/s = images / build s; pairs/s = n(n-1)/2 / search s; foreign load = CPU cores used by other "
+        "processes during the run, on average (> 0.2: wall times are inflated, trust CPU s)."
+    )
 
     fd_set, np_set = unordered(fd_pairs), unordered(np_pairs)
-    lines = ["", "#### Agreement", "",
-             f"- fastdiff dif_table vs plain-numpy brute force on fastdiff's own thumbnails "
-             f"({agree['images']} images, {agree['seconds']:.1f} s): **{'EQUAL' if agree['equal'] else 'DIFFERENT'}** "
-             f"- fastdiff {agree['fastdiff']} pairs, brute force {agree['brute']} pairs, only fastdiff "
-             f"{agree['only_fastdiff']}, only brute force {agree['only_brute']}, MSE values differing (not "
-             f"bit-identical) {agree['mse_mismatch']}"]
+    lines = [
+        "",
+        "#### Agreement",
+        "",
+        f"- fastdiff dif_table vs plain-numpy brute force on fastdiff's own thumbnails "
+        f"({agree['images']} images, {agree['seconds']:.1f} s): **{'EQUAL' if agree['equal'] else 'DIFFERENT'}** "
+        f"- fastdiff {agree['fastdiff']} pairs, brute force {agree['brute']} pairs, only fastdiff "
+        f"{agree['only_fastdiff']}, only brute force {agree['only_brute']}, MSE values differing (not "
+        f"bit-identical) {agree['mse_mismatch']}",
+    ]
     if dif_pairs is not None:
         dif_set = unordered(dif_pairs)
-        lines.append(f"- difPy raw matching pairs {len(dif_set)} (its grouped result lists {dif_grouped}): "
-                     f"{len(dif_set & fd_set)} also found by fastdiff, {len(dif_set - fd_set)} only difPy; of "
-                     f"fastdiff's {len(fd_set)} pairs {len(fd_set & dif_set)} also found by difPy, "
-                     f"{len(fd_set - dif_set)} only fastdiff (different metric: uint8 wrap-around MSE, Pillow "
-                     f"bicubic, rotations 0/90/180 of the higher-ID image only)")
-    lines.append(f"- plain-numpy baseline (own cv2 decode, no EXIF, INTER_AREA) {len(np_set)} pairs: "
-                 f"{len(np_set & fd_set)} also found by fastdiff, {len(np_set - fd_set)} only numpy, "
-                 f"{len(fd_set - np_set)} only fastdiff")
-    lines += ["", "#### Where fastdiff's wall time goes", "",
-              md_table(["phase", "seconds"], [[k, f"{v:.2f}"] for k, v in tl])]
-    lines += ["", "Measured: wall = time.perf_counter around the subprocess; CPU = user+sys of the reaped process "
-              "tree (getrusage(RUSAGE_CHILDREN) delta); peak RSS tree = largest sum of RSS over the process and all "
-              "descendants, sampled with psutil every 0.1 s; peak RSS 1 proc = largest single process in those "
-              "samples. Build/search seconds are each tool's own: fastdiff's stats.json "
-              "(process.build/search.duration, span of the thumbnail / compare jobs), difPy's stats, the numpy "
-              "baseline's decode and all-pairs loops (single process, single-threaded numpy broadcasting)."]
+        lines.append(
+            f"- difPy raw matching pairs {len(dif_set)} (its grouped result lists {dif_grouped}): "
+            f"{len(dif_set & fd_set)} also found by fastdiff, {len(dif_set - fd_set)} only difPy; of "
+            f"fastdiff's {len(fd_set)} pairs {len(fd_set & dif_set)} also found by difPy, "
+            f"{len(fd_set - dif_set)} only fastdiff (different metric: uint8 wrap-around MSE, Pillow "
+            f"bicubic, rotations 0/90/180 of the higher-ID image only)"
+        )
+    lines.append(
+        f"- plain-numpy baseline (own cv2 decode, no EXIF, INTER_AREA) {len(np_set)} pairs: "
+        f"{len(np_set & fd_set)} also found by fastdiff, {len(np_set - fd_set)} only numpy, "
+        f"{len(fd_set - np_set)} only fastdiff"
+    )
+    lines += [
+        "",
+        "#### Where fastdiff's wall time goes",
+        "",
+        md_table(["phase", "seconds"], [[k, f"{v:.2f}"] for k, v in tl]),
+    ]
+    lines += [
+        "",
+        "Measured: wall = time.perf_counter around the subprocess; CPU = user+sys of the reaped process "
+        "tree (getrusage(RUSAGE_CHILDREN) delta); peak RSS tree = largest sum of RSS over the process and all "
+        "descendants, sampled with psutil every 0.1 s; peak RSS 1 proc = largest single process in those "
+        "samples. Build/search seconds are each tool's own: fastdiff's stats.json "
+        "(process.build/search.duration, span of the thumbnail / compare jobs), difPy's stats, the numpy "
+        "baseline's decode and all-pairs loops (single process, single-threaded numpy broadcasting).",
+    ]
     return "\n".join(parts + lines)
 
 
@@ -545,8 +729,9 @@ def _timed(fn: Any) -> tuple[float, float]:
     return time.perf_counter() - t, time.process_time() - c
 
 
-def make_synthetic(root: Path, n: int, px: int, shard: int, rotate: bool, threshold: float, same_dim: bool,
-                   seed: int = 0) -> list[tuple[int, int]]:
+def make_synthetic(
+    root: Path, n: int, px: int, shard: int, rotate: bool, threshold: float, same_dim: bool, seed: int = 0
+) -> list[tuple[int, int]]:
     """Random uint8 thumbnails in shards of `shard` (fastdiff.batch.save_batch), with planted near-duplicates.
 
     Returns the planted pairs (key_a < key_b). Copies are the source rotated by a random k (if rotate) plus
@@ -576,11 +761,18 @@ def make_synthetic(root: Path, n: int, px: int, shard: int, rotate: bool, thresh
     for s, start in enumerate(range(0, n, shard)):
         sl = slice(start, min(n, start + shard))
         m = sl.stop - sl.start
-        batch = Batch(keys=np.arange(sl.start, sl.stop, dtype=np.int64),
-                      paths=np.char.zfill(np.arange(sl.start, sl.stop).astype(str), 12), thumbs=thumbs[sl],
-                      height=height[sl].astype(np.int64), width=width[sl].astype(np.int64),
-                      hashes=np.full((m, 4), "", dtype="<U1"), error_keys=np.zeros(0, np.int64),
-                      error_messages=np.zeros(0, dtype="<U1"), started=time.time(), finished=time.time())
+        batch = Batch(
+            keys=np.arange(sl.start, sl.stop, dtype=np.int64),
+            paths=np.char.zfill(np.arange(sl.start, sl.stop).astype(str), 12),
+            thumbs=thumbs[sl],
+            height=height[sl].astype(np.int64),
+            width=width[sl].astype(np.int64),
+            hashes=np.full((m, 4), "", dtype="<U1"),
+            error_keys=np.zeros(0, np.int64),
+            error_messages=np.zeros(0, dtype="<U1"),
+            started=time.time(),
+            finished=time.time(),
+        )
         path = root / f"{s:05d}.npz"
         save_batch(batch, path)
         paths.append(str(path))
@@ -607,9 +799,10 @@ def compare_worker(args: argparse.Namespace) -> None:
     root = Path(args.dir)
     shards = json.loads((root / "shards.json").read_text())
     per_block = args.block // args.shard
-    blocks = [shards[s:s + per_block] for s in range(0, len(shards), per_block)]
-    opts = CompareOptions(threshold=args.threshold, rotate=bool(args.rotate), same_dim=bool(args.same_dim),
-                          tile_size=args.tile)
+    blocks = [shards[s : s + per_block] for s in range(0, len(shards), per_block)]
+    opts = CompareOptions(
+        threshold=args.threshold, rotate=bool(args.rotate), same_dim=bool(args.same_dim), tile_size=args.tile
+    )
     found: list[tuple[int, int]] = []
     load_s = compare_s = 0.0
     all_pairs = [(i, j) for i in range(len(blocks)) for j in range(i, len(blocks))]
@@ -631,9 +824,21 @@ def compare_worker(args: argparse.Namespace) -> None:
         del a, b
     total = time.perf_counter() - t0
     peak = vm_hwm()
-    Path(args.out).write_text(json.dumps({"total": total, "load": load_s, "compare": compare_s, "found": found,
-                                          "block_pairs": len(all_pairs), "block_pairs_run": len(todo), "ran": todo,
-                                          "pairs_done": pairs_done, "peak_rss": peak}))
+    Path(args.out).write_text(
+        json.dumps(
+            {
+                "total": total,
+                "load": load_s,
+                "compare": compare_s,
+                "found": found,
+                "block_pairs": len(all_pairs),
+                "block_pairs_run": len(todo),
+                "ran": todo,
+                "pairs_done": pairs_done,
+                "peak_rss": peak,
+            }
+        )
+    )
 
 
 def sample_block_pairs(all_pairs: list[tuple[int, int]], k: int | None) -> list[tuple[int, int]]:
@@ -661,8 +866,10 @@ def compare(args: argparse.Namespace) -> str:
     gflops, gflops_cpu = gemm_gflops(d)
     bound = gflops * 1e9 / (2 * d * rotations)
     bound_cpu = gflops_cpu * 1e9 / (2 * d * rotations)
-    print(f"GEMM {gflops:.1f} GFLOP/s ({gflops_cpu:.1f} GFLOP per CPU second) -> bound {fmt_rate(bound)} pairs/s",
-          flush=True)
+    print(
+        f"GEMM {gflops:.1f} GFLOP/s ({gflops_cpu:.1f} GFLOP per CPU second) -> bound {fmt_rate(bound)} pairs/s",
+        flush=True,
+    )
     rows = []
     for n in args.n:
         tmp = Path(tempfile.mkdtemp(prefix=f"fastdiff-cmp-{n}-", dir=args.workdir))
@@ -671,9 +878,25 @@ def compare(args: argparse.Namespace) -> str:
             planted = make_synthetic(tmp, n, args.px, shard, rotate, threshold, same_dim)
             gen_s = time.perf_counter() - t
             out = tmp / "result.json"
-            cmd = [sys.executable, str(Path(__file__).resolve()), "_compare", str(tmp), str(out), "--block",
-                   str(args.block), "--shard", str(shard), "--threshold", repr(threshold), "--rotate", str(int(rotate)),
-                   "--same-dim", str(int(same_dim)), "--tile", str(args.tile)]
+            cmd = [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "_compare",
+                str(tmp),
+                str(out),
+                "--block",
+                str(args.block),
+                "--shard",
+                str(shard),
+                "--threshold",
+                repr(threshold),
+                "--rotate",
+                str(int(rotate)),
+                "--same-dim",
+                str(int(same_dim)),
+                "--tile",
+                str(args.tile),
+            ]
             if args.sample_block_pairs:
                 cmd += ["--sample-block-pairs", str(args.sample_block_pairs)]
             print(f"N={n}: synthetic data in {gen_s:.1f} s; comparing ...", flush=True)
@@ -690,32 +913,66 @@ def compare(args: argparse.Namespace) -> str:
         pairs = r["pairs_done"]
         rate = pairs / r["total"]
         block_pairs = f"{r['block_pairs_run']} of {r['block_pairs']}" if sampled else r["block_pairs"]
-        rows.append([f"{n:,}", f"{pairs:,}" + (" (sampled)" if sampled else ""), block_pairs, f"{r['total']:.1f}",
-                     f"{r['load']:.1f}",
-                     f"{r['compare']:.1f}", fmt_rate(rate), fmt_rate(pairs / r["compare"]), fmt_rate(bound),
-                     f"{rate / bound:.0%}", fmt_mb(r["peak_rss"]), f"{m['cpu']:.0f}",
-                     f"{hit}/{len(planted)}" + ("" if hit == len(planted) else " MISSING"),
-                     len(found) - hit, f"{m['foreign']:.2f}", fmt_rate(pairs / m["cpu"]),
-                     f"{pairs / m['cpu'] / bound_cpu:.0%}"])
+        rows.append(
+            [
+                f"{n:,}",
+                f"{pairs:,}" + (" (sampled)" if sampled else ""),
+                block_pairs,
+                f"{r['total']:.1f}",
+                f"{r['load']:.1f}",
+                f"{r['compare']:.1f}",
+                fmt_rate(rate),
+                fmt_rate(pairs / r["compare"]),
+                fmt_rate(bound),
+                f"{rate / bound:.0%}",
+                fmt_mb(r["peak_rss"]),
+                f"{m['cpu']:.0f}",
+                f"{hit}/{len(planted)}" + ("" if hit == len(planted) else " MISSING"),
+                len(found) - hit,
+                f"{m['foreign']:.2f}",
+                fmt_rate(pairs / m["cpu"]),
+                f"{pairs / m['cpu'] / bound_cpu:.0%}",
+            ]
+        )
         print(md_table(HEADER_CMP, rows[-1:]), flush=True)
-    title = (f"### compare only: synthetic {args.px}x{args.px} thumbnails (d = {d}), rotate {int(rotate)} "
-             f"({rotations} rotation(s)), same_dim {int(same_dim)}, similarity `{args.similarity}` "
-             f"(MSE <= {threshold:g}), blocks of {args.block} ({shard}-image shards), tile {args.tile}\n\n"
-             f"{machine_line()}; float32 GEMM {gflops:.1f} GFLOP/s, {gflops_cpu:.1f} GFLOP per CPU second "
-             f"((2048 x {d}) @ ({d} x 8192), best of 3)\n")
-    note = ("\nseconds = all block pairs i <= j in one process (load_block + compare_blocks), or with "
-            "--sample-block-pairs K only K of them spread evenly (\"K of M\"; pairs then counts the pairs inside the "
-            "block pairs that ran, and planted pairs only those inside them); pairs/s = pairs / "
-            "seconds; GEMM bound = GFLOP/s / (2 d rotations); peak RSS = VmHWM of that process; "
-            "CPU = user+sys of it (both cores are used by BLAS); foreign load = other processes' cores on average; "
-            "pairs per CPU s and fraction of bound (CPU) = the same per CPU second of the compare process and of "
-            "the GEMM (steadier than wall rates when other processes share the cores).")
+    title = (
+        f"### compare only: synthetic {args.px}x{args.px} thumbnails (d = {d}), rotate {int(rotate)} "
+        f"({rotations} rotation(s)), same_dim {int(same_dim)}, similarity `{args.similarity}` "
+        f"(MSE <= {threshold:g}), blocks of {args.block} ({shard}-image shards), tile {args.tile}\n\n"
+        f"{machine_line()}; float32 GEMM {gflops:.1f} GFLOP/s, {gflops_cpu:.1f} GFLOP per CPU second "
+        f"((2048 x {d}) @ ({d} x 8192), best of 3)\n"
+    )
+    note = (
+        "\nseconds = all block pairs i <= j in one process (load_block + compare_blocks), or with "
+        '--sample-block-pairs K only K of them spread evenly ("K of M"; pairs then counts the pairs inside the '
+        "block pairs that ran, and planted pairs only those inside them); pairs/s = pairs / "
+        "seconds; GEMM bound = GFLOP/s / (2 d rotations); peak RSS = VmHWM of that process; "
+        "CPU = user+sys of it (both cores are used by BLAS); foreign load = other processes' cores on average; "
+        "pairs per CPU s and fraction of bound (CPU) = the same per CPU second of the compare process and of "
+        "the GEMM (steadier than wall rates when other processes share the cores)."
+    )
     return "\n".join([title, md_table(HEADER_CMP, rows), note])
 
 
-HEADER_CMP = ["N", "pairs", "block pairs", "seconds", "load s", "compare s", "pairs/s", "pairs/s (compare only)",
-              "GEMM-bound pairs/s", "fraction of bound", "peak RSS MB", "CPU s", "planted found", "other pairs",
-              "foreign load", "pairs per CPU s", "fraction of bound (CPU)"]
+HEADER_CMP = [
+    "N",
+    "pairs",
+    "block pairs",
+    "seconds",
+    "load s",
+    "compare s",
+    "pairs/s",
+    "pairs/s (compare only)",
+    "GEMM-bound pairs/s",
+    "fraction of bound",
+    "peak RSS MB",
+    "CPU s",
+    "planted found",
+    "other pairs",
+    "foreign load",
+    "pairs per CPU s",
+    "fraction of bound (CPU)",
+]
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -730,8 +987,11 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--similarity", default="similar", help="duplicates, similar or a number (default similar)")
     e.add_argument("--rotate", type=int, choices=(0, 1), default=1)
     e.add_argument("--same-dim", type=int, choices=(0, 1), default=0)
-    e.add_argument("--difpy-python", default="/tmp/difpy-venv/bin/python",
-                   help="python of a venv with difPy==4.2.1 (skipped if missing)")
+    e.add_argument(
+        "--difpy-python",
+        default="/tmp/difpy-venv/bin/python",
+        help="python of a venv with difPy==4.2.1 (skipped if missing)",
+    )
     e.add_argument("--limit", type=int, help="only the first N images (sorted), symlinked into a temp folder")
     e.add_argument("--cores", type=int, default=2, help="fastdiff --cores and difPy processes (default 2)")
     e.add_argument("--px", type=int, default=50)
@@ -742,16 +1002,29 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("compare", help="compare kernel only, synthetic thumbnails")
     c.add_argument("--n", type=int, action="append", required=True, help="number of thumbnails (repeatable)")
     c.add_argument("--rotate", type=int, choices=(0, 1), default=1)
-    c.add_argument("--same-dim", type=int, choices=(0, 1), default=0,
-                   help="0 (default): every pair is computed; 1: random dimensions from 5 sizes, most tiles skipped")
+    c.add_argument(
+        "--same-dim",
+        type=int,
+        choices=(0, 1),
+        default=0,
+        help="0 (default): every pair is computed; 1: random dimensions from 5 sizes, most tiles skipped",
+    )
     c.add_argument("--similarity", default="similar")
     c.add_argument("--px", type=int, default=50)
-    c.add_argument("--block", type=int, default=4000,
-                   help="images per block (default 4000: the workflow's blocks with block_size auto)")
+    c.add_argument(
+        "--block",
+        type=int,
+        default=4000,
+        help="images per block (default 4000: the workflow's blocks with block_size auto)",
+    )
     c.add_argument("--shard", type=int, help="images per saved batch (default min(1000, block))")
     c.add_argument("--tile", type=int, default=1024, help="CompareOptions.tile_size")
-    c.add_argument("--sample-block-pairs", type=int, metavar="K",
-                   help="run only K of the block pairs, spread evenly (rate and peak RSS of a large N in less time)")
+    c.add_argument(
+        "--sample-block-pairs",
+        type=int,
+        metavar="K",
+        help="run only K of the block pairs, spread evenly (rate and peak RSS of a large N in less time)",
+    )
     c.add_argument("--workdir")
     c.add_argument("--markdown")
 
@@ -759,8 +1032,11 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("images_dir")
     t.add_argument("--rounds", type=int, default=3, help="interleaved rounds of each tool (default 3)")
     t.add_argument("--threads", type=int, default=2, help="fastdiff threads and difPy processes (default 2)")
-    t.add_argument("--difpy-python", default="/tmp/difpy-venv/bin/python",
-                   help="python of a venv with difPy==4.2.1 (skipped if missing)")
+    t.add_argument(
+        "--difpy-python",
+        default="/tmp/difpy-venv/bin/python",
+        help="python of a venv with difPy==4.2.1 (skipped if missing)",
+    )
     t.add_argument("--px", type=int, default=50)
     t.add_argument("--workdir")
     t.add_argument("--markdown")

@@ -10,6 +10,7 @@ difPy's grouping (`search._group_result_union`) drops pairs whose second image w
 benchmark compares those raw pairs with fastdiff's. The wrapper only copies the list it is given, so it does not
 change difPy's timing or results.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,11 @@ def main() -> None:
     ap.add_argument("--same-dim", type=int, default=1)
     ap.add_argument("--px-size", type=int, default=50)
     ap.add_argument("--processes", type=int, default=2)
-    ap.add_argument("--build-only", action="store_true",
-                    help="only difPy.build: its wall and CPU seconds (this process and its pool) as JSON")
+    ap.add_argument(
+        "--build-only",
+        action="store_true",
+        help="only difPy.build: its wall and CPU seconds (this process and its pool) as JSON",
+    )
     a = ap.parse_args()
     sim: str | float = a.similarity if a.similarity in ("duplicates", "similar") else float(a.similarity)
 
@@ -65,8 +69,14 @@ def main() -> None:
         with open(a.out, "w") as fh:
             json.dump({"n_images": len(dif._tensor_dictionary), "build": t1 - t0, "cpu": cpu}, fh)
         return
-    se = difPy.search(dif, similarity=sim, rotate=bool(a.rotate), same_dim=bool(a.same_dim), show_progress=False,
-                      processes=a.processes)
+    se = difPy.search(
+        dif,
+        similarity=sim,
+        rotate=bool(a.rotate),
+        same_dim=bool(a.same_dim),
+        show_progress=False,
+        processes=a.processes,
+    )
     t2 = time.time()
     names = {int(k): str(v) for k, v in dif._filename_dictionary.items()}
     out = {

@@ -5,6 +5,7 @@
 Prints, per N: pairs, seconds, pairs/s, the fraction of the device's measured matrix-product rate (TF32, the
 filter's arithmetic), and the bytes moved host->device and device->host. Needs CuPy and an NVIDIA GPU.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,10 +45,18 @@ def synthetic_block(cp, start: int, n: int, px: int, seed: int) -> Batch:
     thumbs = rng.integers(0, 256, (n, px, px, 3), dtype=cp.uint8)
     thumbs[1::1000] = thumbs[0::1000][: len(thumbs[1::1000])] ^ 1
     keys = np.arange(start, start + n, dtype=np.int64)
-    return Batch(keys=keys, paths=np.char.zfill(keys.astype(str), 12), thumbs=thumbs,
-                 height=np.full(n, 480), width=np.full(n, 640),
-                 hashes=np.full((n, 4), "", dtype="<U64"), error_keys=np.zeros(0, np.int64),
-                 error_messages=np.zeros(0, str), started=0.0, finished=0.0)
+    return Batch(
+        keys=keys,
+        paths=np.char.zfill(keys.astype(str), 12),
+        thumbs=thumbs,
+        height=np.full(n, 480),
+        width=np.full(n, 640),
+        hashes=np.full((n, 4), "", dtype="<U64"),
+        error_keys=np.zeros(0, np.int64),
+        error_messages=np.zeros(0, str),
+        started=0.0,
+        finished=0.0,
+    )
 
 
 def run(cp, n: int, block: int, px: int, tile: int, rate: float) -> None:
@@ -66,8 +75,11 @@ def run(cp, n: int, block: int, px: int, tile: int, rate: float) -> None:
     total = n * (n - 1) // 2
     d = px * px * 3
     bound = rate / (2 * d * 4)
-    print(f"| {n:>9,} | {total:>18,} | {seconds:>9.1f} | {total / seconds:>13.3e} | {total / seconds / bound:>6.1%} "
-          f"| 0 (made on device) | {d2h:,} | {found:,} |", flush=True)
+    print(
+        f"| {n:>9,} | {total:>18,} | {seconds:>9.1f} | {total / seconds:>13.3e} | {total / seconds / bound:>6.1%} "
+        f"| 0 (made on device) | {d2h:,} | {found:,} |",
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -80,8 +92,10 @@ def main() -> None:
     args = parser.parse_args()
     cp = array_module(args.device)
     rate = gemm_rate(cp, args.px * args.px * 3, args.tile)
-    print(f"device matrix-product rate: {rate / 1e12:.1f} TFLOP/s -> bound {rate / (2 * args.px ** 2 * 3 * 4):.3e} "
-          f"pairs/s with 4 rotations")
+    print(
+        f"device matrix-product rate: {rate / 1e12:.1f} TFLOP/s -> bound {rate / (2 * args.px**2 * 3 * 4):.3e} "
+        f"pairs/s with 4 rotations"
+    )
     print("| N | pairs | seconds | pairs/s | of bound | host->device bytes | device->host bytes | matches |")
     print("|---|---|---|---|---|---|---|---|")
     for n in args.n or [100_000]:

@@ -12,6 +12,7 @@ or the stage functions in a subprocess (merge, index). Peak RSS is each process'
 exits by benchmarks/rsshook/sitecustomize.py (jobs included). Work files go to --tmp (default: a temporary folder,
 removed afterwards). Results are printed as Markdown table rows.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,18 +35,19 @@ sys.path.insert(0, str(REPO))
 
 from fastdiff.batch import Batch, save_batch  # noqa: E402
 from fastdiff.compare import Pairs, memory_bound_mb, save_pairs  # noqa: E402
-from fastdiff.layout import AUTO_MIN_BLOCK_IMAGES  # noqa: E402
 from fastdiff.config import load_config  # noqa: E402
-
+from fastdiff.layout import AUTO_MIN_BLOCK_IMAGES  # noqa: E402
 
 # ---------------------------------------------------------------------------------------------------------------
 # running and measuring
 
 
 def _env(rss_log: Path) -> dict[str, str]:
-    return {**os.environ, "FASTDIFF_RSS_LOG": str(rss_log),
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE / "rsshook"), str(REPO),
-                                                        os.environ.get("PYTHONPATH")]))}
+    return {
+        **os.environ,
+        "FASTDIFF_RSS_LOG": str(rss_log),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE / "rsshook"), str(REPO), os.environ.get("PYTHONPATH")])),
+    }
 
 
 def _run(cmd: list[str], rss_log: Path, log: Path) -> tuple[float, int]:
@@ -85,10 +87,23 @@ def _config(base: Path, **keys: object) -> Path:
 
 
 def _snakemake(base: Path, config: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
-            str(base / "out" / "work"), "--configfile", str(config),
-            "--forcerun", "--cores", "2",  # (an empty --forcerun: keep the fake index, do not rescan)
-            "--workflow-profile", str(REPO / "profiles" / "default"), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(base / "out" / "work"),
+        "--configfile",
+        str(config),
+        "--forcerun",
+        "--cores",
+        "2",  # (an empty --forcerun: keep the fake index, do not rescan)
+        "--workflow-profile",
+        str(REPO / "profiles" / "default"),
+        *extra,
+    ]
 
 
 def shard_name(s: int) -> str:
@@ -99,24 +114,40 @@ def block_name(b: int) -> str:
     return f"{b:012x}"
 
 
-def _write_index(work: Path, shard_sizes: list[int], blocks: list[list[int]], pairs: list[tuple[int, int]],
-                 shard_files: bool = False) -> None:
+def _write_index(
+    work: Path, shard_sizes: list[int], blocks: list[list[int]], pairs: list[tuple[int, int]], shard_files: bool = False
+) -> None:
     """An index folder and layout as the index job writes them (one partition, one section). Without shard_files
     the layout's shard files are empty lists (only the jobs read them)."""
     (work / "index").mkdir(parents=True, exist_ok=True)
     (work / "layout").mkdir(parents=True, exist_ok=True)
     first = np.concatenate([[0], np.cumsum(shard_sizes)[:-1]]).astype(int).tolist()
-    manifest = {"n_files": int(sum(shard_sizes)), "n_rejected": 0,
-                "sections": [{"id": 0, "part": 0, "folder": ""}],
-                "shards": [{"name": shard_name(i), "part": 0, "section": 0, "n": n}
-                           for i, n in enumerate(shard_sizes)],
-                "blocks": [{"name": block_name(b), "shards": [shard_name(s) for s in blk]}
-                           for b, blk in enumerate(blocks)],
-                "pairs": [[block_name(i), block_name(j)] for i, j in pairs]}
+    manifest = {
+        "n_files": int(sum(shard_sizes)),
+        "n_rejected": 0,
+        "sections": [{"id": 0, "part": 0, "folder": ""}],
+        "shards": [{"name": shard_name(i), "part": 0, "section": 0, "n": n} for i, n in enumerate(shard_sizes)],
+        "blocks": [{"name": block_name(b), "shards": [shard_name(s) for s in blk]} for b, blk in enumerate(blocks)],
+        "pairs": [[block_name(i), block_name(j)] for i, j in pairs],
+    }
     for i, (n, k) in enumerate(zip(shard_sizes, first)):
-        files = [{"key": key, "path": f"/synthetic/{key // 1000:04d}/{key:08d}.jpg", "part": 0, "section": 0,
-                  "size": 100_000 + key % 977, "ctime": 1.7e9, "dir_index": 0, "mtime_ns": 1}
-                 for key in range(k, k + n)] if shard_files else []
+        files = (
+            [
+                {
+                    "key": key,
+                    "path": f"/synthetic/{key // 1000:04d}/{key:08d}.jpg",
+                    "part": 0,
+                    "section": 0,
+                    "size": 100_000 + key % 977,
+                    "ctime": 1.7e9,
+                    "dir_index": 0,
+                    "mtime_ns": 1,
+                }
+                for key in range(k, k + n)
+            ]
+            if shard_files
+            else []
+        )
         (work / "layout" / f"{shard_name(i)}.json").write_text(json.dumps(files))
     np.save(work / "index" / "order.npy", np.arange(sum(shard_sizes)))
     (work / "index" / "rejected.json").write_text("[]")
@@ -134,8 +165,15 @@ def _row(*cells: object) -> None:
 def cmd_dag(args: argparse.Namespace, tmp: Path) -> None:
     """Dry runs of the real workflow over a fake index with S thumbnail jobs and P compare jobs (S + P + 2 jobs),
     then the start-up of one job as a SLURM job step runs it (`--target-jobs`: parse and resolve one job)."""
-    _row("jobs", "thumbnail jobs", "compare jobs", "dry run (s)", "dry run peak RSS (MB)",
-         "one job's start-up (s)", "one job's start-up RSS (MB)")
+    _row(
+        "jobs",
+        "thumbnail jobs",
+        "compare jobs",
+        "dry run (s)",
+        "dry run peak RSS (MB)",
+        "one job's start-up (s)",
+        "one job's start-up RSS (MB)",
+    )
     for total in args.jobs:
         base = tmp / f"dag{total}"
         shards = max(1, total // 10)
@@ -151,11 +189,30 @@ def cmd_dag(args: argparse.Namespace, tmp: Path) -> None:
         assert code == 0, (base / "dry.log").read_text()[-2000:]
         rss.unlink()
         i, j = pairs[-1]
-        step_wall, code = _run(_snakemake(base, config, "--dry-run", "--target-jobs", f"compare:bi={block_name(i)},bj={block_name(j)}",
-                                          "--allowed-rules", "compare", "--quiet"), rss, base / "step.log")
+        step_wall, code = _run(
+            _snakemake(
+                base,
+                config,
+                "--dry-run",
+                "--target-jobs",
+                f"compare:bi={block_name(i)},bj={block_name(j)}",
+                "--allowed-rules",
+                "compare",
+                "--quiet",
+            ),
+            rss,
+            base / "step.log",
+        )
         step = _main_record(rss)
-        _row(f"{shards + len(pairs) + 2:,}", f"{shards:,}", f"{len(pairs):,}", f"{wall:.1f}",
-             f"{dry['maxrss_mb']:.0f}", f"{step_wall:.1f}", f"{step['maxrss_mb']:.0f}")
+        _row(
+            f"{shards + len(pairs) + 2:,}",
+            f"{shards:,}",
+            f"{len(pairs):,}",
+            f"{wall:.1f}",
+            f"{dry['maxrss_mb']:.0f}",
+            f"{step_wall:.1f}",
+            f"{step['maxrss_mb']:.0f}",
+        )
         shutil.rmtree(base)
 
 
@@ -174,12 +231,21 @@ def _synthetic_batches(thumbs: Path, n_images: int, shard_size: int, px: int) ->
         coarse = rng.integers(0, 256, (n, 5, 5, 3), dtype=np.uint8)
         images = np.repeat(np.repeat(coarse, px // 5, axis=1), px // 5, axis=2)
         images = (images + rng.integers(0, 8, images.shape, dtype=np.uint8)).astype(np.uint8)
-        save_batch(Batch(keys=np.arange(first, first + n, dtype=np.int64),
-                         paths=np.char.zfill(np.arange(first, first + n).astype(str), 12), thumbs=images,
-                         height=np.full(n, 480, np.int64), width=np.full(n, 640, np.int64),
-                         hashes=np.full((n, 4), "", dtype="<U64"), error_keys=np.zeros(0, np.int64),
-                         error_messages=np.zeros(0, str), started=time.time(), finished=time.time()),
-                   thumbs / f"{shard_name(s)}.npz")
+        save_batch(
+            Batch(
+                keys=np.arange(first, first + n, dtype=np.int64),
+                paths=np.char.zfill(np.arange(first, first + n).astype(str), 12),
+                thumbs=images,
+                height=np.full(n, 480, np.int64),
+                width=np.full(n, 640, np.int64),
+                hashes=np.full((n, 4), "", dtype="<U64"),
+                error_keys=np.zeros(0, np.int64),
+                error_messages=np.zeros(0, str),
+                started=time.time(),
+                finished=time.time(),
+            ),
+            thumbs / f"{shard_name(s)}.npz",
+        )
         sizes.append(n)
     return sizes
 
@@ -201,9 +267,11 @@ def cmd_compare(args: argparse.Namespace, tmp: Path) -> None:
             break
         per_block += 1
     _write_index(work, sizes, blocks, pairs)
-    print(f"# {args.images:,} synthetic thumbnails in {len(sizes)} batches (written in {time.time() - started:.0f} s);"
-          f" {len(blocks)} blocks of {sum(sizes[s] for s in blocks[0]):,} images, {len(pairs)} compare jobs",
-          flush=True)
+    print(
+        f"# {args.images:,} synthetic thumbnails in {len(sizes)} batches (written in {time.time() - started:.0f} s);"
+        f" {len(blocks)} blocks of {sum(sizes[s] for s in blocks[0]):,} images, {len(pairs)} compare jobs",
+        flush=True,
+    )
     rss = base / "rss.jsonl"
     # the index folder was written last: mark the batches as up to date instead of rebuilding them
     batches = [str(work / "thumbs" / f"{shard_name(i)}.npz") for i in range(len(sizes))]
@@ -213,14 +281,19 @@ def cmd_compare(args: argparse.Namespace, tmp: Path) -> None:
         rss.unlink(missing_ok=True)
         i, j = map(int, pair.split("_"))
         target = work / "compare" / f"{block_name(i)}_{block_name(j)}.npz"
-        wall, code = _run(_snakemake(base, config, "--cores", "1", str(target)), rss,
-                          base / "run.log")
+        _wall, code = _run(_snakemake(base, config, "--cores", "1", str(target)), rss, base / "run.log")
         assert code == 0, (base / "run.log").read_text()[-3000:]
         (rec,) = _job_records(rss, "compare")
         n_a, n_b = (sum(sizes[s] for s in blocks[b]) for b in (i, j))
         n_pairs = n_a * (n_a - 1) // 2 if i == j else n_a * n_b
-        _row(pair, f"{n_a:,} x {n_b:,}", f"{n_pairs / 1e6:.1f}M", f"{rec['seconds']:.1f}",
-             f"{rec['maxrss_mb']:.0f}", memory_bound_mb(n_a, n_b, cfg.px_size, cfg.rotate, 1024))
+        _row(
+            pair,
+            f"{n_a:,} x {n_b:,}",
+            f"{n_pairs / 1e6:.1f}M",
+            f"{rec['seconds']:.1f}",
+            f"{rec['maxrss_mb']:.0f}",
+            memory_bound_mb(n_a, n_b, cfg.px_size, cfg.rotate, 1024),
+        )
     print(f"# Snakemake itself: {_main_record(rss)['maxrss_mb']:.0f} MB peak RSS", flush=True)
 
 
@@ -242,12 +315,21 @@ def cmd_merge(args: argparse.Namespace, tmp: Path) -> None:
         for s, first in enumerate(range(0, n, shard)):
             k = sizes[s]
             hashes = np.asarray([[f"{first + t:064x}"] * 4 for t in range(k)], dtype="<U64")
-            save_batch(Batch(keys=np.arange(first, first + k, dtype=np.int64),
-                             paths=np.char.zfill(np.arange(first, first + k).astype(str), 12),
-                             thumbs=np.zeros((k, 1, 1, 3), np.uint8),
-                             height=np.full(k, 480, np.int64), width=np.full(k, 640, np.int64), hashes=hashes,
-                             error_keys=np.zeros(0, np.int64), error_messages=np.zeros(0, str), started=1.0,
-                             finished=2.0), work / "thumbs" / f"{shard_name(s)}.npz")
+            save_batch(
+                Batch(
+                    keys=np.arange(first, first + k, dtype=np.int64),
+                    paths=np.char.zfill(np.arange(first, first + k).astype(str), 12),
+                    thumbs=np.zeros((k, 1, 1, 3), np.uint8),
+                    height=np.full(k, 480, np.int64),
+                    width=np.full(k, 640, np.int64),
+                    hashes=hashes,
+                    error_keys=np.zeros(0, np.int64),
+                    error_messages=np.zeros(0, str),
+                    started=1.0,
+                    finished=2.0,
+                ),
+                work / "thumbs" / f"{shard_name(s)}.npz",
+            )
         # groups of g images that all match each other: g (g - 1) / 2 pairs per group
         g = max(args.group_size, math.ceil(2 * n_pairs / n) + 1)  # enough groups of g images for n_pairs
         per_group = g * (g - 1) // 2
@@ -258,31 +340,49 @@ def cmd_merge(args: argparse.Namespace, tmp: Path) -> None:
         key_a, key_b = members[:, ia].ravel()[:n_pairs], members[:, ib].ravel()[:n_pairs]
         pair_paths = []
         for c, start in enumerate(range(0, len(key_a), args.pairs_per_file)):
-            a, b = key_a[start:start + args.pairs_per_file], key_b[start:start + args.pairs_per_file]
+            a, b = key_a[start : start + args.pairs_per_file], key_b[start : start + args.pairs_per_file]
             order = np.lexsort((b, a))
             m = len(a)
             path = work / "compare" / f"{c}_{c}.npz"
-            save_pairs(Pairs(key_a=a[order].astype(np.int64), key_b=b[order].astype(np.int64),
-                             mse=rng.integers(0, 6, m).astype(np.float64), rotation=np.zeros(m, np.int8),
-                             kind=np.ones(m, np.int8), started=1.0, finished=2.0), path)
+            save_pairs(
+                Pairs(
+                    key_a=a[order].astype(np.int64),
+                    key_b=b[order].astype(np.int64),
+                    mse=rng.integers(0, 6, m).astype(np.float64),
+                    rotation=np.zeros(m, np.int8),
+                    kind=np.ones(m, np.int8),
+                    started=1.0,
+                    finished=2.0,
+                ),
+                path,
+            )
             pair_paths.append(str(path))
         config = _config(base, threshold="similar")
-        script = (f"import yaml; from fastdiff.config import load_config; from fastdiff.merge import merge; "
-                  f"merge(load_config(yaml.safe_load(open({str(config)!r}))), {str(work / 'index')!r}, "
-                  f"{[str(work / 'layout' / f'{shard_name(s)}.json') for s in range(len(sizes))]!r}, "
-                  f"{[str(work / 'thumbs' / f'{shard_name(s)}.npz') for s in range(len(sizes))]!r}, "
-                  f"{pair_paths!r}, {str(base / 'out')!r})")
+        script = (
+            f"import yaml; from fastdiff.config import load_config; from fastdiff.merge import merge; "
+            f"merge(load_config(yaml.safe_load(open({str(config)!r}))), {str(work / 'index')!r}, "
+            f"{[str(work / 'layout' / f'{shard_name(s)}.json') for s in range(len(sizes))]!r}, "
+            f"{[str(work / 'thumbs' / f'{shard_name(s)}.npz') for s in range(len(sizes))]!r}, "
+            f"{pair_paths!r}, {str(base / 'out')!r})"
+        )
         rss = base / "rss.jsonl"
         wall, code = _run([sys.executable, "-c", script], rss, base / "merge.log")
         assert code == 0, (base / "merge.log").read_text()[-3000:]
         rec = _records(rss)[-1]
         import sqlite3
+
         with sqlite3.connect(base / "out" / "fastdiff.sqlite") as con:
             groups = con.execute("SELECT COUNT(DISTINCT head) FROM best_copy_group").fetchone()[0]
             rows = con.execute("SELECT COUNT(*) FROM dif_table").fetchone()[0]
         assert rows == len(key_a), (rows, len(key_a))
-        _row(f"{n:,}", f"{len(key_a):,}", f"{groups:,} ({g})", f"{wall:.0f}", f"{rec['maxrss_mb']:.0f}",
-             f"{(base / 'out' / 'fastdiff.sqlite').stat().st_size / 2**20:.0f}")
+        _row(
+            f"{n:,}",
+            f"{len(key_a):,}",
+            f"{groups:,} ({g})",
+            f"{wall:.0f}",
+            f"{rec['maxrss_mb']:.0f}",
+            f"{(base / 'out' / 'fastdiff.sqlite').stat().st_size / 2**20:.0f}",
+        )
         shutil.rmtree(base)
 
 
@@ -309,8 +409,11 @@ def cmd_index(args: argparse.Namespace, tmp: Path) -> None:
         for _ in range(2):
             rss = base / "rss.jsonl"
             rss.unlink(missing_ok=True)
-            wall, code = _run(_snakemake(base, config, "--forcerun", "index", "--cores", "2",
-                                         str(base / "out" / "work" / "index")), rss, base / "run.log")
+            _wall, code = _run(
+                _snakemake(base, config, "--forcerun", "index", "--cores", "2", str(base / "out" / "work" / "index")),
+                rss,
+                base / "run.log",
+            )
             assert code == 0, (base / "run.log").read_text()[-3000:]
             rec = _job_records(rss, "index")[-1]
             cells += [f"{rec['seconds']:.1f}", f"{rec['maxrss_mb']:.0f}"]
@@ -329,12 +432,13 @@ def cmd_thumbnails(args: argparse.Namespace, tmp: Path) -> None:
     config.write_text(yaml.safe_dump(raw))
     rss = base / "rss.jsonl"
     index = base / "out" / "work" / "index"
-    wall, code = _run(_snakemake(base, config, str(index)), rss, base / "run.log")
+    _, code = _run(_snakemake(base, config, str(index)), rss, base / "run.log")
     assert code == 0, (base / "run.log").read_text()[-3000:]
     shard = json.loads((index / "manifest.json").read_text())["shards"][0]
     rss.unlink()
-    wall, code = _run(_snakemake(base, config, str(base / "out" / "work" / "thumbs" / f"{shard['name']}.npz")), rss,
-                      base / "run.log")
+    _wall, code = _run(
+        _snakemake(base, config, str(base / "out" / "work" / "thumbs" / f"{shard['name']}.npz")), rss, base / "run.log"
+    )
     assert code == 0, (base / "run.log").read_text()[-3000:]
     rec = _job_records(rss, "thumbnails")[-1]
     _row("images", "thumbnail job (s)", "peak RSS (MB)")
@@ -367,8 +471,9 @@ def main() -> None:
     tmp = args.tmp or Path(tempfile.mkdtemp(prefix="fastdiff-scale-"))
     tmp.mkdir(parents=True, exist_ok=True)
     try:
-        {"dag": cmd_dag, "compare": cmd_compare, "merge": cmd_merge, "index": cmd_index,
-         "thumbnails": cmd_thumbnails}[args.command](args, tmp)
+        {"dag": cmd_dag, "compare": cmd_compare, "merge": cmd_merge, "index": cmd_index, "thumbnails": cmd_thumbnails}[
+            args.command
+        ](args, tmp)
     finally:
         if not args.tmp:
             shutil.rmtree(tmp, ignore_errors=True)

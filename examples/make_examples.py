@@ -21,10 +21,10 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 import skimage.data
+from PIL import Image
 
-MAX_SIDE = 400          # longest side of a base image, in pixels
+MAX_SIDE = 400  # longest side of a base image, in pixels
 BASE_JPEG_QUALITY = 90  # quality used when a base is stored as JPEG
 
 # name -> (skimage.data loader, file extension of the base in the example set)
@@ -136,8 +136,9 @@ def make_examples(out: Path) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     here = Path(__file__).resolve().parent
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=here / "images",
-                    help="output folder (default: examples/images next to this script)")
+    ap.add_argument(
+        "--out", type=Path, default=here / "images", help="output folder (default: examples/images next to this script)"
+    )
     args = ap.parse_args(argv)
     files = make_examples(args.out)
     total = 0

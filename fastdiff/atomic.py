@@ -1,4 +1,5 @@
 """Atomic file output: write under a temporary name in the same directory, then rename."""
+
 from __future__ import annotations
 
 import contextlib

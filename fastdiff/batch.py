@@ -1,4 +1,5 @@
 """Thumbnail batches on disk: one compressed .npz per index shard."""
+
 from __future__ import annotations
 
 import hashlib
@@ -61,13 +62,24 @@ class Batch:
 
 def save_batch(batch: Batch, path: str | os.PathLike[str]) -> None:
     """Write the batch as a compressed .npz, atomically."""
-    arrays = {"keys": batch.keys, "paths": batch.paths, "thumbs": batch.thumbs,
-              "height": batch.height, "width": batch.width,
-              "hashes": batch.hashes, "error_keys": batch.error_keys, "error_messages": batch.error_messages,
-              "timing": np.asarray([batch.started, batch.finished])}
+    arrays = {
+        "keys": batch.keys,
+        "paths": batch.paths,
+        "thumbs": batch.thumbs,
+        "height": batch.height,
+        "width": batch.width,
+        "hashes": batch.hashes,
+        "error_keys": batch.error_keys,
+        "error_messages": batch.error_messages,
+        "timing": np.asarray([batch.started, batch.finished]),
+    }
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez_compressed(fh, **arrays, sha256_meta=np.asarray(_sha256(arrays, META_FIELDS)),
-                            sha256_thumbs=np.asarray(_sha256(arrays, ("thumbs",))))
+        np.savez_compressed(
+            fh,
+            **arrays,
+            sha256_meta=np.asarray(_sha256(arrays, META_FIELDS)),
+            sha256_thumbs=np.asarray(_sha256(arrays, ("thumbs",))),
+        )
 
 
 def load_batch(path: str | os.PathLike[str], thumbs: bool = True) -> Batch:
@@ -91,8 +103,15 @@ def load_batch(path: str | os.PathLike[str], thumbs: bool = True) -> Batch:
     if thumbs and _sha256(arrays, ("thumbs",)) != expected["thumbs"]:
         raise _corrupt(path, "checksum mismatch (thumbnails)")
     timing = arrays["timing"]
-    return Batch(keys=arrays["keys"], paths=arrays["paths"],
-                 thumbs=arrays["thumbs"] if thumbs else np.zeros((0,), np.uint8),
-                 height=arrays["height"], width=arrays["width"], hashes=arrays["hashes"],
-                 error_keys=arrays["error_keys"], error_messages=arrays["error_messages"],
-                 started=float(timing[0]), finished=float(timing[1]))
+    return Batch(
+        keys=arrays["keys"],
+        paths=arrays["paths"],
+        thumbs=arrays["thumbs"] if thumbs else np.zeros((0,), np.uint8),
+        height=arrays["height"],
+        width=arrays["width"],
+        hashes=arrays["hashes"],
+        error_keys=arrays["error_keys"],
+        error_messages=arrays["error_messages"],
+        started=float(timing[0]),
+        finished=float(timing[1]),
+    )

@@ -1,4 +1,5 @@
 """`fastdiff run`: run the workflow on directories without writing a config file."""
+
 from __future__ import annotations
 
 import argparse
@@ -36,9 +37,12 @@ def _similarity(text: str) -> str | float:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fastdiff", description="Exact all-to-all duplicate image search.")
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run the workflow on directories (default: the bundled examples)",
-                         description="Find duplicate and similar images in DIRs. Outputs in OUT: fastdiff.sqlite, "
-                                     "results.json, lower_quality.json, stats.json (intermediates in OUT/work).")
+    run = sub.add_parser(
+        "run",
+        help="run the workflow on directories (default: the bundled examples)",
+        description="Find duplicate and similar images in DIRs. Outputs in OUT: fastdiff.sqlite, "
+        "results.json, lower_quality.json, stats.json (intermediates in OUT/work).",
+    )
     run.add_argument("dirs", nargs="*", metavar="DIR", help="directories of partition A (default: config/config.yaml)")
     run.add_argument("-o", "--output", default="results", metavar="OUT", help="output directory (default: results)")
     run.add_argument("--cores", type=int, default=os.cpu_count() or 1, help="cores for snakemake (default: all)")
@@ -49,11 +53,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--px-size", type=int, help="thumbnail side in pixels (default 50)")
     run.add_argument("--in-folder", action="store_true", default=None, help="compare inside each folder only")
     run.add_argument("--shard-size", type=int, help="files per index shard / thumbnail job")
-    run.add_argument("--config", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
-                     help="set any config key (see config/config.yaml); may be repeated")
+    run.add_argument(
+        "--config",
+        type=_key_value,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set any config key (see config/config.yaml); may be repeated",
+    )
     run.add_argument("--dry-run", "-n", action="store_true", help="show the jobs without running them")
-    run.add_argument("--profile", metavar="NAME", default="default",
-                     help="workflow profile profiles/NAME of this checkout, e.g. 'slurm' (default: 'default', local)")
+    run.add_argument(
+        "--profile",
+        metavar="NAME",
+        default="default",
+        help="workflow profile profiles/NAME of this checkout, e.g. 'slurm' (default: 'default', local)",
+    )
     run.epilog = "Arguments after '--' are passed to snakemake unchanged, e.g. -- --keep-going."
     add_query_parser(sub)
     return parser
@@ -66,8 +80,15 @@ def resolve_config(args: argparse.Namespace) -> dict[str, Any]:
         raw["part_a"] = list(args.dirs)
     else:  # the defaults in config/config.yaml are relative to the checkout
         raw["part_a"] = [str(REPO_ROOT / d) for d in raw.get("part_a", [])]
-    flags = {"part_b": args.part_b, "threshold": args.similarity, "rotate": args.rotate, "same_dim": args.same_dim,
-             "px_size": args.px_size, "in_folder": args.in_folder, "shard_size": args.shard_size}
+    flags = {
+        "part_b": args.part_b,
+        "threshold": args.similarity,
+        "rotate": args.rotate,
+        "same_dim": args.same_dim,
+        "px_size": args.px_size,
+        "in_folder": args.in_folder,
+        "shard_size": args.shard_size,
+    }
     raw.update({k: v for k, v in flags.items() if v is not None})
     raw.update(dict(args.config))
     for key in ("part_a", "part_b", "ignore_paths"):
@@ -82,9 +103,24 @@ def _clear_stale_lock(workdir: Path) -> None:
     locks = workdir / ".snakemake" / "locks"
     if locks.is_dir() and any(locks.iterdir()):
         print("fastdiff: removing the lock of an interrupted earlier run", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--directory", str(workdir),
-                        "--configfile", str(workdir / "config.yaml"), "--unlock", "--quiet", "all"], check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "snakemake",
+                "--snakefile",
+                str(SNAKEFILE),
+                "--directory",
+                str(workdir),
+                "--configfile",
+                str(workdir / "config.yaml"),
+                "--unlock",
+                "--quiet",
+                "all",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
 
 
 def run(args: argparse.Namespace, snakemake_args: list[str]) -> int:
@@ -95,24 +131,30 @@ def run(args: argparse.Namespace, snakemake_args: list[str]) -> int:
         print(f"fastdiff: {err}", file=sys.stderr)
         return 2
     if not SNAKEFILE.exists():
-        print(f"fastdiff: the workflow is not found at {SNAKEFILE}; install with 'pip install -e .' from a checkout",
-              file=sys.stderr)
+        print(
+            f"fastdiff: the workflow is not found at {SNAKEFILE}; install with 'pip install -e .' from a checkout",
+            file=sys.stderr,
+        )
         return 2
     profile = REPO_ROOT / "profiles" / args.profile
     if not (profile / "config.yaml").is_file():
         names = sorted(p.parent.name for p in (REPO_ROOT / "profiles").glob("*/config.yaml"))
-        print(f"fastdiff: no profile {args.profile!r} (profiles/{args.profile}/config.yaml); available: "
-              f"{', '.join(names)}", file=sys.stderr)
+        print(
+            f"fastdiff: no profile {args.profile!r} (profiles/{args.profile}/config.yaml); available: "
+            f"{', '.join(names)}",
+            file=sys.stderr,
+        )
         return 2
     workdir = Path(config.output_dir) / "work"
     try:
         workdir.mkdir(parents=True, exist_ok=True)
         with atomic_open(workdir / "config.yaml", "w", encoding="utf-8") as fh:
             fh.write(yaml.safe_dump(raw, sort_keys=False, allow_unicode=True))
-        lock = open(workdir / ".fastdiff.lock", "w")
+        lock = open(workdir / ".fastdiff.lock", "w")  # noqa: SIM115 - held by the `with lock` below
     except OSError as err:
-        print(f"fastdiff: cannot write to the output folder {config.output_dir}: {err.strerror or err}",
-              file=sys.stderr)
+        print(
+            f"fastdiff: cannot write to the output folder {config.output_dir}: {err.strerror or err}", file=sys.stderr
+        )
         return 2
     with lock:
         try:
@@ -121,10 +163,26 @@ def run(args: argparse.Namespace, snakemake_args: list[str]) -> int:
             print(f"fastdiff: another fastdiff run is using {config.output_dir}", file=sys.stderr)
             return 2
         _clear_stale_lock(workdir)
-        cmd = [sys.executable, "-m", "fastdiff.run_snakemake", "--snakefile", str(SNAKEFILE), "--directory", str(workdir),
-               "--configfile", str(workdir / "config.yaml"), "--cores", str(args.cores), "--rerun-incomplete",
-               "--scheduler", "greedy", "--workflow-profile", str(profile),
-               *(["--dry-run"] if args.dry_run else []), *snakemake_args]
+        cmd = [
+            sys.executable,
+            "-m",
+            "fastdiff.run_snakemake",
+            "--snakefile",
+            str(SNAKEFILE),
+            "--directory",
+            str(workdir),
+            "--configfile",
+            str(workdir / "config.yaml"),
+            "--cores",
+            str(args.cores),
+            "--rerun-incomplete",
+            "--scheduler",
+            "greedy",
+            "--workflow-profile",
+            str(profile),
+            *(["--dry-run"] if args.dry_run else []),
+            *snakemake_args,
+        ]
         started = time.time()
         code = subprocess.call(cmd)
         for _ in range(MAX_REBUILD_RUNS):  # a job found a corrupt thumbnail batch and removed it: rebuild it now
@@ -173,15 +231,22 @@ def _explain_failure(out: Path, workdir: Path, since: float) -> None:
     denied = [hit for text in NOT_WRITABLE for hit in _job_logs_with(workdir, since, text)]
     if full or (free is not None and free < 1 << 20):
         where = f" (see {full[0][0]})" if full else ""
-        print(f"fastdiff: the run failed because the disk of {out} is full{where}; "
-              f"{(free or 0) / 2**20:.1f} MiB free.", file=sys.stderr)
+        print(
+            f"fastdiff: the run failed because the disk of {out} is full{where}; {(free or 0) / 2**20:.1f} MiB free.",
+            file=sys.stderr,
+        )
     elif denied:
-        print(f"fastdiff: the run failed because {out} cannot be written: {denied[0][1]} (see {denied[0][0]}).",
-              file=sys.stderr)
+        print(
+            f"fastdiff: the run failed because {out} cannot be written: {denied[0][1]} (see {denied[0][0]}).",
+            file=sys.stderr,
+        )
     else:
         return
-    print("fastdiff: fix that and run the same command again; finished jobs are kept. Results files are only ever "
-          "written whole, never in part.", file=sys.stderr)
+    print(
+        "fastdiff: fix that and run the same command again; finished jobs are kept. Results files are only ever "
+        "written whole, never in part.",
+        file=sys.stderr,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -189,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     split = argv.index("--") if "--" in argv else len(argv)
     args = build_parser().parse_args(argv[:split])
     if args.command == "run":
-        return run(args, argv[split + 1:])
+        return run(args, argv[split + 1 :])
     if args.command == "query":
         return run_query(args)
     return 2

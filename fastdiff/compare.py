@@ -1,4 +1,5 @@
 """Compare stage: all pairs of two blocks of thumbnails at or below the MSE threshold."""
+
 from __future__ import annotations
 
 import logging
@@ -13,10 +14,10 @@ import numpy as np
 
 from . import kernel
 from .atomic import atomic_path
+from .batch import Batch, load_batch
 from .config import Config
 from .device import array_module
 from .userfn import DiffFunction, load_diff_fn
-from .batch import Batch, load_batch
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +41,23 @@ class CompareOptions:
     two_partitions: bool = False  # blocks of partition A against blocks of partition B
 
     @classmethod
-    def from_config(cls, config: Config, on_gpu: bool = False) -> "CompareOptions":
+    def from_config(cls, config: Config, on_gpu: bool = False) -> CompareOptions:
         """The compare options of a config; tile_size 'auto' is 1024 on the CPU and 8192 on a GPU."""
         tile = config.tile_size if config.tile_size != "auto" else (GPU_TILE if on_gpu else CPU_TILE)
         diff_path = config.gpu_diff if on_gpu else config.cpu_diff
         diff = load_diff_fn(diff_path, probe=not on_gpu) if diff_path else None
-        return cls(threshold=config.threshold_value, rotate=config.rotate, same_dim=config.same_dim,
-                   match_aspect_by=config.match_aspect_by, skip_matching_hash=config.skip_matching_hash,
-                   keep_non_matching_aspects=config.keep_non_matching_aspects, tile_size=tile, diff=diff,
-                   metric="difpy" if config.compat == "difpy" else "mse", two_partitions=bool(config.part_b))
+        return cls(
+            threshold=config.threshold_value,
+            rotate=config.rotate,
+            same_dim=config.same_dim,
+            match_aspect_by=config.match_aspect_by,
+            skip_matching_hash=config.skip_matching_hash,
+            keep_non_matching_aspects=config.keep_non_matching_aspects,
+            tile_size=tile,
+            diff=diff,
+            metric="difpy" if config.compat == "difpy" else "mse",
+            two_partitions=bool(config.part_b),
+        )
 
 
 @dataclass
@@ -94,12 +103,18 @@ def load_block(paths: list[str], threads: int = 4) -> Batch:
     with ThreadPoolExecutor(max_workers=threads) as pool:
         batches = list(pool.map(load_batch, paths))
     cat = np.concatenate
-    return Batch(keys=cat([b.keys for b in batches]), paths=cat([b.paths for b in batches]),
-                 thumbs=cat([b.thumbs for b in batches]),
-                 height=cat([b.height for b in batches]), width=cat([b.width for b in batches]),
-                 hashes=cat([b.hashes for b in batches]), error_keys=cat([b.error_keys for b in batches]),
-                 error_messages=cat([b.error_messages for b in batches]),
-                 started=min(b.started for b in batches), finished=max(b.finished for b in batches))
+    return Batch(
+        keys=cat([b.keys for b in batches]),
+        paths=cat([b.paths for b in batches]),
+        thumbs=cat([b.thumbs for b in batches]),
+        height=cat([b.height for b in batches]),
+        width=cat([b.width for b in batches]),
+        hashes=cat([b.hashes for b in batches]),
+        error_keys=cat([b.error_keys for b in batches]),
+        error_messages=cat([b.error_messages for b in batches]),
+        started=min(b.started for b in batches),
+        finished=max(b.finished for b in batches),
+    )
 
 
 def _shape_key(block: Batch, opts: CompareOptions) -> np.ndarray:
@@ -122,7 +137,7 @@ def pair_ranks(a: Batch, b: Batch, same_block: bool, two_partitions: bool) -> tu
     paths = a.paths if same_block else np.concatenate([a.paths, b.paths])
     rank = np.empty(len(paths), np.int64)
     rank[np.argsort(paths, kind="stable")] = np.arange(len(paths))
-    return (rank, rank) if same_block else (rank[:len(a.keys)], rank[len(a.keys):])
+    return (rank, rank) if same_block else (rank[: len(a.keys)], rank[len(a.keys) :])
 
 
 @dataclass
@@ -134,9 +149,12 @@ class Dims:
     short: Any  # shorter side
 
     @classmethod
-    def of(cls, xp: ModuleType, block: Batch, rank: np.ndarray) -> "Dims":
-        return cls(xp.asarray(rank), xp.asarray(np.maximum(block.height, block.width)),
-                   xp.asarray(np.minimum(block.height, block.width)))
+    def of(cls, xp: ModuleType, block: Batch, rank: np.ndarray) -> Dims:
+        return cls(
+            xp.asarray(rank),
+            xp.asarray(np.maximum(block.height, block.width)),
+            xp.asarray(np.minimum(block.height, block.width)),
+        )
 
 
 def ordered_pairs(xp: ModuleType, a: Dims, ia: Any, b: Dims, ib: Any, same_block: bool) -> Any:
@@ -173,8 +191,9 @@ def allowed_each(xp: ModuleType, a: Dims, ia: Any, b: Dims, ib: Any, opts: Compa
     return ok
 
 
-def _hash_matches(a: Batch, b: Batch, dims_a: Dims, dims_b: Dims, opts: CompareOptions,
-                  same_block: bool) -> tuple[np.ndarray, np.ndarray]:
+def _hash_matches(
+    a: Batch, b: Batch, dims_a: Dims, dims_b: Dims, opts: CompareOptions, same_block: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """Index pairs (i, j) whose rotation hashes intersect, restricted to allowed pairs."""
     by_hash: dict[str, list[int]] = {}
     for i, row in enumerate(a.hashes):
@@ -201,6 +220,7 @@ def compare_blocks(a: Batch, b: Batch, opts: CompareOptions, same_block: bool, x
     """
     if opts.metric == "difpy":
         from .difpy.exact import compare_blocks_difpy
+
         return compare_blocks_difpy(a, b, opts, same_block)
     started = time.time()
     found: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]] = []  # (ia, ib, mse, rotation, kind)
@@ -224,11 +244,11 @@ def compare_blocks(a: Batch, b: Batch, opts: CompareOptions, same_block: bool, x
     n_tiles = -(-len(order_a) // t) * -(-len(order_b) // t)
     done = 0
     for tb in range(0, len(order_b), t):
-        ib = order_b[tb:tb + t]
+        ib = order_b[tb : tb + t]
         ib_dev = xp.asarray(ib)
         side_b = None
         for ta in range(0, len(order_a), t):
-            ia = order_a[ta:ta + t]
+            ia = order_a[ta : ta + t]
             ia_dev = xp.asarray(ia)
             done += 1
             ordered = ordered_pairs(xp, dims_a, ia_dev, dims_b, ib_dev, same_block)
@@ -244,11 +264,16 @@ def compare_blocks(a: Batch, b: Batch, opts: CompareOptions, same_block: bool, x
                 continue
             # pairs whose image of b comes first in the index order: their rotation is taken from b's side
             # (never inside one block, nor across partitions A and B: pair_ranks puts all of a first there)
-            reverse = None if same_block or opts.two_partitions else \
-                dims_a.rank[ia_dev][:, None] > dims_b.rank[ib_dev][None, :]
+            reverse = (
+                None
+                if same_block or opts.two_partitions
+                else dims_a.rank[ia_dev][:, None] > dims_b.rank[ib_dev][None, :]
+            )
             if opts.diff is not None:
-                ri, rj, mse, rot = (_host(v) for v in opts.diff.tile(xp, thumbs_a[ia_dev], thumbs_b[ib_dev], mask,
-                                                                     opts.threshold, rotations))
+                ri, rj, mse, rot = (
+                    _host(v)
+                    for v in opts.diff.tile(xp, thumbs_a[ia_dev], thumbs_b[ib_dev], mask, opts.threshold, rotations)
+                )
                 if reverse is not None:  # the rotation seen from b's side
                     rot = np.where(_host(reverse)[ri, rj] & (rot > 0), 4 - rot, rot)
                 found.append((ia[ri], ib[rj], mse, rot, COMPUTED))
@@ -260,8 +285,12 @@ def compare_blocks(a: Batch, b: Batch, opts: CompareOptions, same_block: bool, x
                 side_a = kernel.prepare(xp, thumbs_a[ia_dev], 1)
                 if cache_a is not None:
                     cache_a[ta] = side_a
-            ri, rj, mse, rot = (_host(v) for v in kernel.compare_tile(xp, side_a, side_b, mask, opts.threshold,
-                                                                      reverse, symmetric=same_block and ta == tb))
+            ri, rj, mse, rot = (
+                _host(v)
+                for v in kernel.compare_tile(
+                    xp, side_a, side_b, mask, opts.threshold, reverse, symmetric=same_block and ta == tb
+                )
+            )
             found.append((ia[ri], ib[rj], mse, rot, COMPUTED))
             log.info("tile %d/%d: %d matching pairs", done, n_tiles, len(ri))
     ia = np.concatenate([f[0] for f in found]).astype(np.int64) if found else np.zeros(0, np.int64)
@@ -274,8 +303,15 @@ def compare_blocks(a: Batch, b: Batch, opts: CompareOptions, same_block: bool, x
         return np.concatenate([f[i] for f in found]).astype(dtype)[order] if found else np.zeros(0, dtype)
 
     kinds = np.concatenate([np.full(len(f[0]), f[4], np.int8) for f in found]) if found else np.zeros(0, np.int8)
-    return Pairs(key_a=key_a[order], key_b=key_b[order], mse=column(2, np.float64), rotation=column(3, np.int8),
-                 kind=kinds[order], started=started, finished=time.time())
+    return Pairs(
+        key_a=key_a[order],
+        key_b=key_b[order],
+        mse=column(2, np.float64),
+        rotation=column(3, np.int8),
+        kind=kinds[order],
+        started=started,
+        finished=time.time(),
+    )
 
 
 def _host(array: object) -> np.ndarray:
@@ -286,12 +322,26 @@ def _host(array: object) -> np.ndarray:
 def save_pairs(pairs: Pairs, path: str | os.PathLike[str]) -> None:
     """Write a block's matching pairs as .npz, atomically."""
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, key_a=pairs.key_a, key_b=pairs.key_b, mse=pairs.mse, rotation=pairs.rotation,
-                 kind=pairs.kind, timing=np.asarray([pairs.started, pairs.finished]))
+        np.savez(
+            fh,
+            key_a=pairs.key_a,
+            key_b=pairs.key_b,
+            mse=pairs.mse,
+            rotation=pairs.rotation,
+            kind=pairs.kind,
+            timing=np.asarray([pairs.started, pairs.finished]),
+        )
 
 
 def load_pairs(path: str | os.PathLike[str]) -> Pairs:
     with np.load(path, allow_pickle=False) as z:
         timing = z["timing"]
-        return Pairs(key_a=z["key_a"], key_b=z["key_b"], mse=z["mse"], rotation=z["rotation"], kind=z["kind"],
-                     started=float(timing[0]), finished=float(timing[1]))
+        return Pairs(
+            key_a=z["key_a"],
+            key_b=z["key_b"],
+            mse=z["mse"],
+            rotation=z["rotation"],
+            kind=z["kind"],
+            started=float(timing[0]),
+            finished=float(timing[1]),
+        )

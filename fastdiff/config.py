@@ -1,4 +1,5 @@
 """The one configuration model of fastdiff, validated before any rule runs."""
+
 from __future__ import annotations
 
 import os
@@ -10,11 +11,70 @@ from . import userfn
 
 # difPy 4.2.1's allowed extensions (dif.py L163) plus bmp, which OpenCV and Pillow both read.
 DEFAULT_EXTENSIONS: tuple[str, ...] = (
-    "apng", "bw", "cdf", "cur", "dcx", "dds", "dib", "emf", "eps", "fli", "flc", "fpx", "ftex", "fits",
-    "gd", "gd2", "gif", "gbr", "icb", "icns", "iim", "ico", "im", "imt", "j2k", "jfif", "jfi", "jif",
-    "jp2", "jpe", "jpeg", "jpg", "jpm", "jpf", "jpx", "mic", "mpo", "msp", "nc", "pbm", "pcd", "pcx",
-    "pgm", "png", "ppm", "psd", "pixar", "ras", "rgb", "rgba", "sgi", "spi", "spider", "sun", "tga",
-    "tif", "tiff", "vda", "vst", "wal", "webp", "xbm", "xpm", "bmp",
+    "apng",
+    "bw",
+    "cdf",
+    "cur",
+    "dcx",
+    "dds",
+    "dib",
+    "emf",
+    "eps",
+    "fli",
+    "flc",
+    "fpx",
+    "ftex",
+    "fits",
+    "gd",
+    "gd2",
+    "gif",
+    "gbr",
+    "icb",
+    "icns",
+    "iim",
+    "ico",
+    "im",
+    "imt",
+    "j2k",
+    "jfif",
+    "jfi",
+    "jif",
+    "jp2",
+    "jpe",
+    "jpeg",
+    "jpg",
+    "jpm",
+    "jpf",
+    "jpx",
+    "mic",
+    "mpo",
+    "msp",
+    "nc",
+    "pbm",
+    "pcd",
+    "pcx",
+    "pgm",
+    "png",
+    "ppm",
+    "psd",
+    "pixar",
+    "ras",
+    "rgb",
+    "rgba",
+    "sgi",
+    "spi",
+    "spider",
+    "sun",
+    "tga",
+    "tif",
+    "tiff",
+    "vda",
+    "vst",
+    "wal",
+    "webp",
+    "xbm",
+    "xpm",
+    "bmp",
 )
 NAMED_THRESHOLDS: dict[str, int] = {"duplicates": 0, "similar": 5}
 
@@ -125,7 +185,7 @@ class Config(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _partition_modes(self) -> "Config":
+    def _partition_modes(self) -> Config:
         if self.in_folder and self.part_b:
             raise ValueError("in_folder compares inside each folder of part_a; it cannot be combined with part_b")
         if self.compat == "difpy" and (self.part_b or not self.do_compare):
@@ -145,13 +205,48 @@ class Config(BaseModel):
 
 
 STAGE_KEYS: dict[str, tuple[str, ...]] = {
-    "index": ("part_a", "part_b", "recursive", "in_folder", "ignore_names", "ignore_paths", "limit_extensions",
-              "allowed_extensions", "shard_size", "block_size", "max_compare_jobs", "device", "compat", "base_dir"),
+    "index": (
+        "part_a",
+        "part_b",
+        "recursive",
+        "in_folder",
+        "ignore_names",
+        "ignore_paths",
+        "limit_extensions",
+        "allowed_extensions",
+        "shard_size",
+        "block_size",
+        "max_compare_jobs",
+        "device",
+        "compat",
+        "base_dir",
+    ),
     "thumbnails": ("px_size", "shift_amount", "max_pixels", "rotate", "hash_fn", "compat", "base_dir"),
-    "compare": ("threshold", "rotate", "same_dim", "match_aspect_by", "skip_matching_hash", "keep_non_matching_aspects",
-                "tile_size", "cpu_diff", "gpu_diff", "compat"),
-    "merge": ("threshold", "rotate", "same_dim", "in_folder", "recursive", "limit_extensions", "px_size",
-              "do_compare", "match_aspect_by", "compat", "base_dir"),
+    "compare": (
+        "threshold",
+        "rotate",
+        "same_dim",
+        "match_aspect_by",
+        "skip_matching_hash",
+        "keep_non_matching_aspects",
+        "tile_size",
+        "cpu_diff",
+        "gpu_diff",
+        "compat",
+    ),
+    "merge": (
+        "threshold",
+        "rotate",
+        "same_dim",
+        "in_folder",
+        "recursive",
+        "limit_extensions",
+        "px_size",
+        "do_compare",
+        "match_aspect_by",
+        "compat",
+        "base_dir",
+    ),
     "report": ("report_page_size",),
 }
 

@@ -1,4 +1,5 @@
 """The SQLite result database: Fast-Diff-Py's tables (directory, hash_table, dif_table) plus groups."""
+
 from __future__ import annotations
 
 import json
@@ -8,10 +9,9 @@ from collections.abc import Iterable, Iterator
 
 # The smallest hash key of an image's rotations: equal for exactly the images whose thumbnails are equal up to a
 # rotation (the rotation hashes of such images are the same set), NULL for images without hashes.
-HASH_CLUSTER_ID = ("MIN(hash_0, COALESCE(hash_90, hash_0), COALESCE(hash_180, hash_0), "
-                   "COALESCE(hash_270, hash_0))")
+HASH_CLUSTER_ID = "MIN(hash_0, COALESCE(hash_90, hash_0), COALESCE(hash_180, hash_0), COALESCE(hash_270, hash_0))"
 
-SCHEMA = """
+SCHEMA = f"""
 CREATE TABLE directory (
     key INTEGER PRIMARY KEY,             -- index order; rejected entries follow the indexed files
     path TEXT NOT NULL,
@@ -60,13 +60,25 @@ CREATE INDEX directory_hash_0 ON directory (hash_0);
 CREATE INDEX directory_hash_90 ON directory (hash_90);
 CREATE INDEX directory_hash_180 ON directory (hash_180);
 CREATE INDEX directory_hash_270 ON directory (hash_270);
-CREATE INDEX directory_hash_cluster ON directory (%s, key);
+CREATE INDEX directory_hash_cluster ON directory ({HASH_CLUSTER_ID}, key);
 CREATE INDEX dif_table_key_b ON dif_table (key_b);
 CREATE INDEX best_copy_group_head ON best_copy_group (head);
-""" % HASH_CLUSTER_ID
+"""
 
-DIRECTORY_COLUMNS = ("key", "path", "filename", "error", "success", "px", "py", "allowed", "file_size", "created",
-                     "dir_index", "part_b")
+DIRECTORY_COLUMNS = (
+    "key",
+    "path",
+    "filename",
+    "error",
+    "success",
+    "px",
+    "py",
+    "allowed",
+    "file_size",
+    "created",
+    "dir_index",
+    "part_b",
+)
 
 
 def db_text(text: str) -> str:
@@ -84,8 +96,9 @@ def create(path: str | os.PathLike[str]) -> sqlite3.Connection:
     con.executescript("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;" + SCHEMA)
     con.execute(f"CREATE TEMP TABLE staged_directory ({', '.join(DIRECTORY_COLUMNS)}, PRIMARY KEY (key))")
     con.execute("CREATE TEMP TABLE staged_hash (key INTEGER PRIMARY KEY, h0 TEXT, h90 TEXT, h180 TEXT, h270 TEXT)")
-    con.execute("CREATE TEMP TABLE staged_dif (key_a INTEGER, key_b INTEGER, dif REAL, success INTEGER, "
-                "rotation INTEGER)")
+    con.execute(
+        "CREATE TEMP TABLE staged_dif (key_a INTEGER, key_b INTEGER, dif REAL, success INTEGER, rotation INTEGER)"
+    )
     return con
 
 
@@ -93,10 +106,12 @@ def insert_files(con: sqlite3.Connection, rows: Iterable[tuple], hashes: Iterabl
     """Stage directory rows (DIRECTORY_COLUMNS order) and their rotation hashes (key, h0, h90, h180, h270), in any
     order; finish() sorts them into the tables."""
     marks = ", ".join("?" * len(DIRECTORY_COLUMNS))
-    con.executemany(f"INSERT INTO staged_directory VALUES ({marks})",
-                    ((*r[:1], db_text(r[1]), db_text(r[2]), *r[3:]) for r in rows))
-    con.executemany("INSERT INTO staged_hash VALUES (?, ?, ?, ?, ?)",
-                    ((k, *(h or None for h in hs)) for k, *hs in hashes))
+    con.executemany(
+        f"INSERT INTO staged_directory VALUES ({marks})", ((*r[:1], db_text(r[1]), db_text(r[2]), *r[3:]) for r in rows)
+    )
+    con.executemany(
+        "INSERT INTO staged_hash VALUES (?, ?, ?, ?, ?)", ((k, *(h or None for h in hs)) for k, *hs in hashes)
+    )
 
 
 def insert_pairs(con: sqlite3.Connection, rows: Iterable[tuple[int, int, float, int, int | None]]) -> None:
@@ -117,23 +132,29 @@ def finish(con: sqlite3.Connection, config: dict[str, object]) -> None:
                 UNION ALL SELECT key * 4 + 2, h180 FROM staged_hash UNION ALL SELECT key * 4 + 3, h270 FROM staged_hash)
             WHERE h IS NOT NULL GROUP BY h ORDER BY MIN(pos);
         UPDATE directory SET
-            hash_0 = (SELECT t.key FROM staged_hash s JOIN hash_table t ON t.hash = s.h0 WHERE s.key = directory.key),
-            hash_90 = (SELECT t.key FROM staged_hash s JOIN hash_table t ON t.hash = s.h90 WHERE s.key = directory.key),
-            hash_180 = (SELECT t.key FROM staged_hash s JOIN hash_table t ON t.hash = s.h180 WHERE s.key = directory.key),
-            hash_270 = (SELECT t.key FROM staged_hash s JOIN hash_table t ON t.hash = s.h270 WHERE s.key = directory.key)
+            hash_0 = (SELECT t.key FROM staged_hash s JOIN hash_table t ON t.hash = s.h0
+                      WHERE s.key = directory.key),
+            hash_90 = (SELECT t.key FROM staged_hash s JOIN hash_table t ON t.hash = s.h90
+                       WHERE s.key = directory.key),
+            hash_180 = (SELECT t.key FROM staged_hash s JOIN hash_table t ON t.hash = s.h180
+                        WHERE s.key = directory.key),
+            hash_270 = (SELECT t.key FROM staged_hash s JOIN hash_table t ON t.hash = s.h270
+                        WHERE s.key = directory.key)
         WHERE key IN (SELECT key FROM staged_hash);
         INSERT INTO dif_table (key_a, key_b, dif, success, rotation)
             SELECT key_a, key_b, dif, success, rotation FROM staged_dif ORDER BY key_a, key_b;
         DROP TABLE staged_hash;
         DROP TABLE staged_dif;
     """)
-    con.executemany("INSERT INTO run_config VALUES (?, ?)",
-                    ((k, json.dumps(v, sort_keys=True)) for k, v in sorted(config.items())))
+    con.executemany(
+        "INSERT INTO run_config VALUES (?, ?)", ((k, json.dumps(v, sort_keys=True)) for k, v in sorted(config.items()))
+    )
     con.commit()
 
 
-def insert_hash_pairs(con: sqlite3.Connection, two_partitions: bool, per_folder: bool, same_dims: bool,
-                      aspect_factor: float | None) -> None:
+def insert_hash_pairs(
+    con: sqlite3.Connection, two_partitions: bool, per_folder: bool, same_dims: bool, aspect_factor: float | None
+) -> None:
     """Hash-only mode: every allowed pair whose thumbnails are equal up to a rotation (hash_0 of one is a rotation
     hash of the other) goes into dif_table as a hash match (success 2, dif 0).
 
@@ -148,24 +169,34 @@ def insert_hash_pairs(con: sqlite3.Connection, two_partitions: bool, per_folder:
     if aspect_factor:
         ra, rb = (f"(MAX({t}.px, {t}.py) * 1.0 / MAX(MIN({t}.px, {t}.py), 1))" for t in "ab")
         where.append(f"{ra} * :factor >= {rb} AND {rb} >= {ra} / :factor")
-    con.execute(f"""
+    con.execute(
+        f"""
         INSERT INTO dif_table (key_a, key_b, dif, success)
         SELECT a.key, b.key, 0, 2 FROM directory b CROSS JOIN directory a
             ON a.hash_0 IN (b.hash_0, b.hash_90, b.hash_180, b.hash_270)
-        WHERE {" AND ".join(where)} ORDER BY a.key, b.key""", {"factor": aspect_factor})
+        WHERE {" AND ".join(where)} ORDER BY a.key, b.key""",
+        {"factor": aspect_factor},
+    )
     con.commit()
 
 
 def matched_keys_by_quality(con: sqlite3.Connection) -> Iterator[int]:
     """Keys of every image with at least one match, best copy first: pixels, then file size, then index order."""
-    yield from (k for (k,) in con.execute("""
+    yield from (
+        k
+        for (k,) in con.execute("""
         SELECT key FROM directory WHERE key IN (
-            SELECT key_a FROM dif_table WHERE success IN (1, 2) UNION SELECT key_b FROM dif_table WHERE success IN (1, 2))
-        ORDER BY px * py DESC, file_size DESC, key ASC"""))
+            SELECT key_a FROM dif_table WHERE success IN (1, 2)
+            UNION SELECT key_b FROM dif_table WHERE success IN (1, 2))
+        ORDER BY px * py DESC, file_size DESC, key ASC""")
+    )
 
 
 def matches_of(con: sqlite3.Connection, key: int) -> list[tuple[int, float]]:
     """(other key, dif) of every pair that contains `key`, in key order."""
-    return con.execute("""
+    return con.execute(
+        """
         SELECT key_b, dif FROM dif_table WHERE key_a = ?1 AND success IN (1, 2)
-        UNION ALL SELECT key_a, dif FROM dif_table WHERE key_b = ?1 AND success IN (1, 2) ORDER BY 1""", (key,)).fetchall()
+        UNION ALL SELECT key_a, dif FROM dif_table WHERE key_b = ?1 AND success IN (1, 2) ORDER BY 1""",
+        (key,),
+    ).fetchall()

@@ -12,6 +12,7 @@
 
 Memory is O(images) at most (the union-find of the connected components); pairs are never loaded into lists.
 """
+
 from __future__ import annotations
 
 import json
@@ -107,15 +108,16 @@ class ResultDB:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = database_path(path)
         self._con = sqlite3.connect(self.path.resolve().as_uri() + "?mode=ro", uri=True)
-        self._con.execute("CREATE TEMP TABLE component (level INTEGER, key INTEGER, comp INTEGER NOT NULL, "
-                          "PRIMARY KEY (level, key))")
+        self._con.execute(
+            "CREATE TEMP TABLE component (level INTEGER, key INTEGER, comp INTEGER NOT NULL, PRIMARY KEY (level, key))"
+        )
         self._con.execute("CREATE INDEX temp.component_comp ON component (level, comp, key)")
         self._levels: dict[float | None, int] = {}  # max_dif -> level of the components built for it
 
     def close(self) -> None:
         self._con.close()
 
-    def __enter__(self) -> "ResultDB":
+    def __enter__(self) -> ResultDB:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -136,35 +138,41 @@ class ResultDB:
     def errors(self) -> Iterator[Problem]:
         """Entries that failed: unreadable at indexing (stage 'index') or not decodable (stage 'decode')."""
         for key, path, allowed, error in self._con.execute(
-                "SELECT key, path, allowed, error FROM directory WHERE success = 0 ORDER BY key"):
+            "SELECT key, path, allowed, error FROM directory WHERE success = 0 ORDER BY key"
+        ):
             yield Problem(key, path, "decode" if allowed else "index", error)
 
     def disallowed(self) -> Iterator[Problem]:
         """Entries skipped at indexing without an error: unsupported file types and second paths of one file."""
         for key, path, error in self._con.execute(
-                "SELECT key, path, error FROM directory WHERE allowed = 0 AND success = -1 ORDER BY key"):
+            "SELECT key, path, error FROM directory WHERE allowed = 0 AND success = -1 ORDER BY key"
+        ):
             yield Problem(key, path, "index", error)
 
     # --- pairs
     def pair_count(self, max_dif: float | None = None) -> int:
         """Matching pairs, optionally only those with dif <= max_dif."""
-        return self._con.execute("SELECT COUNT(*) FROM dif_table WHERE success IN (1, 2) AND (?1 IS NULL OR dif <= ?1)",
-                                 (max_dif,)).fetchone()[0]
+        return self._con.execute(
+            "SELECT COUNT(*) FROM dif_table WHERE success IN (1, 2) AND (?1 IS NULL OR dif <= ?1)", (max_dif,)
+        ).fetchone()[0]
 
     def pairs(self, max_dif: float | None = None, hash_matches: bool = True) -> Iterator[Pair]:
         """Matching pairs in key order with their MSE (dif <= max_dif if given); hash_matches=False leaves out pairs
         found by equal hashes."""
-        rows = self._con.execute("""
+        rows = self._con.execute(
+            """
             SELECT t.key_a, a.path, t.key_b, b.path, t.dif, t.success FROM dif_table t
             JOIN directory a ON a.key = t.key_a JOIN directory b ON b.key = t.key_b
             WHERE t.success IN (1, ?2) AND (?1 IS NULL OR t.dif <= ?1) ORDER BY t.key_a, t.key_b""",
-                                 (max_dif, HASH_MATCH if hash_matches else 1))
+            (max_dif, HASH_MATCH if hash_matches else 1),
+        )
         for key_a, path_a, key_b, path_b, dif, success in rows:
             yield Pair(key_a, path_a, key_b, path_b, dif, success == HASH_MATCH)
 
     def _dif(self, a: int, b: int) -> float | None:
-        row = self._con.execute("SELECT dif FROM dif_table WHERE key_a = ? AND key_b = ? AND success IN (1, 2)",
-                                (min(a, b), max(a, b))).fetchone()
+        row = self._con.execute(
+            "SELECT dif FROM dif_table WHERE key_a = ? AND key_b = ? AND success IN (1, 2)", (min(a, b), max(a, b))
+        ).fetchone()
         return None if row is None else row[0]
 
     # --- clusters
@@ -186,27 +194,37 @@ class ResultDB:
                 x = parent[x]
             return x
 
-        for a, b in self._con.execute("SELECT key_a, key_b FROM dif_table WHERE success IN (1, 2) "
-                                      "AND (?1 IS NULL OR dif <= ?1)", (max_dif,)):
+        for a, b in self._con.execute(
+            "SELECT key_a, key_b FROM dif_table WHERE success IN (1, 2) AND (?1 IS NULL OR dif <= ?1)", (max_dif,)
+        ):
             linked[a] = linked[b] = 1
             ra, rb = find(a), find(b)
             if ra != rb:
                 parent[max(ra, rb)] = min(ra, rb)
-        self._con.executemany("INSERT INTO temp.component VALUES (?, ?, ?)",
-                              ((level, k, find(k)) for k in range(n) if linked[k]))
+        self._con.executemany(
+            "INSERT INTO temp.component VALUES (?, ?, ?)", ((level, k, find(k)) for k in range(n) if linked[k])
+        )
         self._levels[max_dif] = level
         return level
 
     def _component(self, level: int, comp: int) -> Cluster:
-        images = [_image(r) for r in self._con.execute(
-            f"SELECT {_IMAGE} FROM temp.component c JOIN directory d ON d.key = c.key "
-            f"WHERE c.level = ? AND c.comp = ? ORDER BY {_QUALITY}", (level, comp))]
+        images = [
+            _image(r)
+            for r in self._con.execute(
+                f"SELECT {_IMAGE} FROM temp.component c JOIN directory d ON d.key = c.key "
+                f"WHERE c.level = ? AND c.comp = ? ORDER BY {_QUALITY}",
+                (level, comp),
+            )
+        ]
         head, rest = images[0], sorted(images[1:], key=lambda i: i.key)
         return Cluster(head, [Member(i, self._dif(head.key, i.key)) for i in rest])
 
     def _star(self, head: int) -> Cluster:
-        rows = self._con.execute(f"SELECT {_IMAGE}, g.dif FROM best_copy_group g JOIN directory d ON d.key = g.member "
-                                 "WHERE g.head = ? ORDER BY g.member", (head,))
+        rows = self._con.execute(
+            f"SELECT {_IMAGE}, g.dif FROM best_copy_group g JOIN directory d ON d.key = g.member "
+            "WHERE g.head = ? ORDER BY g.member",
+            (head,),
+        )
         return Cluster(self.image(head), [Member(_image(r[:5]), r[5]) for r in rows])
 
     @staticmethod
@@ -221,8 +239,9 @@ class ResultDB:
         self._check(kind, max_dif)
         if kind == "star":
             return self._con.execute("SELECT COUNT(DISTINCT head) FROM best_copy_group").fetchone()[0]
-        return self._con.execute("SELECT COUNT(DISTINCT comp) FROM temp.component WHERE level = ?",
-                                 (self._level(max_dif),)).fetchone()[0]
+        return self._con.execute(
+            "SELECT COUNT(DISTINCT comp) FROM temp.component WHERE level = ?", (self._level(max_dif),)
+        ).fetchone()[0]
 
     def clusters(self, kind: ClusterKind = "components", max_dif: float | None = None) -> Iterator[Cluster]:
         """Every cluster, each image once.
@@ -246,14 +265,16 @@ class ResultDB:
         if i < 0:
             raise IndexError(i)
         if kind == "star":
-            row = self._con.execute("SELECT DISTINCT head FROM best_copy_group ORDER BY head LIMIT 1 OFFSET ?",
-                                    (i,)).fetchone()
+            row = self._con.execute(
+                "SELECT DISTINCT head FROM best_copy_group ORDER BY head LIMIT 1 OFFSET ?", (i,)
+            ).fetchone()
             if row is None:
                 raise IndexError(i)
             return self._star(row[0])
         level = self._level(max_dif)
-        row = self._con.execute("SELECT DISTINCT comp FROM temp.component WHERE level = ? ORDER BY comp "
-                                "LIMIT 1 OFFSET ?", (level, i)).fetchone()
+        row = self._con.execute(
+            "SELECT DISTINCT comp FROM temp.component WHERE level = ? ORDER BY comp LIMIT 1 OFFSET ?", (level, i)
+        ).fetchone()
         if row is None:
             raise IndexError(i)
         return self._component(level, row[0])
@@ -264,8 +285,7 @@ class ResultDB:
 
     def _hash_cluster(self, hid: int) -> HashCluster:
         (digest,) = self._con.execute("SELECT hash FROM hash_table WHERE key = ?", (hid,)).fetchone()
-        rows = self._con.execute(f"SELECT {_IMAGE} FROM directory d WHERE {HASH_CLUSTER_ID} = ? ORDER BY d.key",
-                                 (hid,))
+        rows = self._con.execute(f"SELECT {_IMAGE} FROM directory d WHERE {HASH_CLUSTER_ID} = ? ORDER BY d.key", (hid,))
         return HashCluster(digest, [_image(r) for r in rows])
 
     def hash_cluster_count(self) -> int:
@@ -289,11 +309,19 @@ class ResultDB:
         """Counts of files, pairs and clusters."""
         files, compared, errors, disallowed = self._con.execute(
             "SELECT COUNT(*), COALESCE(SUM(success = 1), 0), COALESCE(SUM(success = 0), 0), "
-            "COALESCE(SUM(allowed = 0 AND success = -1), 0) FROM directory").fetchone()
-        return {"files": files, "compared": compared, "errors": errors, "disallowed": disallowed,
-                "pairs": self.pair_count(), "clusters": self.cluster_count(),
-                "star_groups": self.cluster_count("star"), "hash_clusters": self.hash_cluster_count(),
-                "lower_quality": self._con.execute("SELECT COUNT(*) FROM best_copy_group").fetchone()[0]}
+            "COALESCE(SUM(allowed = 0 AND success = -1), 0) FROM directory"
+        ).fetchone()
+        return {
+            "files": files,
+            "compared": compared,
+            "errors": errors,
+            "disallowed": disallowed,
+            "pairs": self.pair_count(),
+            "clusters": self.cluster_count(),
+            "star_groups": self.cluster_count("star"),
+            "hash_clusters": self.hash_cluster_count(),
+            "lower_quality": self._con.execute("SELECT COUNT(*) FROM best_copy_group").fetchone()[0],
+        }
 
     def drop_diff(self, threshold: float) -> int:
         """Delete the pairs with dif > threshold and rebuild the best-copy groups; return how many were deleted.

@@ -1,4 +1,5 @@
 """Choice of the array module that runs the compare kernel: numpy on the CPU, or CuPy on a GPU."""
+
 from __future__ import annotations
 
 import logging
@@ -31,10 +32,15 @@ def array_module(device: str) -> ModuleType:
         cupy.zeros(1).sum()  # creates the context now, so a broken driver fails here
     except Exception as err:  # ImportError, CUDA runtime errors
         if device == "gpu":
-            raise DeviceError(f"device 'gpu' was requested but CuPy cannot use a GPU: {err}; install "
-                              f"'fastdiff[gpu]' on a machine with an NVIDIA GPU, or set device: cpu") from None
+            raise DeviceError(
+                f"device 'gpu' was requested but CuPy cannot use a GPU: {err}; install "
+                f"'fastdiff[gpu]' on a machine with an NVIDIA GPU, or set device: cpu"
+            ) from None
         log.info("device auto: no usable GPU (%s); comparing on the CPU", err)
         return np
-    log.info("comparing on GPU %d: %s", cupy.cuda.Device().id,
-             cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)["name"].decode())
+    log.info(
+        "comparing on GPU %d: %s",
+        cupy.cuda.Device().id,
+        cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)["name"].decode(),
+    )
     return cupy

@@ -1,4 +1,5 @@
 """Best-copy groups: every image in at most one group, keyed by its best copy."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -22,8 +23,10 @@ def best_copy_groups(con: sqlite3.Connection) -> Iterator[Group]:
     the head is known and within the threshold), and a copy is never grouped under a worse image.
     """
     # one byte per directory key (keys are dense), not a Python set: 1M matched images would take ~60 MB in a set
-    grouped = bytearray(con.execute("""SELECT COALESCE(MAX(k), -1) + 1 FROM (SELECT MAX(key) AS k FROM directory
-        UNION ALL SELECT MAX(key_a) FROM dif_table UNION ALL SELECT MAX(key_b) FROM dif_table)""").fetchone()[0])
+    grouped = bytearray(
+        con.execute("""SELECT COALESCE(MAX(k), -1) + 1 FROM (SELECT MAX(key) AS k FROM directory
+        UNION ALL SELECT MAX(key_a) FROM dif_table UNION ALL SELECT MAX(key_b) FROM dif_table)""").fetchone()[0]
+    )
     for head in database.matched_keys_by_quality(con):
         if grouped[head]:
             continue

@@ -1,5 +1,6 @@
 """Index stage: scan the partitions in a deterministic order, then lay the files out in shards and compare blocks
 (fastdiff.layout, which keeps the layout of earlier runs)."""
+
 from __future__ import annotations
 
 import json
@@ -64,8 +65,9 @@ def _extension(name: str) -> str | None:
     return name.rsplit(".", 1)[-1].lower() if "." in name else None
 
 
-def _walk(root: str, recursive: bool, ignore_names: set[str], ignore_paths: list[str],
-          visited: set[tuple[int, int]]) -> list[tuple[str, os.stat_result | OSError]]:
+def _walk(
+    root: str, recursive: bool, ignore_names: set[str], ignore_paths: list[str], visited: set[tuple[int, int]]
+) -> list[tuple[str, os.stat_result | OSError]]:
     """All non-hidden file entries below root (sorted), each with its stat result or the error from stat."""
     found: list[tuple[str, os.stat_result | OSError]] = []
     stack = [root]
@@ -107,6 +109,7 @@ def scan(config: Config) -> Scan:
     """Scan the configured partitions into a deterministic, sorted list of files to decode."""
     if config.compat == "difpy":  # difPy's order: sorted arguments, then raw glob order
         from .difpy.exact import scan_difpy
+
         return scan_difpy(config)
     ignore_names = set(config.ignore_names)
     ignore_paths = [os.path.abspath(p) for p in config.ignore_paths]
@@ -123,8 +126,9 @@ def scan(config: Config) -> Scan:
             visited: set[tuple[int, int]] = set()
             for root in group:
                 dir_index = all_dirs.index(root, len(config.part_a) if part else 0)
-                entries += [(p, st, dir_index) for p, st in
-                            _walk(root, config.recursive, ignore_names, ignore_paths, visited)]
+                entries += [
+                    (p, st, dir_index) for p, st in _walk(root, config.recursive, ignore_names, ignore_paths, visited)
+                ]
             per_section.append(sorted(entries, key=lambda e: e[0]))
 
     files: list[IndexedFile] = []
@@ -139,17 +143,26 @@ def scan(config: Config) -> Scan:
                 rejected.append(RejectedFile(path, section.part, "not a regular file", "unreadable", dir_index))
                 continue
             if config.limit_extensions and _extension(os.path.basename(path)) not in allowed:
-                rejected.append(RejectedFile(path, section.part, "Unsupported file type", "unsupported", dir_index,
-                                             st.st_size, st.st_ctime))
+                rejected.append(
+                    RejectedFile(
+                        path, section.part, "Unsupported file type", "unsupported", dir_index, st.st_size, st.st_ctime
+                    )
+                )
                 continue
             inode = (st.st_dev, st.st_ino)
             if inode in seen:
-                rejected.append(RejectedFile(path, section.part, f"same file as {seen[inode]}", "alias", dir_index,
-                                             st.st_size, st.st_ctime))
+                rejected.append(
+                    RejectedFile(
+                        path, section.part, f"same file as {seen[inode]}", "alias", dir_index, st.st_size, st.st_ctime
+                    )
+                )
                 continue
             seen[inode] = path
-            files.append(IndexedFile(len(files), path, section.part, section.id, st.st_size, st.st_ctime, dir_index,
-                                     st.st_mtime_ns))
+            files.append(
+                IndexedFile(
+                    len(files), path, section.part, section.id, st.st_size, st.st_ctime, dir_index, st.st_mtime_ns
+                )
+            )
         log.info("section %d: %d files indexed so far, %d rejected", section.id, len(files), len(rejected))
     return Scan(files, rejected, sections)
 
@@ -173,8 +186,14 @@ def write_index(config: Config, out_dir: str | os.PathLike[str], layout_dir: str
         (tmp / REJECTED).write_text(json.dumps([asdict(r) for r in result.rejected]))
         np.save(tmp / ORDER, order)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
-    log.info("indexed %d files (%d rejected) into %d shards, %d blocks, %d block pairs",
-             len(result.files), len(result.rejected), len(plan.shards), len(plan.blocks), len(pairs))
+    log.info(
+        "indexed %d files (%d rejected) into %d shards, %d blocks, %d block pairs",
+        len(result.files),
+        len(result.rejected),
+        len(plan.shards),
+        len(plan.blocks),
+        len(pairs),
+    )
     return manifest
 
 

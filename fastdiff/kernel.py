@@ -8,6 +8,7 @@ chunk results round; the filter keeps every pair within a proven margin of the t
 candidates are then recomputed exactly (float64 dot products of those integers, every partial sum exact), so
 results equal the brute-force definition bit for bit.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -47,7 +48,7 @@ def _ulp(x: float) -> float:
 def filter_margin(d: int) -> float:
     """Upper bound on |computed - exact| of the filter quantity below (in units of the dot product)."""
     n_chunks = -(-d // CHUNK)
-    largest = 2.0 * (2 ** 14) * d  # bound on |dot| and on (|a|^2 + |b|^2) / 2 of centred values
+    largest = 2.0 * (2**14) * d  # bound on |dot| and on (|a|^2 + |b|^2) / 2 of centred values
     return (n_chunks + 4) * _ulp(largest)
 
 
@@ -62,7 +63,7 @@ def dot_max(xp: ModuleType, a: Side, b: Side, rotations: int | None = None) -> A
     stacked = b.centred[:r].reshape(r * m, d)
     acc = None
     for s in range(0, d, CHUNK):
-        part = a.centred[0, :, s:s + CHUNK] @ stacked[:, s:s + CHUNK].T
+        part = a.centred[0, :, s : s + CHUNK] @ stacked[:, s : s + CHUNK].T
         acc = part if acc is None else xp.add(acc, part, out=acc)
     return acc.reshape(-1, r, m).max(axis=1)
 
@@ -80,13 +81,15 @@ def exact_sse(xp: ModuleType, a: Side, b: Side, ia: Any, ib: Any, reverse: Any =
     ties between rotations resolve the same way whichever side a pair's images were on."""
     out_sse, out_rot = [], []
     for s in range(0, len(ia), REFINE_BATCH):
-        pa, pb = ia[s:s + REFINE_BATCH], ib[s:s + REFINE_BATCH]
+        pa, pb = ia[s : s + REFINE_BATCH], ib[s : s + REFINE_BATCH]
         va = a.centred[0][pa].astype(xp.float64)
         norms = a.sq_norm[pa] + b.sq_norm[pb]
-        sse = xp.stack([norms - 2 * xp.einsum("ij,ij->i", va, rot[pb].astype(xp.float64)).astype(xp.int64)
-                        for rot in b.centred], axis=1)
+        sse = xp.stack(
+            [norms - 2 * xp.einsum("ij,ij->i", va, rot[pb].astype(xp.float64)).astype(xp.int64) for rot in b.centred],
+            axis=1,
+        )
         if reverse is not None and sse.shape[1] == 4:
-            sse = xp.where(reverse[s:s + REFINE_BATCH, None], sse[:, FROM_B], sse)
+            sse = xp.where(reverse[s : s + REFINE_BATCH, None], sse[:, FROM_B], sse)
         rot = sse.argmin(axis=1)
         out_sse.append(sse[xp.arange(len(rot)), rot])
         out_rot.append(rot.astype(xp.int8))
@@ -95,8 +98,9 @@ def exact_sse(xp: ModuleType, a: Side, b: Side, ia: Any, ib: Any, reverse: Any =
     return xp.concatenate(out_sse), xp.concatenate(out_rot)
 
 
-def compare_tile(xp: ModuleType, a: Side, b: Side, allowed: Any, threshold: float,
-                 reverse: Any = None, symmetric: bool = False) -> tuple[Any, Any, Any, Any]:
+def compare_tile(
+    xp: ModuleType, a: Side, b: Side, allowed: Any, threshold: float, reverse: Any = None, symmetric: bool = False
+) -> tuple[Any, Any, Any, Any]:
     """Pairs (i, j) with allowed[i, j] and MSE <= threshold: returns (i, j, mse float64, rotation int8); where
     reverse[i, j] the rotation is seen from b (exact_sse).
 

@@ -14,6 +14,7 @@ and everything computed from it is computed again, while unchanged shards and bl
 The layout is made again from scratch when the settings that shape it change (see `_plan`), in difPy-compatible mode
 (whose results depend on difPy's own file order), and when its files cannot be read.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -100,10 +101,17 @@ class Layout:
 
 def _plan(config: Config) -> dict[str, object]:
     """The settings a layout was made for; another value of any of them means a layout from scratch."""
-    return {"version": VERSION, "compat": config.compat, "two_partitions": bool(config.part_b),
-            "in_folder": config.in_folder, "sections": sorted(config.part_a) + ["|"] + sorted(config.part_b),
-            "shard_size": config.shard_size, "block_size": config.block_size,
-            "max_compare_jobs": config.max_compare_jobs, "gpu_blocks": config.device == "gpu"}
+    return {
+        "version": VERSION,
+        "compat": config.compat,
+        "two_partitions": bool(config.part_b),
+        "in_folder": config.in_folder,
+        "sections": [*sorted(config.part_a), "|", *sorted(config.part_b)],
+        "shard_size": config.shard_size,
+        "block_size": config.block_size,
+        "max_compare_jobs": config.max_compare_jobs,
+        "gpu_blocks": config.device == "gpu",
+    }
 
 
 def _digest(files: tuple[IndexedFile, ...] | list[IndexedFile]) -> str:
@@ -137,8 +145,9 @@ def _fit_blocks(layout: Layout, config: Config, keep: list[Block]) -> None:
         return
     total = sum(len(s.files) for s in layout.shards)
     while (n_pairs := len(layout.pairs())) > config.max_compare_jobs and layout.block_target < total:
-        layout.block_target = max(layout.block_target + 1,
-                                  math.ceil(layout.block_target * math.sqrt(n_pairs / config.max_compare_jobs)))
+        layout.block_target = max(
+            layout.block_target + 1, math.ceil(layout.block_target * math.sqrt(n_pairs / config.max_compare_jobs))
+        )
         layout.blocks = _group(sorted(layout.shards, key=lambda s: s.section), layout.block_target)
         log.info("%d block pairs would exceed max_compare_jobs: blocks of %d images", n_pairs, layout.block_target)
 
@@ -169,8 +178,9 @@ def load(layout_dir: str | os.PathLike[str], config: Config) -> Layout:
                 raise ValueError(f"shard {name} does not match its digest")
             shards.append(Shard(name, files))
         blocks = [Block(b["name"], tuple(b["shards"])) for b in state["blocks"]]
-        return Layout(empty.plan, shards, blocks, int(state["block_target"]), int(state["next_key"]),
-                      int(state["next_seq"]))
+        return Layout(
+            empty.plan, shards, blocks, int(state["block_target"]), int(state["next_key"]), int(state["next_seq"])
+        )
     except (OSError, ValueError, KeyError, TypeError) as err:
         log.warning("the layout of the previous run cannot be read (%s): a new layout", err)
         return empty
@@ -210,11 +220,17 @@ def update(previous: Layout, files: list[IndexedFile], config: Config) -> tuple[
         layout.next_seq += 1
     keep = [_block([renamed[n] for n in b.shards if n in renamed]) for b in previous.blocks]
     _fit_blocks(layout, config, [b for b in keep if b.shards])
-    order = order[:layout.next_key]
+    order = order[: layout.next_key]
     reused = sum(1 for name, now in renamed.items() if name == now)
-    log.info("layout: %d shards (%d unchanged, %d changed, %d new), %d blocks; %d files added",
-             len(layout.shards), reused, len(renamed) - reused, len(groups), len(layout.blocks),
-             sum(len(g) for g in groups))
+    log.info(
+        "layout: %d shards (%d unchanged, %d changed, %d new), %d blocks; %d files added",
+        len(layout.shards),
+        reused,
+        len(renamed) - reused,
+        len(groups),
+        len(layout.blocks),
+        sum(len(g) for g in groups),
+    )
     return layout, order
 
 
@@ -228,9 +244,14 @@ def save(layout: Layout, layout_dir: str | os.PathLike[str]) -> None:
         if not target.exists():
             with atomic_open(target, "w", encoding="utf-8") as fh:
                 json.dump([asdict(f) for f in s.files], fh)
-    state = {"plan": layout.plan, "shards": [s.name for s in layout.shards],
-             "blocks": [{"name": b.name, "shards": list(b.shards)} for b in layout.blocks],
-             "block_target": layout.block_target, "next_key": layout.next_key, "next_seq": layout.next_seq}
+    state = {
+        "plan": layout.plan,
+        "shards": [s.name for s in layout.shards],
+        "blocks": [{"name": b.name, "shards": list(b.shards)} for b in layout.blocks],
+        "block_target": layout.block_target,
+        "next_key": layout.next_key,
+        "next_seq": layout.next_seq,
+    }
     with atomic_open(layout_dir / LAYOUT, "w", encoding="utf-8") as fh:
         json.dump(state, fh, indent=1)
     for p in layout_dir.glob("*.json"):

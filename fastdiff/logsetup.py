@@ -1,4 +1,5 @@
 """Logging for stage jobs: to the rule's log file and to stderr, with the traceback of any failure."""
+
 from __future__ import annotations
 
 import contextlib
@@ -15,7 +16,10 @@ def logging_to(path: str | os.PathLike[str]) -> Iterator[logging.Logger]:
     logger = logging.getLogger("fastdiff")
     logger.setLevel(logging.INFO)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    handlers = [logging.FileHandler(path, encoding="utf-8", errors="backslashreplace"), logging.StreamHandler(sys.stderr)]
+    handlers = [
+        logging.FileHandler(path, encoding="utf-8", errors="backslashreplace"),
+        logging.StreamHandler(sys.stderr),
+    ]
     for h in handlers:
         h.setFormatter(fmt)
         logger.addHandler(h)

@@ -7,6 +7,7 @@ caller then decodes with OpenCV: EXIF (eXIf chunk), a tRNS key on a grey or RGB 
 (which libpng discards), a broken chunk structure or a Wuffs decoding error. Alpha is dropped, not blended, as
 OpenCV does.
 """
+
 from __future__ import annotations
 
 import zlib

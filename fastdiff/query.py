@@ -1,4 +1,5 @@
 """`fastdiff query`: print pairs, clusters and problems of a finished run as tables or JSON (streamed)."""
+
 from __future__ import annotations
 
 import argparse
@@ -17,17 +18,24 @@ _CONTROL = {i: f"\\x{i:02x}" for i in range(32)} | {0x7F: "\\x7f"}
 
 def add_query_parser(sub: argparse._SubParsersAction) -> None:
     """Add the `query` subcommand to the top-level subparsers."""
-    query = sub.add_parser("query", help="print pairs, clusters and errors of a finished run",
-                           description="Read a run's database (read-only, except drop-diff) and print it as a "
-                                       "table or, with --json, as JSON.")
+    query = sub.add_parser(
+        "query",
+        help="print pairs, clusters and errors of a finished run",
+        description="Read a run's database (read-only, except drop-diff) and print it as a "
+        "table or, with --json, as JSON.",
+    )
     query.add_argument("database", metavar="OUT", help="the run's output directory or its fastdiff.sqlite")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="print JSON instead of a table")
     dif = argparse.ArgumentParser(add_help=False)
     dif.add_argument("--max-dif", type=float, metavar="MSE", help="only pairs with an MSE at or below this")
     kind = argparse.ArgumentParser(add_help=False)
-    kind.add_argument("--kind", choices=("components", "star"), default="components",
-                      help="connected components of the pairs (default) or the best-copy groups of results.json")
+    kind.add_argument(
+        "--kind",
+        choices=("components", "star"),
+        default="components",
+        help="connected components of the pairs (default) or the best-copy groups of results.json",
+    )
     what = query.add_subparsers(dest="what", required=True, metavar="WHAT")
     what.add_parser("summary", parents=[common], help="counts of files, pairs and clusters")
     pairs = what.add_parser("pairs", parents=[common, dif], help="matching pairs with their MSE")
@@ -38,8 +46,9 @@ def add_query_parser(sub: argparse._SubParsersAction) -> None:
     what.add_parser("hash-clusters", parents=[common], help="images with identical thumbnails (up to rotation)")
     what.add_parser("errors", parents=[common], help="files that could not be indexed or decoded")
     what.add_parser("disallowed", parents=[common], help="files skipped by the extension filter or as aliases")
-    drop = what.add_parser("drop-diff", parents=[common],
-                           help="delete the pairs with an MSE above THRESHOLD from the database (writes)")
+    drop = what.add_parser(
+        "drop-diff", parents=[common], help="delete the pairs with an MSE above THRESHOLD from the database (writes)"
+    )
     drop.add_argument("threshold", type=float, metavar="THRESHOLD")
 
 
@@ -54,8 +63,7 @@ def _size(n: int) -> str:
 
 def _image_line(image: Image, role: str, dif: float | None) -> str:
     mse = "" if dif is None else f"mse {dif:.6g}"
-    return (f"  {role:<5} {image.width:>6}x{image.height:<6} {_size(image.file_size):>9}  {mse:<14} "
-            f"{_text(image.path)}")
+    return f"  {role:<5} {image.width:>6}x{image.height:<6} {_size(image.file_size):>9}  {mse:<14} {_text(image.path)}"
 
 
 def _cluster_table(number: int, cluster: Cluster) -> str:
@@ -65,13 +73,18 @@ def _cluster_table(number: int, cluster: Cluster) -> str:
 
 
 def _cluster_json(number: int, cluster: Cluster) -> dict[str, object]:
-    return {"index": number, "head": asdict(cluster.head),
-            "members": [{**asdict(m.image), "dif": m.dif} for m in cluster.members]}
+    return {
+        "index": number,
+        "head": asdict(cluster.head),
+        "members": [{**asdict(m.image), "dif": m.dif} for m in cluster.members],
+    }
 
 
 def _hash_table(number: int, cluster: HashCluster) -> str:
-    return "\n".join([f"hash cluster {number}: {len(cluster.images)} images, {cluster.hash[:16]}"] +
-                     [f"  {i.width:>6}x{i.height:<6} {_size(i.file_size):>9}  {_text(i.path)}" for i in cluster.images])
+    return "\n".join(
+        [f"hash cluster {number}: {len(cluster.images)} images, {cluster.hash[:16]}"]
+        + [f"  {i.width:>6}x{i.height:<6} {_size(i.file_size):>9}  {_text(i.path)}" for i in cluster.images]
+    )
 
 
 def _pair_line(p: Pair) -> str:
@@ -118,8 +131,11 @@ def _print(db: ResultDB, args: argparse.Namespace, out: TextIO) -> None:
             cluster = db.cluster(args.index, args.kind, args.max_dif)
             result, table = _cluster_json(args.index, cluster), _cluster_table(args.index, cluster)
         else:
-            result = {"deleted": db.drop_diff(args.threshold), "pairs": db.pair_count(),
-                      "star_groups": db.cluster_count("star")}
+            result = {
+                "deleted": db.drop_diff(args.threshold),
+                "pairs": db.pair_count(),
+                "star_groups": db.cluster_count("star"),
+            }
             table = f"deleted {result['deleted']} pairs; {result['pairs']} pairs in {result['star_groups']} groups left"
         out.write((json.dumps(result, indent=1) if args.json else table) + "\n")
     elif args.json:

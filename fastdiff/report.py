@@ -4,6 +4,7 @@ OUT/report/index.html sums up the run and links the pages page-0001.html, page-0
 `groups_per_page` groups each (and at most MAX_IMAGES_PER_PAGE images: a larger group continues on the next page).
 Every page is self-contained: the thumbnails are embedded as small PNGs taken from the thumbnail batches.
 """
+
 from __future__ import annotations
 
 import base64
@@ -74,19 +75,26 @@ def _figure(image: Image, png: bytes | None, dif: float | None) -> str:
     w, h = image.width, image.height
     scale = BOX / max(w, h, 1)
     dw, dh = (max(1, round(w * scale)), max(1, round(h * scale))) if w > 0 and h > 0 else (BOX, BOX)
-    img = (f'<img src="data:image/png;base64,{base64.b64encode(png).decode()}" width="{dw}" height="{dh}" '
-           f'alt="{_text(os.path.basename(image.path))}">' if png else "no thumbnail")
+    img = (
+        f'<img src="data:image/png;base64,{base64.b64encode(png).decode()}" width="{dw}" height="{dh}" '
+        f'alt="{_text(os.path.basename(image.path))}">'
+        if png
+        else "no thumbnail"
+    )
     badge = "kept" if kept else "copy"
     mse = "best copy" if kept else f"MSE {dif:.6g}"
-    return (f'<figure class="image {badge}" data-key="{image.key}"><div class="thumb">{img}</div>'
-            f'<figcaption><span class="badge">{badge}</span> <b>{_text(os.path.basename(image.path))}</b><br>'
-            f'{w}&times;{h} px &middot; <span title="{image.file_size} bytes">{_size(image.file_size)}</span>'
-            f' &middot; <span class="mse">{mse}</span><br><span class="path">{_text(image.path)}</span>'
-            f'</figcaption></figure>')
+    return (
+        f'<figure class="image {badge}" data-key="{image.key}"><div class="thumb">{img}</div>'
+        f'<figcaption><span class="badge">{badge}</span> <b>{_text(os.path.basename(image.path))}</b><br>'
+        f'{w}&times;{h} px &middot; <span title="{image.file_size} bytes">{_size(image.file_size)}</span>'
+        f' &middot; <span class="mse">{mse}</span><br><span class="path">{_text(image.path)}</span>'
+        f"</figcaption></figure>"
+    )
 
 
 def _group(number: int, cluster: Cluster, start: int, stop: int, store: sqlite3.Connection) -> str:
     """One group's section: the kept copy and members[start:stop] (a large group is split over pages)."""
+
     def png(key: int) -> bytes | None:
         row = store.execute("SELECT png FROM thumb WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
@@ -95,15 +103,19 @@ def _group(number: int, cluster: Cluster, start: int, stop: int, store: sqlite3.
     figures += [_figure(m.image, png(m.image.key), m.dif) for m in cluster.members[start:stop]]
     split = len(cluster.members) > stop - start
     continued = f", copies {start + 1}&ndash;{stop} of {len(cluster.members)}" if split else ""
-    return (f'<section class="group" id="group-{number}" data-group="{number}" data-size="{cluster.size}">'
-            f'<h2>Group {number} <span>{cluster.size} images{continued}</span></h2>'
-            f'<div class="images">{"".join(figures)}</div></section>')
+    return (
+        f'<section class="group" id="group-{number}" data-group="{number}" data-size="{cluster.size}">'
+        f"<h2>Group {number} <span>{cluster.size} images{continued}</span></h2>"
+        f'<div class="images">{"".join(figures)}</div></section>'
+    )
 
 
 def _page(title: str, nav: str, body: str) -> str:
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
-            f'<style>{CSS}</style></head>\n<body><header><h1>{title}</h1><nav>{nav}</nav></header>\n<main>{body}</main>'
-            f'\n<footer><nav>{nav}</nav></footer></body></html>\n')
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+        f"<style>{CSS}</style></head>\n<body><header><h1>{title}</h1><nav>{nav}</nav></header>\n<main>{body}</main>"
+        f"\n<footer><nav>{nav}</nav></footer></body></html>\n"
+    )
 
 
 def page_name(n: int) -> str:
@@ -129,8 +141,13 @@ def _pages(db: ResultDB, store: sqlite3.Connection, groups_per_page: int) -> Ite
         yield first, last, sections
 
 
-def write_report(db_path: str | os.PathLike[str], index_dir: str | os.PathLike[str], batch_paths: list[str],
-                 out_dir: str | os.PathLike[str], groups_per_page: int = 50) -> int:
+def write_report(
+    db_path: str | os.PathLike[str],
+    index_dir: str | os.PathLike[str],
+    batch_paths: list[str],
+    out_dir: str | os.PathLike[str],
+    groups_per_page: int = 50,
+) -> int:
     """Write out_dir/index.html and the group pages; return the number of pages."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -148,7 +165,8 @@ def write_report(db_path: str | os.PathLike[str], index_dir: str | os.PathLike[s
             first, last, sections = page
             (out_dir / page_name(n)).write_text(
                 _page(f"fastdiff report: groups {first}&ndash;{last}", " ".join(links), "\n".join(sections)),
-                encoding="utf-8")
+                encoding="utf-8",
+            )
             ranges.append((first, last))
             page = following
         summary = db.summary()
@@ -156,15 +174,23 @@ def write_report(db_path: str | os.PathLike[str], index_dir: str | os.PathLike[s
     threshold = config.get("threshold")
     threshold = f"{NAMED_THRESHOLDS[threshold]} ({threshold})" if threshold in NAMED_THRESHOLDS else threshold
     matching = f"MSE &lt;= {threshold}" if config.get("do_compare", True) else "equal thumbnail hashes"
-    rows = [("images compared", summary["compared"]), ("groups", summary["star_groups"]),
-            ("lower-quality copies", summary["lower_quality"]), ("matching pairs", summary["pairs"]),
-            ("pairs match by", matching), ("files not compared", summary["errors"] + summary["disallowed"])]
+    rows = [
+        ("images compared", summary["compared"]),
+        ("groups", summary["star_groups"]),
+        ("lower-quality copies", summary["lower_quality"]),
+        ("matching pairs", summary["pairs"]),
+        ("pairs match by", matching),
+        ("files not compared", summary["errors"] + summary["disallowed"]),
+    ]
     table = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in rows)
-    links = "".join(f'<li><a href="{page_name(n)}">page {n}</a>: groups {a}&ndash;{b}</li>'
-                    for n, (a, b) in enumerate(ranges, 1))
-    body = (f'<table class="summary">{table}</table>'
-            + (f'<h2>{len(ranges)} pages</h2><ol class="pages">{links}</ol>' if ranges
-               else "<p>No duplicate groups were found.</p>"))
+    links = "".join(
+        f'<li><a href="{page_name(n)}">page {n}</a>: groups {a}&ndash;{b}</li>' for n, (a, b) in enumerate(ranges, 1)
+    )
+    body = f'<table class="summary">{table}</table>' + (
+        f'<h2>{len(ranges)} pages</h2><ol class="pages">{links}</ol>'
+        if ranges
+        else "<p>No duplicate groups were found.</p>"
+    )
     (out_dir / "index.html").write_text(_page("fastdiff report", "", body), encoding="utf-8")
     log.info("report: %d groups on %d pages in %s", summary["star_groups"], len(ranges), out_dir)
     return len(ranges)

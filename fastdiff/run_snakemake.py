@@ -5,6 +5,7 @@ scheduling round, only to wake the scheduler again; the last of them keeps the i
 second after the workflow has finished. Once Snakemake has returned they have nothing left to wake, so they are
 cancelled.
 """
+
 from __future__ import annotations
 
 import sys

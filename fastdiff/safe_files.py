@@ -7,6 +7,7 @@
   trash folder, so it can be undone like a move (remove the folder to free the space).
 * The manifest lists every planned action before any is done, and is rewritten with the outcome of each.
 """
+
 from __future__ import annotations
 
 import errno
@@ -82,8 +83,11 @@ def _move(source: str, target: str) -> None:
 
 def _write_manifest(path: str, entries: list[dict[str, object]]) -> None:
     with atomic_open(path, "w", encoding="utf-8") as fh:
-        json.dump({"fastdiff_manifest": MANIFEST_VERSION, "written": datetime.now().isoformat(), "entries": entries},
-                  fh, indent=1)
+        json.dump(
+            {"fastdiff_manifest": MANIFEST_VERSION, "written": datetime.now().isoformat(), "entries": entries},
+            fh,
+            indent=1,
+        )
 
 
 def _execute(action: str, moves: list[tuple[str, str]], manifest: str) -> list[tuple[str, str]]:
@@ -118,13 +122,16 @@ def confirm(question: str, assume_yes: bool) -> bool:
     if assume_yes:
         return True
     if sys.stdin is None or not sys.stdin.isatty():
-        raise NotInteractive("a confirmation is needed but stdin is not interactive: confirm in advance "
-                             "(silent_del=True, -sd True) or use a dry run")
+        raise NotInteractive(
+            "a confirmation is needed but stdin is not interactive: confirm in advance "
+            "(silent_del=True, -sd True) or use a dry run"
+        )
     return input(question).strip().lower() in ("y", "yes")
 
 
-def move(files: Iterable[str], keep: Iterable[str], dest: str, manifest: str,
-         dry_run: bool = False) -> list[tuple[str, str]]:
+def move(
+    files: Iterable[str], keep: Iterable[str], dest: str, manifest: str, dry_run: bool = False
+) -> list[tuple[str, str]]:
     """Move `files` (not the kept copies) into `dest`; return the (source, target) pairs moved."""
     moves, skipped = plan(files, keep, dest)
     _report(skipped, moves, dry_run, "move")
@@ -136,8 +143,14 @@ def move(files: Iterable[str], keep: Iterable[str], dest: str, manifest: str,
     return done
 
 
-def delete(files: Iterable[str], keep: Iterable[str], trash: str, manifest: str, assume_yes: bool = False,
-           dry_run: bool = False) -> list[tuple[str, str]]:
+def delete(
+    files: Iterable[str],
+    keep: Iterable[str],
+    trash: str,
+    manifest: str,
+    assume_yes: bool = False,
+    dry_run: bool = False,
+) -> list[tuple[str, str]]:
     """Delete `files` (not the kept copies) by moving them into `trash`, after a confirmation unless assume_yes."""
     moves, skipped = plan(files, keep, trash)
     _report(skipped, moves, dry_run, "delete (move to trash)")
@@ -145,13 +158,18 @@ def delete(files: Iterable[str], keep: Iterable[str], trash: str, manifest: str,
         if not dry_run:
             print("Deleted 0 file(s)")
         return []
-    if not confirm(f"Delete {len(moves)} lower quality image(s)? They are moved to {os.path.abspath(trash)} "
-                   f"(undo: difpy --undo {manifest}). (y/n) ", assume_yes):
+    if not confirm(
+        f"Delete {len(moves)} lower quality image(s)? They are moved to {os.path.abspath(trash)} "
+        f"(undo: difpy --undo {manifest}). (y/n) ",
+        assume_yes,
+    ):
         print("Deletion canceled.")
         return []
     done = _execute("delete", moves, manifest)
-    print(f"Deleted {len(done)} file(s): they are in {os.path.abspath(trash)} until you remove it; "
-          f"undo: difpy --undo {manifest}")
+    print(
+        f"Deleted {len(done)} file(s): they are in {os.path.abspath(trash)} until you remove it; "
+        f"undo: difpy --undo {manifest}"
+    )
     return done
 
 

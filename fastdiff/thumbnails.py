@@ -1,4 +1,5 @@
 """Thumbnail stage: decode one index shard into a compressed batch of square uint8 thumbnails."""
+
 from __future__ import annotations
 
 import contextlib
@@ -30,8 +31,9 @@ def sha256_hex(thumb: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(thumb).tobytes()).hexdigest()
 
 
-def rotation_hashes(thumb: np.ndarray, shift_amount: int, rotate: bool,
-                    hash_fn: Callable[[np.ndarray], str] = sha256_hex) -> list[str]:
+def rotation_hashes(
+    thumb: np.ndarray, shift_amount: int, rotate: bool, hash_fn: Callable[[np.ndarray], str] = sha256_hex
+) -> list[str]:
     """Hash (sha-256 or a user hash_fn) of the thumbnail after the bit shift, for rotations 0/90/180/270
     ('' where rotate is off).
 
@@ -76,9 +78,17 @@ def _one(f: IndexedFile, px_size: int, max_pixels: int) -> tuple[np.ndarray, int
     return make_thumbnail(decoded.rgb, px_size), decoded.height, decoded.width
 
 
-def build_batch(files: list[IndexedFile], px_size: int, shift_amount: int, rotate: bool,
-                max_pixels: int, threads: int = 1, hash_fn: Callable[[np.ndarray], str] = sha256_hex,
-                compat: str = "default", base_dir: str | None = None) -> Batch:
+def build_batch(
+    files: list[IndexedFile],
+    px_size: int,
+    shift_amount: int,
+    rotate: bool,
+    max_pixels: int,
+    threads: int = 1,
+    hash_fn: Callable[[np.ndarray], str] = sha256_hex,
+    compat: str = "default",
+    base_dir: str | None = None,
+) -> Batch:
     """Decode and thumbnail `files` with a pool of `threads` threads (OpenCV releases the GIL).
 
     compat 'difpy' decodes as difPy 4.2.1 does (Pillow, BICUBIC; paths relative to base_dir): fastdiff.difpy.exact.
@@ -88,6 +98,7 @@ def build_batch(files: list[IndexedFile], px_size: int, shift_amount: int, rotat
     keys, paths, thumbs, heights, widths, hashes, err_keys, err_msgs = [], [], [], [], [], [], [], []
     if compat == "difpy":
         from .difpy.exact import difpy_warnings, thumbnail
+
         decode_one, context = (lambda f: thumbnail(f.path, px_size, base_dir)), difpy_warnings()
     else:
         decode_one, context = (lambda f: _one(f, px_size, max_pixels)), contextlib.nullcontext()

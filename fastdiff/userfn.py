@@ -4,6 +4,7 @@
 `f(a, b) -> float` on two (px, px, 3) uint8 thumbnails, or vectorised over blocks, `f(A, B) -> (n, m) array`
 on (n, px, px, 3) and (m, px, px, 3). Which of the two a function is, is found out once, on a tiny sample.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -23,7 +24,7 @@ class UserFunctionError(ValueError):
 
 def load_function(path: str) -> Callable[..., Any]:
     """Import 'package.module:function' or 'package.module.function'."""
-    module_name, sep, name = path.partition(":") if ":" in path else path.rpartition(".")
+    module_name, _sep, name = path.partition(":") if ":" in path else path.rpartition(".")
     if not module_name or not name:
         raise UserFunctionError(f"{path!r} is not a dotted path 'package.module:function'")
     try:
@@ -66,19 +67,25 @@ class DiffFunction:
     fn: Callable[..., Any]
     vectorised: bool
 
-    def tile(self, xp: ModuleType, a: Any, b: Any, allowed: Any, threshold: float,
-             rotations: int) -> tuple[Any, Any, Any, Any]:
+    def tile(
+        self, xp: ModuleType, a: Any, b: Any, allowed: Any, threshold: float, rotations: int
+    ) -> tuple[Any, Any, Any, Any]:
         """Allowed pairs of thumbnails a x b with difference <= threshold (minimum over the rotations of b):
         (i, j, difference float64, rotation int8). A per-pair function is called on allowed pairs only."""
         if self.vectorised:
-            values = xp.stack([xp.asarray(self.fn(a, xp.rot90(b, k, axes=(1, 2))), dtype=xp.float64)
-                               for k in range(rotations)])
+            values = xp.stack(
+                [xp.asarray(self.fn(a, xp.rot90(b, k, axes=(1, 2))), dtype=xp.float64) for k in range(rotations)]
+            )
             best, rot = values.min(axis=0), values.argmin(axis=0)
             i, j = xp.nonzero(allowed & (best <= threshold))
             return i, j, best[i, j], rot[i, j].astype(xp.int8)
         i, j = (np.asarray(v.get() if hasattr(v, "get") else v) for v in xp.nonzero(allowed))
-        values = np.array([[float(self.fn(a[p], xp.rot90(b[q], k))) for k in range(rotations)]
-                           for p, q in zip(i.tolist(), j.tolist())]).reshape(len(i), rotations)
+        values = np.array(
+            [
+                [float(self.fn(a[p], xp.rot90(b[q], k))) for k in range(rotations)]
+                for p, q in zip(i.tolist(), j.tolist())
+            ]
+        ).reshape(len(i), rotations)
         best, rot = values.min(axis=1), values.argmin(axis=1).astype(np.int8)
         keep = best <= threshold
         return i[keep], j[keep], best[keep], rot[keep]

@@ -1,4 +1,5 @@
 """Shared helpers: run the real workflow in a subprocess, and a brute-force reference to check it against."""
+
 from __future__ import annotations
 
 import json
@@ -10,14 +11,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from synth import make_collection
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_fastdiff(dirs: list[Path], out: Path, *args: str, cores: int = 2, check: bool = True,
-                 env_pythonpath: bool = False) -> subprocess.CompletedProcess:
+def run_fastdiff(
+    dirs: list[Path], out: Path, *args: str, cores: int = 2, check: bool = True, env_pythonpath: bool = False
+) -> subprocess.CompletedProcess:
     """`fastdiff run DIRS -o OUT ARGS` as a user runs it; fails the test with snakemake's output on error.
 
     env_pythonpath puts tests/ on PYTHONPATH, so user functions defined there can be imported by the jobs.
@@ -39,9 +40,13 @@ def dif_rows(out: Path) -> dict[tuple[int, int], float]:
 def path_pairs(out: Path) -> dict[tuple[str, str], float]:
     """dif_table keyed by paths (keys depend on nothing but the file set, paths not even on that)."""
     with sqlite3.connect(out / "fastdiff.sqlite") as con:
-        return {(a, b): d for a, b, d in con.execute(
-            "SELECT a.path, b.path, dif FROM dif_table JOIN directory a ON a.key = key_a "
-            "JOIN directory b ON b.key = key_b")}
+        return {
+            (a, b): d
+            for a, b, d in con.execute(
+                "SELECT a.path, b.path, dif FROM dif_table JOIN directory a ON a.key = key_a "
+                "JOIN directory b ON b.key = key_b"
+            )
+        }
 
 
 def brute_force(out: Path, threshold: float, rotate: bool, same_dim: bool) -> dict[tuple[int, int], float]:

@@ -6,6 +6,7 @@ SPEC: {"dirs": [...], "build": {build keywords}, "searches": [{search keywords},
 {"result", "lower_quality" (sorted: difPy's order is a set's), "stats"} per search. A script, not a test module:
 difPy uses multiprocessing, which needs the main-module guard.
 """
+
 import json
 import sys
 
@@ -19,13 +20,20 @@ def _plain(obj):
 if __name__ == "__main__":
     import difPy
 
-    spec = json.loads(open(sys.argv[1]).read())
+    with open(sys.argv[1]) as fh:
+        spec = json.load(fh)
     dif = difPy.build(*spec["dirs"], show_progress=False, processes=2, **spec["build"])
     out = []
     for options in spec["searches"]:
         se = difPy.search(dif, show_progress=False, processes=2, **options)
         # serialised at once: difPy's search stats are the build's stats dict, updated by the next search
-        out.append(json.loads(json.dumps({"result": se.result, "lower_quality": sorted(map(str, se.lower_quality)),
-                                          "stats": se.stats}, default=_plain)))
+        out.append(
+            json.loads(
+                json.dumps(
+                    {"result": se.result, "lower_quality": sorted(map(str, se.lower_quality)), "stats": se.stats},
+                    default=_plain,
+                )
+            )
+        )
     with open(sys.argv[2], "w") as fh:
         json.dump(out, fh)

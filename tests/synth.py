@@ -42,10 +42,10 @@ import numpy as np
 from PIL import Image
 
 __all__ = [
-    "Planted",
-    "KINDS",
     "BRIGHTEN_DELTA",
+    "KINDS",
     "SIZES",
+    "Planted",
     "make_collection",
     "make_tiny_set",
     "photo_like",
@@ -75,14 +75,14 @@ SIZES: tuple[tuple[int, int], ...] = (
     (400, 300),
     (480, 360),
     (640, 480),
-    (90, 120),    # portrait
-    (240, 320),   # portrait
+    (90, 120),  # portrait
+    (240, 320),  # portrait
     (300, 200),
     (256, 256),
     (500, 375),
-    (375, 500),   # portrait
-    (160, 90),    # 16:9
-    (320, 180),   # 16:9
+    (375, 500),  # portrait
+    (160, 90),  # 16:9
+    (320, 180),  # 16:9
 )
 
 _BASE_FORMATS = (".jpg", ".png", ".jpg", ".webp", ".png", ".bmp", ".jpg", ".png")
@@ -117,13 +117,14 @@ _DIRS_ODD = (
 @dataclass
 class Planted:
     original: str  # relative path of the original (POSIX separators)
-    copy: str      # relative path of the derived file
-    kind: str      # one of KINDS
+    copy: str  # relative path of the derived file
+    kind: str  # one of KINDS
 
 
 # --------------------------------------------------------------------------
 # image synthesis
 # --------------------------------------------------------------------------
+
 
 def photo_like(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
     """Return a photo-like RGB ``uint8`` array of shape (height, width, 3)."""
@@ -152,8 +153,7 @@ def photo_like(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
         kind = int(rng.integers(0, 3))
         if kind == 0:
             axes = (int(rng.integers(s // 10, s // 2 + 1)), int(rng.integers(s // 10, s // 2 + 1)))
-            cv2.ellipse(overlay, (cx, cy), axes, float(rng.uniform(0, 180)), 0, 360,
-                        color, -1, cv2.LINE_AA)
+            cv2.ellipse(overlay, (cx, cy), axes, float(rng.uniform(0, 180)), 0, 360, color, -1, cv2.LINE_AA)
         elif kind == 1:
             dx, dy = int(rng.integers(s // 8, s // 2 + 1)), int(rng.integers(s // 8, s // 2 + 1))
             cv2.rectangle(overlay, (cx - dx, cy - dy), (cx + dx, cy + dy), color, -1, cv2.LINE_AA)
@@ -175,6 +175,7 @@ def photo_like(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
 # --------------------------------------------------------------------------
 # file I/O (Pillow: handles unicode / newline names and all four formats)
 # --------------------------------------------------------------------------
+
 
 def _write(arr: np.ndarray, path: Path, quality: int = 92, png_level: int = 1) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -234,6 +235,7 @@ def _copy_ext(kind: str, orig_ext: str) -> str:
 # naming
 # --------------------------------------------------------------------------
 
+
 def _base_name(i: int, odd: bool) -> str:
     if odd:
         if i == 7:
@@ -265,8 +267,8 @@ def _rel(p: Path, root: Path) -> str:
 # public API
 # --------------------------------------------------------------------------
 
-def make_collection(root: Path, n_base: int = 40, seed: int = 0,
-                    odd_names: bool = True) -> list[Planted]:
+
+def make_collection(root: Path, n_base: int = 40, seed: int = 0, odd_names: bool = True) -> list[Planted]:
     """Write n_base photo-like, mutually unrelated images of varied sizes and
     aspect ratios (120x90 ... 640x480, some portrait) into a nested folder
     tree under root, plus planted derived copies of a subset, and return what

@@ -1,11 +1,11 @@
 """Bad and odd input never stops a run: each bad file is reported in stats.json and the database."""
+
 from __future__ import annotations
 
 import shutil
 import sqlite3
 
 import pytest
-
 from bad_inputs import make_bad_inputs, make_odd_valid_inputs
 from conftest import read_json, run_fastdiff
 from synth import make_tiny_set

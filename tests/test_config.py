@@ -1,17 +1,27 @@
 """A bad config key or value stops the run before any job, with a message naming the key."""
+
 from __future__ import annotations
 
 import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO, run_fastdiff
+
 from fastdiff.config import ConfigError, load_config
 
 
-@pytest.mark.parametrize("key, value", [("px_size", 5), ("threshold", "very"), ("shift_amount", 9),
-                                        ("match_aspect_by", 0.5), ("no_such_key", 1), ("part_a", ["/no/such/dir"])])
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("px_size", 5),
+        ("threshold", "very"),
+        ("shift_amount", 9),
+        ("match_aspect_by", 0.5),
+        ("no_such_key", 1),
+        ("part_a", ["/no/such/dir"]),
+    ],
+)
 def test_bad_values_name_the_key(tmp_path, key, value):
     raw = {"part_a": [str(tmp_path)], key: value}
     with pytest.raises(ConfigError, match=key):
@@ -26,10 +36,27 @@ def test_fastdiff_run_rejects_bad_config_before_any_job(tmp_path):
 
 
 def test_snakemake_rejects_bad_config_before_any_job(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1", "--directory", str(tmp_path),
-                           "--snakefile", str(REPO / "Snakefile"), "--configfile", str(REPO / "config/config.yaml"),
-                           "--config", f"part_a=[{tmp_path}]", "rotate=maybe"],
-                          capture_output=True, text=True, cwd=REPO)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--cores",
+            "1",
+            "--directory",
+            str(tmp_path),
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--configfile",
+            str(REPO / "config/config.yaml"),
+            "--config",
+            f"part_a=[{tmp_path}]",
+            "rotate=maybe",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     assert proc.returncode != 0
     assert "rotate" in proc.stdout + proc.stderr
     assert not list(tmp_path.glob("results/work/*"))

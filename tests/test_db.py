@@ -1,4 +1,5 @@
 """The database API (fastdiff.db) and `fastdiff query` on a small database with a known structure."""
+
 from __future__ import annotations
 
 import hashlib
@@ -34,9 +35,11 @@ PAIRS = [(0, 1, 1.0, 1, 0), (1, 2, 2.0, 1, 0), (2, 3, 4.0, 1, 0), (4, 8, 0.0, 2,
 def db_path(tmp_path):
     path = tmp_path / "fastdiff.sqlite"
     con = database.create(path)
-    database.insert_files(con, [(k, p, p.rsplit("/", 1)[1], e, s, h, w, a, size, 0.0, 0, 0)
-                                for k, p, e, s, h, w, a, size, _ in FILES],
-                          [(k, *hs) for k, *_, hs in FILES if hs])
+    database.insert_files(
+        con,
+        [(k, p, p.rsplit("/", 1)[1], e, s, h, w, a, size, 0.0, 0, 0) for k, p, e, s, h, w, a, size, _ in FILES],
+        [(k, *hs) for k, *_, hs in FILES if hs],
+    )
     database.insert_pairs(con, PAIRS)
     database.finish(con, {"threshold": 5.0})
     store_best_copy_groups(con)
@@ -54,7 +57,9 @@ def test_queries(db_path):
         assert db.config() == {"threshold": 5.0}
         assert (db.pair_count(), db.pair_count(2.0), db.pair_count(0)) == (4, 3, 1)
         assert [(p.key_a, p.key_b, p.dif, p.hash_match) for p in db.pairs(max_dif=1.0)] == [
-            (0, 1, 1.0, False), (4, 8, 0.0, True)]
+            (0, 1, 1.0, False),
+            (4, 8, 0.0, True),
+        ]
         assert [(p.key_a, p.key_b) for p in db.pairs(hash_matches=False)] == [(0, 1), (1, 2), (2, 3)]
 
         # connected components: the best copy is the head; d.png did not match b.png directly
@@ -81,11 +86,22 @@ def test_queries(db_path):
             db.hash_cluster(2)
 
         assert [(p.key, p.stage, p.reason) for p in db.errors()] == [
-            (5, "decode", "truncated image data"), (7, "index", "Permission denied")]
+            (5, "decode", "truncated image data"),
+            (7, "index", "Permission denied"),
+        ]
         assert [(p.key, p.path, p.reason) for p in db.disallowed()] == [(6, "/p/notes.txt", "Unsupported file type")]
         assert db.image(1).width == 200 and db.image(1).file_size == 500
-        assert db.summary() == {"files": 9, "compared": 6, "errors": 2, "disallowed": 1, "pairs": 4, "clusters": 2,
-                                "star_groups": 2, "hash_clusters": 2, "lower_quality": 3}
+        assert db.summary() == {
+            "files": 9,
+            "compared": 6,
+            "errors": 2,
+            "disallowed": 1,
+            "pairs": 4,
+            "clusters": 2,
+            "star_groups": 2,
+            "hash_clusters": 2,
+            "lower_quality": 3,
+        }
     assert hashlib.sha256(db_path.read_bytes()).hexdigest() == before, "a query wrote to the database"
 
 
@@ -138,15 +154,18 @@ def test_query_cli(db_path, capsys):
     assert rc == 0 and out.splitlines()[:3] == [
         "cluster 0: 3 images",
         "  kept     200x200        500 B                 /p/b.png",
-        "  copy     100x100       1000 B  mse 1          /p/a.png"]
+        "  copy     100x100       1000 B  mse 1          /p/a.png",
+    ]
     assert "/p/f\\x0anew.png" in out  # one line per image, control characters escaped
     rc, out, _ = _query(capsys, out_dir, "cluster", "1", "--kind", "star", "--json")
     assert json.loads(out)["head"]["path"] == "/p/f\nnew.png"
     rc, out, _ = _query(capsys, out_dir, "hash-clusters", "--json")
     assert [h["hash"] for h in json.loads(out)] == ["A0", "E0"]
     rc, out, _ = _query(capsys, out_dir, "errors")
-    assert out.splitlines()[1:] == ["decode  truncated image data  /p/broken.jpg",
-                                    "index   Permission denied  /p/locked.png"]
+    assert out.splitlines()[1:] == [
+        "decode  truncated image data  /p/broken.jpg",
+        "index   Permission denied  /p/locked.png",
+    ]
     rc, out, _ = _query(capsys, out_dir, "disallowed", "--json")
     assert json.loads(out) == [{"key": 6, "path": "/p/notes.txt", "stage": "index", "reason": "Unsupported file type"}]
     assert _query(capsys, out_dir, "cluster", "5")[0] == 1

@@ -15,11 +15,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from bad_inputs import encode_oriented, make_bad_inputs, make_odd_valid_inputs, pattern_rgb
 from PIL import Image, ImageFile
 
-from bad_inputs import encode_oriented, make_bad_inputs, make_odd_valid_inputs, pattern_rgb
 from fastdiff import decode
-from fastdiff.decode import DecodeError, Decoded, decode_image
+from fastdiff.decode import Decoded, DecodeError, decode_image
 
 # decode.py ignores this warning at import (its own max_pixels guard supersedes it); pytest
 # resets warning filters per test, so restore the production behaviour here.
@@ -168,7 +168,7 @@ def test_permission_denied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_directory_is_unreadable(tmp_path: Path) -> None:
-    with pytest.raises(DecodeError, match="^cannot read file: Is a directory$"):
+    with pytest.raises(DecodeError, match=r"^cannot read file: Is a directory$"):
         decode_image(str(tmp_path))
 
 
@@ -183,7 +183,7 @@ def test_bomb_rejected_without_allocating(
     tracemalloc.start()
     start = time.perf_counter()
     try:
-        with pytest.raises(DecodeError, match="^image too large: "):
+        with pytest.raises(DecodeError, match=r"^image too large: "):
             decode_image(str(bad[0] / name))
         elapsed = time.perf_counter() - start
         peak = tracemalloc.get_traced_memory()[1]
@@ -197,7 +197,7 @@ def test_bomb_rejected_when_warnings_are_errors(bad: tuple[Path, dict[str, str]]
     """Under -W error Pillow raises its warning, which hides the dimensions but not the pixel count."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with pytest.raises(DecodeError, match="^image too large: 90250000 pixels exceeds max_pixels 89478485$"):
+        with pytest.raises(DecodeError, match=r"^image too large: 90250000 pixels exceeds max_pixels 89478485$"):
             decode_image(str(bad[0] / "huge_9500x9500.png"))
 
 
@@ -215,14 +215,14 @@ def test_truncated_at_any_point(tmp_path: Path, ext: str) -> None:
     data = encode(noisy.astype(np.uint8), ext, **({"lossless": True} if ext == ".webp" else {}))
     cuts = sorted({*range(16, len(data), max(1, len(data) // 25)), len(data) - 2, len(data) - 1})
     for cut in cuts:
-        with pytest.raises(DecodeError, match="^truncated image data$"):
+        with pytest.raises(DecodeError, match=r"^truncated image data$"):
             decode_image(write(tmp_path, f"cut{ext}", data[:cut]))
 
 
 def test_truncated_progressive_jpeg(tmp_path: Path) -> None:
     data = encode(PATTERN, ".jpg", progressive=True)
     for cut in (len(data) // 3, len(data) * 2 // 3, len(data) - 1):
-        with pytest.raises(DecodeError, match="^truncated image data$"):
+        with pytest.raises(DecodeError, match=r"^truncated image data$"):
             decode_image(write(tmp_path, "prog.jpg", data[:cut]))
 
 
@@ -232,7 +232,7 @@ def test_truncation_caught_even_if_decoder_would_fill_in(
 ) -> None:
     """Some OpenCV builds return a half-grey image for truncated data; the structural check must not rely on failure."""
     monkeypatch.setattr(decode.cv2, "imdecode", lambda buf, flags: np.full((H, W, 3), 128, np.uint8))
-    with pytest.raises(DecodeError, match="^truncated image data$"):
+    with pytest.raises(DecodeError, match=r"^truncated image data$"):
         decode_image(str(bad[0] / name))
 
 
@@ -240,7 +240,7 @@ def test_corrupt_png_data(tmp_path: Path) -> None:
     data = bytearray(encode(PATTERN, ".png"))
     idat = data.find(b"IDAT")
     data[idat + 20 : idat + 60] = bytes(40)
-    with pytest.raises(DecodeError, match="^corrupt image data: .+"):
+    with pytest.raises(DecodeError, match=r"^corrupt image data: .+"):
         decode_image(write(tmp_path, "corrupt.png", bytes(data)))
 
 
@@ -248,7 +248,7 @@ def test_corrupt_jpeg_header(tmp_path: Path) -> None:
     data = bytearray(encode(PATTERN, ".jpg"))
     sof = data.find(b"\xff\xc0")
     data[sof + 5 : sof + 9] = bytes(4)  # zero width and height
-    with pytest.raises(DecodeError, match="^corrupt image data: unreadable JPEG header$"):
+    with pytest.raises(DecodeError, match=r"^corrupt image data: unreadable JPEG header$"):
         decode_image(write(tmp_path, "corrupt.jpg", bytes(data)))
 
 
@@ -335,13 +335,18 @@ def test_every_exif_orientation(tmp_path: Path, ext: str, orientation: int) -> N
 # ---------------------------------------------------------------- reduced JPEG decoding
 
 
-@pytest.mark.parametrize(("reduce_to", "factor"), [(None, 1), (50, 8), (75, 8), (100, 4), (300, 2), (301, 1), (5000, 1)])
+@pytest.mark.parametrize(
+    ("reduce_to", "factor"), [(None, 1), (50, 8), (75, 8), (100, 4), (300, 2), (301, 1), (5000, 1)]
+)
 def test_reduce_to_picks_largest_factor(odd: Path, reduce_to: int | None, factor: int) -> None:
     d = decode_image(str(odd / "large_1600x1200.jpg"), reduce_to=reduce_to)
     assert d.rgb.shape == (1200 // factor, 1600 // factor, 3)
     assert (d.height, d.width) == (1200, 1600)
     assert_contract(d)
-    assert mse(d.rgb, cv2.resize(pattern_rgb(1200, 1600), (1600 // factor, 1200 // factor), interpolation=cv2.INTER_AREA)) < 15
+    assert (
+        mse(d.rgb, cv2.resize(pattern_rgb(1200, 1600), (1600 // factor, 1200 // factor), interpolation=cv2.INTER_AREA))
+        < 15
+    )
 
 
 def test_reduce_to_ignored_for_non_jpeg(odd: Path) -> None:

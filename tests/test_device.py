@@ -1,16 +1,17 @@
 """CPU/GPU choice: auto falls back with one log line, gpu fails clearly, and a GPU gives identical pairs."""
+
 from __future__ import annotations
 
 import logging
 
 import numpy as np
 import pytest
-
 from conftest import run_fastdiff
+from synth import make_tiny_set
+
 from fastdiff.batch import Batch
 from fastdiff.compare import CompareOptions, compare_blocks
 from fastdiff.device import DeviceError, array_module
-from synth import make_tiny_set
 
 
 def _gpu_available() -> bool:
@@ -55,10 +56,18 @@ def test_gpu_and_cpu_give_identical_pairs(rotate, same_dim):
     t[::2] = np.clip(t[::2].astype(int) + rng.integers(-3, 4, t[::2].shape), 0, 255)
     t[1::7] = np.rot90(t[1::7], 1, axes=(1, 2))
     dims = rng.choice(np.array([[480, 640], [640, 480], [500, 500]]), n)
-    batch = Batch(keys=np.arange(n), paths=np.char.zfill(np.arange(n).astype(str), 12),
-                  thumbs=t, height=dims[:, 0], width=dims[:, 1],
-                  hashes=np.full((n, 4), "", dtype="<U64"), error_keys=np.zeros(0, np.int64),
-                  error_messages=np.zeros(0, str), started=0.0, finished=0.0)
+    batch = Batch(
+        keys=np.arange(n),
+        paths=np.char.zfill(np.arange(n).astype(str), 12),
+        thumbs=t,
+        height=dims[:, 0],
+        width=dims[:, 1],
+        hashes=np.full((n, 4), "", dtype="<U64"),
+        error_keys=np.zeros(0, np.int64),
+        error_messages=np.zeros(0, str),
+        started=0.0,
+        finished=0.0,
+    )
     cupy = array_module("gpu")
     for tile in (1024, 8192):
         opts = CompareOptions(threshold=5.0, rotate=rotate, same_dim=same_dim, tile_size=tile)

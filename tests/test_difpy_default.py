@@ -4,13 +4,13 @@ shown on a purpose-made pair, next to the exact mode, which behaves like difPy.
 All images are 50x50 (the thumbnail size), so neither resize changes a value; each file is in its own directory and
 the directories are passed in order, which fixes the image IDs (difPy rotates only the image with the higher ID).
 """
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from bad_inputs import encode_oriented
+from PIL import Image
 from synth import photo_like
 
 from fastdiff.difpy import build, search
@@ -27,9 +27,13 @@ def pairs(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     root = tmp_path_factory.mktemp("difpy_default")
     w, r, c, k, e = (soft(i) for i in range(5))
     files = {
-        "01_wrap/w.png": w, "02_wrap/w_plus16.png": w + 16,  # wrap-around: every difference 16 -> "MSE" 0
-        "03_rot/r.png": r, "04_rot/r_rot90.png": np.rot90(r),  # 90 degrees counter-clockwise, higher ID
-        "05_chain/c.png": c, "06_chain/c_plus2.png": c + 2, "07_chain/c_plus4.png": c + 4,  # MSE 4, 4 and 16
+        "01_wrap/w.png": w,
+        "02_wrap/w_plus16.png": w + 16,  # wrap-around: every difference 16 -> "MSE" 0
+        "03_rot/r.png": r,
+        "04_rot/r_rot90.png": np.rot90(r),  # 90 degrees counter-clockwise, higher ID
+        "05_chain/c.png": c,
+        "06_chain/c_plus2.png": c + 2,
+        "07_chain/c_plus4.png": c + 4,  # MSE 4, 4 and 16
         "10_exif/upright.png": e,
     }
     for rel, rgb in files.items():
@@ -45,18 +49,22 @@ def pairs(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
 
 def matches(result: dict) -> dict[frozenset[str], float]:
     """{frozenset({file name, file name}): mse} of a union result."""
-    return {frozenset(p.rsplit("/", 1)[-1] for p in (key, value)): mse
-            for key, values in result.items() for value, mse in values}
+    return {
+        frozenset(p.rsplit("/", 1)[-1] for p in (key, value)): mse
+        for key, values in result.items()
+        for value, mse in values
+    }
 
 
 @pytest.fixture(scope="module")
 def runs(pairs: list[str]) -> dict[str, search]:
     exact = build(*pairs, exact=True, processes=2, show_progress=False)
     default = build(*pairs, processes=2, show_progress=False)
-    return {"exact": search(exact, similarity="similar", processes=2, show_progress=False),
-            "default": search(default, similarity="similar", processes=2, show_progress=False),
-            "default_no_rotate": search(default, similarity="similar", rotate=False, processes=2,
-                                        show_progress=False)}
+    return {
+        "exact": search(exact, similarity="similar", processes=2, show_progress=False),
+        "default": search(default, similarity="similar", processes=2, show_progress=False),
+        "default_no_rotate": search(default, similarity="similar", rotate=False, processes=2, show_progress=False),
+    }
 
 
 def test_wrap_around(runs):
@@ -105,8 +113,13 @@ def test_default_mode_speaks_difpys_formats(runs, pairs):
     stats = runs["default"].stats
     assert stats["directory"] == sorted(pairs)
     assert list(stats) == ["directory", "total_files", "invalid_files", "process"]
-    assert list(stats["process"]["search"]["parameters"]) == ["similarity_mse", "rotate", "same_dim", "processes",
-                                                              "chunksize"]
+    assert list(stats["process"]["search"]["parameters"]) == [
+        "similarity_mse",
+        "rotate",
+        "same_dim",
+        "processes",
+        "chunksize",
+    ]
     assert stats["process"]["search"]["parameters"]["similarity_mse"] == 5 and stats["total_files"] == 11
     assert all(isinstance(p, str) and p.startswith(tuple(pairs)) for p in runs["default"].lower_quality)
 

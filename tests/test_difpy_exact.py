@@ -4,6 +4,7 @@ Folders are generated: the synthetic collection (nested, odd names), bad and odd
 (wrap-around false duplicates, ID-order rotations, byte-tRNS palettes, extensions). Results must be identical as
 JSON (key order, value order, MSE floats), lower_quality equal as sets, stats equal apart from the durations.
 """
+
 from __future__ import annotations
 
 import ast
@@ -16,10 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from bad_inputs import make_bad_inputs, make_odd_valid_inputs
 from conftest import run_fastdiff
+from PIL import Image
 from synth import make_collection, make_tiny_set, photo_like
 
 difPy = pytest.importorskip("difPy", reason="difPy 4.2.1 (the oracle) is not installed: pip install -e '.[test]'")
@@ -33,8 +33,9 @@ HERE = Path(__file__).parent
 
 def soft_photo(seed: int, width: int, height: int) -> np.ndarray:
     """A photo-like image with values in 20..230, so that small brightness shifts never clip."""
-    return (20 + photo_like(np.random.default_rng([777, seed]), width, height).astype(np.uint16) * 210 // 255
-            ).astype(np.uint8)
+    return (20 + photo_like(np.random.default_rng([777, seed]), width, height).astype(np.uint16) * 210 // 255).astype(
+        np.uint8
+    )
 
 
 def make_quirks(root: Path) -> None:
@@ -75,8 +76,9 @@ def test_tensors_and_messages_equal_difpys(tree, monkeypatch):
     monkeypatch.chdir(tree)
     theirs = difPy.dif.build.__new__(difPy.dif.build)
     theirs._build__px_size = 50
-    paths = sorted(str(p.relative_to(tree)) for d in ("odd", "bad", "quirks") for p in (tree / "A" / d).iterdir()
-                   if not p.is_dir())
+    paths = sorted(
+        str(p.relative_to(tree)) for d in ("odd", "bad", "quirks") for p in (tree / "A" / d).iterdir() if not p.is_dir()
+    )
     for path in paths:
         with warnings.catch_warnings():
             expected = theirs._generate_tensor(0, path)  # sets Pillow warnings to errors, as in difPy's workers
@@ -92,8 +94,13 @@ def oracle(root: Path, dirs: list[str], build_options: dict, searches: list[dict
     """Start difPy itself on the folders (relative to root); collect with oracle_result()."""
     spec = root / f"spec_{len(list(root.glob('spec_*')))}.json"
     spec.write_text(json.dumps({"dirs": dirs, "build": build_options, "searches": searches}))
-    return subprocess.Popen([sys.executable, str(HERE / "difpy_runner.py"), str(spec), str(spec) + ".out"], cwd=root,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(HERE / "difpy_runner.py"), str(spec), str(spec) + ".out"],
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def oracle_result(proc: subprocess.Popen) -> list[dict]:
@@ -123,22 +130,39 @@ def random_batches(seed: int = 1, n: int = 48, px: int = 12):
     thumbs = []
     for kind in rng.integers(0, 6, n):
         t = base[rng.integers(0, len(base))]
-        t = [t, t + np.uint8(16), np.rot90(t, rng.integers(1, 4)), (t.astype(int) + rng.integers(-2, 3, t.shape)),
-             rng.integers(0, 256, t.shape), (t & 0x0F) | (rng.integers(0, 16, t.shape) << 4)][kind]
+        t = [
+            t,
+            t + np.uint8(16),
+            np.rot90(t, rng.integers(1, 4)),
+            (t.astype(int) + rng.integers(-2, 3, t.shape)),
+            rng.integers(0, 256, t.shape),
+            (t & 0x0F) | (rng.integers(0, 16, t.shape) << 4),
+        ][kind]
         thumbs.append(np.asarray(t).astype(np.uint8))
     thumbs = np.stack(thumbs)
     h, w = rng.choice([10, 20], n), rng.choice([10, 20], n)
 
     def batch(part: slice) -> Batch:
         keys = np.arange(n)[part]
-        return Batch(keys=keys, paths=np.char.zfill(keys.astype(str), 12),
-                     thumbs=thumbs[part], height=h[part], width=w[part],
-                     hashes=np.zeros((len(keys), 4), "<U1"), error_keys=np.zeros(0, np.int64),
-                     error_messages=np.zeros(0, str), started=0.0, finished=0.0)
+        return Batch(
+            keys=keys,
+            paths=np.char.zfill(keys.astype(str), 12),
+            thumbs=thumbs[part],
+            height=h[part],
+            width=w[part],
+            hashes=np.zeros((len(keys), 4), "<U1"),
+            error_keys=np.zeros(0, np.int64),
+            error_messages=np.zeros(0, str),
+            started=0.0,
+            finished=0.0,
+        )
 
     cut = n // 2
-    blocks = [(batch(slice(0, cut)), batch(slice(0, cut)), True), (batch(slice(0, cut)), batch(slice(cut, n)), False),
-              (batch(slice(cut, n)), batch(slice(cut, n)), True)]
+    blocks = [
+        (batch(slice(0, cut)), batch(slice(0, cut)), True),
+        (batch(slice(0, cut)), batch(slice(cut, n)), False),
+        (batch(slice(cut, n)), batch(slice(cut, n)), True),
+    ]
     return thumbs, h, w, blocks
 
 
@@ -155,7 +179,9 @@ def test_compare_kernel_equals_difpys_metric(threshold, monkeypatch):
                         continue
                     if (thumbs[i] == thumbs[j]).all():
                         expected[i, j] = 0.0
-                    elif (mse := difPy.dif._compare_imgs._compute_mse(thumbs[i], thumbs[j], rotate=rotate)) <= threshold:
+                    elif (
+                        mse := difPy.dif._compare_imgs._compute_mse(thumbs[i], thumbs[j], rotate=rotate)
+                    ) <= threshold:
                         expected[i, j] = float(mse)
             for dense, tile in ((0.0, 1024), (2.0, 8)):  # every tile summed densely / every pair gathered
                 monkeypatch.setattr(exact, "DENSE_FRACTION", dense)
@@ -196,8 +222,23 @@ def test_many_shards_and_blocks_match_difpy(tree, tmp_path):
     """The same through `fastdiff run` with compat difpy and small shards: four blocks, pairs across blocks."""
     proc = oracle(tree, ["A"], {}, [{"similarity": "similar", "same_dim": False}])
     out = tmp_path / "out"
-    run_fastdiff([], out, "--similarity", "similar", "--no-same-dim", "--shard-size", "25", "--config", "block_size=25",
-                 "--config", "compat=difpy", "--config", f"base_dir={json.dumps(str(tree))}", "--config", 'part_a=["A"]')
+    run_fastdiff(
+        [],
+        out,
+        "--similarity",
+        "similar",
+        "--no-same-dim",
+        "--shard-size",
+        "25",
+        "--config",
+        "block_size=25",
+        "--config",
+        "compat=difpy",
+        "--config",
+        f"base_dir={json.dumps(str(tree))}",
+        "--config",
+        'part_a=["A"]',
+    )
     expected = oracle_result(proc)[0]
     assert (out / "results.json").read_text() == json.dumps(expected["result"])
     assert sorted(json.loads((out / "lower_quality.json").read_text())) == expected["lower_quality"]
@@ -227,10 +268,29 @@ def test_cli_writes_difpys_three_files(tree, tmp_path):
     """`difpy --difpy-exact` against difPy's own command line: a trailing slash, nested arguments (files listed
     twice), a file argument and a glob metacharacter in an argument."""
     args = ["-D", "A/quirks/", "A/quirks/meta[1]", "A/coll/2019", "B/a.png", "A/coll", "-s", "similar"]
-    theirs = subprocess.Popen([sys.executable, "-m", "difPy.dif", *args, "-Z", str(tmp_path / "theirs")], cwd=tree,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    ours = subprocess.run([sys.executable, "-m", "fastdiff.difpy.cli", *args, "-Z", str(tmp_path / "ours"),
-                           "--difpy-exact", "-p", "False"], cwd=tree, capture_output=True, text=True)
+    theirs = subprocess.Popen(
+        [sys.executable, "-m", "difPy.dif", *args, "-Z", str(tmp_path / "theirs")],
+        cwd=tree,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    ours = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fastdiff.difpy.cli",
+            *args,
+            "-Z",
+            str(tmp_path / "ours"),
+            "--difpy-exact",
+            "-p",
+            "False",
+        ],
+        cwd=tree,
+        capture_output=True,
+        text=True,
+    )
     assert ours.returncode == 0, ours.stderr[-3000:]
     out, _ = theirs.communicate(timeout=300)
     assert theirs.returncode == 0, out[-3000:]

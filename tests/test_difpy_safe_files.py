@@ -1,5 +1,6 @@
 """Safe move and delete (fastdiff.safe_files) and the difpy command around them: name collisions, nested folders,
 kept copies, non-interactive stdin, dry runs, and undo from the manifest."""
+
 from __future__ import annotations
 
 import json
@@ -9,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from synth import make_tiny_set
 
 from fastdiff import safe_files
@@ -45,14 +45,17 @@ def test_nested_folders_and_kept_copies_are_never_touched(tmp_path):
     listed = [str(lower), str(root / "sub" / ".." / "sub" / "lower.png"), str(both), str(root / "link_to_keep.png")]
     moves, skipped = safe_files.plan(listed, [str(keep), str(both)], str(tmp_path / "dest"))
     assert moves == [(str(lower), str(tmp_path / "dest" / "lower.png"))]
-    assert [reason for _, reason in skipped] == ["is the same file as one listed before",
-                                                 "is the kept copy of a group", "is the kept copy of a group"]
+    assert [reason for _, reason in skipped] == [
+        "is the same file as one listed before",
+        "is the kept copy of a group",
+        "is the kept copy of a group",
+    ]
 
 
 def test_delete_refuses_without_a_terminal_and_dry_run_changes_nothing(tmp_path, monkeypatch, capsys):
     victim = write(tmp_path / "a" / "copy.png", "copy")
     trash, manifest = tmp_path / "trash", tmp_path / "manifest.json"
-    monkeypatch.setattr(sys, "stdin", open(os.devnull))
+    monkeypatch.setattr(sys, "stdin", open(os.devnull))  # noqa: SIM115 - closed with the test
     with pytest.raises(safe_files.NotInteractive):
         safe_files.delete([str(victim)], [], str(trash), str(manifest))
     safe_files.delete([str(victim)], [], str(trash), str(manifest), dry_run=True)
@@ -74,8 +77,9 @@ def test_delete_and_move_undo_from_the_manifest(tmp_path, monkeypatch):
 
 
 def difpy(*args: str, cwd: Path, stdin: int | None = subprocess.DEVNULL) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "fastdiff.difpy.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          stdin=stdin)
+    return subprocess.run(
+        [sys.executable, "-m", "fastdiff.difpy.cli", *args], cwd=cwd, capture_output=True, text=True, stdin=stdin
+    )
 
 
 def test_cli_move_then_undo(tmp_path):
@@ -88,7 +92,7 @@ def test_cli_move_then_undo(tmp_path):
     assert moved.returncode == 0, moved.stderr[-3000:]
     out = {p.name.split("_", 2)[-1]: p for p in (tmp_path / "out").iterdir()}
     assert sorted(out) == ["lower_quality.txt", "manifest.json", "results.json", "stats.json"]
-    (head, members), = json.loads(out["results.json"].read_text()).items()  # paths as given, one group
+    ((head, members),) = json.loads(out["results.json"].read_text()).items()  # paths as given, one group
     assert {head, *(m for m, _ in members)} == {"photos/a.png", "photos/sub/a_copy.png", "photos/a_rot180.png"}
     assert (tmp_path / head).exists() and len(list((tmp_path / "dups").iterdir())) == 2
     undone = difpy("--undo", str(out["manifest.json"]), cwd=tmp_path)

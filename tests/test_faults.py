@@ -1,5 +1,6 @@
 """Faults: a corrupt thumbnail batch is detected and rebuilt (never compared), an image changed after indexing is
 detected, and a full or read-only output folder gives a clear error and never a partial results file."""
+
 from __future__ import annotations
 
 import json
@@ -12,21 +13,28 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import REPO, read_json, run_fastdiff
-from fastdiff.batch import Batch, CorruptBatchError, load_batch, save_batch
 from synth import make_tiny_set
+
+from fastdiff.batch import Batch, CorruptBatchError, load_batch, save_batch
 
 RESULTS = ("results.json", "lower_quality.json", "stats.json", "fastdiff.sqlite")
 
 
 def _batch(n: int = 3) -> Batch:
     rng = np.random.default_rng(0)
-    return Batch(keys=np.arange(n, dtype=np.int64), paths=np.char.zfill(np.arange(n).astype(str), 12),
-                 thumbs=rng.integers(0, 256, (n, 20, 20, 3), dtype=np.uint8),
-                 height=np.full(n, 120, np.int64), width=np.full(n, 160, np.int64),
-                 hashes=np.full((n, 4), "ab" * 32, dtype="<U64"), error_keys=np.asarray([n], np.int64),
-                 error_messages=np.asarray(["truncated image data"]), started=1.0, finished=2.0)
+    return Batch(
+        keys=np.arange(n, dtype=np.int64),
+        paths=np.char.zfill(np.arange(n).astype(str), 12),
+        thumbs=rng.integers(0, 256, (n, 20, 20, 3), dtype=np.uint8),
+        height=np.full(n, 120, np.int64),
+        width=np.full(n, 160, np.int64),
+        hashes=np.full((n, 4), "ab" * 32, dtype="<U64"),
+        error_keys=np.asarray([n], np.int64),
+        error_messages=np.asarray(["truncated image data"]),
+        started=1.0,
+        finished=2.0,
+    )
 
 
 def _rewrite(path: Path, change) -> None:
@@ -51,7 +59,7 @@ def test_corrupt_batch_is_detected_and_removed(tmp_path, damage):
     path = tmp_path / "00000.npz"
     save_batch(_batch(), path)
     DAMAGE[damage](path)
-    with pytest.raises(CorruptBatchError, match="corrupt thumbnail batch .*00000.npz"):
+    with pytest.raises(CorruptBatchError, match=r"corrupt thumbnail batch .*00000.npz"):
         load_batch(path)
     assert not path.exists(), "a corrupt batch must be removed so that the workflow rebuilds it"
 
@@ -77,8 +85,10 @@ def test_corrupt_batch_before_compare_is_rebuilt_not_compared(tmp_path):
     clean = out.rename(tmp_path / "clean")
 
     run_fastdiff([images], out, *args, "--", "--until", "index")
-    batches = [out / "work" / "thumbs" / f"{s['name']}.npz" for s in
-               read_json(out / "work" / "index" / "manifest.json")["shards"][:3]]
+    batches = [
+        out / "work" / "thumbs" / f"{s['name']}.npz"
+        for s in read_json(out / "work" / "index" / "manifest.json")["shards"][:3]
+    ]
     run_fastdiff([images], out, *args, "--", *map(str, batches))
     assert not (out / "results.json").exists() and len(list((out / "work" / "thumbs").glob("*.npz"))) == 3
     DAMAGE["truncated"](batches[1])
@@ -110,14 +120,16 @@ def test_image_changed_between_indexing_and_thumbnails_is_detected(tmp_path):
     run_fastdiff([images], out, "--", "--forcerun")  # (no rescan: as if the files changed during this run)
 
     logs = read_json(out / "stats.json")["invalid_files"]["logs"]
-    assert logs == {str(images / "b.jpg"): f"file changed since indexing (size {size} -> {size + 10})",
-                    str(images / "c.png"): "file changed since indexing (modification time)"}
+    assert logs == {
+        str(images / "b.jpg"): f"file changed since indexing (size {size} -> {size + 10})",
+        str(images / "c.png"): "file changed since indexing (modification time)",
+    }
     assert read_json(out / "results.json") == {str(images / "a.png"): [[str(images / "sub" / "a_copy.png"), 0.0]]}
 
 
 # --- a full or read-only output folder, on a small file system mounted in a private mount namespace -----------
 
-DRIVER = textwrap.dedent('''
+DRIVER = textwrap.dedent("""
     import json, os, subprocess, sys
     mnt, images, report, plan = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
     subprocess.run(["mount", "-t", "tmpfs", "-o", plan["mount"], "tmpfs", mnt], check=True)
@@ -141,33 +153,51 @@ DRIVER = textwrap.dedent('''
         tmp = [os.path.join(d, f) for d, _, fs in os.walk(mnt) for f in fs if f.endswith(".tmp")]
         steps.append({"rc": proc.returncode, "stderr": proc.stderr[-6000:], "files": files, "tmp": tmp})
     json.dump(steps, open(report, "w"))
-''')
+""")
 
 
 def _on_small_disk(tmp_path: Path, mount_options: str, steps: list) -> list[dict]:
     """Run fastdiff steps with the output folder on a tmpfs of its own (unshare: nothing leaks to the host)."""
     if shutil.which("unshare") is None or shutil.which("mount") is None:
         pytest.skip("needs unshare and mount (util-linux) to mount a small file system privately")
-    probe = subprocess.run(["unshare", "--map-root-user", "--mount", "mount", "-t", "tmpfs", "tmpfs", str(tmp_path)],
-                           capture_output=True, text=True)
+    probe = subprocess.run(
+        ["unshare", "--map-root-user", "--mount", "mount", "-t", "tmpfs", "tmpfs", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
     if probe.returncode != 0:
         pytest.skip(f"cannot mount a private tmpfs (unshare --map-root-user --mount): {probe.stderr.strip()}")
     images, mnt, report = tmp_path / "images", tmp_path / "mnt", tmp_path / "report.json"
     make_tiny_set(images)
     mnt.mkdir()
-    subprocess.run(["unshare", "--map-root-user", "--mount", sys.executable, "-c", DRIVER, str(mnt), str(images),
-                    str(report), json.dumps({"mount": mount_options, "steps": steps})], check=True, cwd=REPO,
-                   timeout=600)
+    subprocess.run(
+        [
+            "unshare",
+            "--map-root-user",
+            "--mount",
+            sys.executable,
+            "-c",
+            DRIVER,
+            str(mnt),
+            str(images),
+            str(report),
+            json.dumps({"mount": mount_options, "steps": steps}),
+        ],
+        check=True,
+        cwd=REPO,
+        timeout=600,
+    )
     return json.loads(report.read_text())
 
 
 def test_full_disk_gives_a_clear_error_and_no_partial_results(tmp_path):
-    first, full, freed = _on_small_disk(tmp_path, "size=8m", [[], "fill", ["--similarity", "similar"], "unfill",
-                                                                  ["--similarity", "similar"]])
+    first, full, freed = _on_small_disk(
+        tmp_path, "size=8m", [[], "fill", ["--similarity", "similar"], "unfill", ["--similarity", "similar"]]
+    )
     assert first["rc"] == 0
     assert full["rc"] != 0
     assert "fastdiff: the run failed because the disk of" in full["stderr"] and "is full" in full["stderr"]
-    for name, text in full["files"].items():  # a results file is there in full (an earlier run's) or not at all
+    for _name, text in full["files"].items():  # a results file is there in full (an earlier run's) or not at all
         json.loads(text)
     assert not full["tmp"] and not freed["tmp"]
     assert freed["rc"] == 0  # the same command again, with space: it finishes

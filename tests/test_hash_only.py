@@ -1,4 +1,5 @@
 """Hash-only mode (do_compare: false): exact-thumbnail duplicates from the hash columns, no compare job."""
+
 from __future__ import annotations
 
 import itertools
@@ -9,11 +10,11 @@ import time
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import read_json, run_fastdiff
-from fastdiff import database
+from PIL import Image
 from synth import make_tiny_set, photo_like
+
+from fastdiff import database
 
 
 def _make_set(root):
@@ -53,22 +54,43 @@ def test_hash_only_runs_no_compare_job_and_groups_equal_thumbnails(tmp_path, rot
     data = tmp_path / "data"
     _make_set(data)
     out = tmp_path / "out"
-    proc = run_fastdiff([data], out, "--config", "do_compare=false", "--rotate" if rotate else "--no-rotate",
-                        "--same-dim" if same_dim else "--no-same-dim", "--shard-size", "3")
+    proc = run_fastdiff(
+        [data],
+        out,
+        "--config",
+        "do_compare=false",
+        "--rotate" if rotate else "--no-rotate",
+        "--same-dim" if same_dim else "--no-same-dim",
+        "--shard-size",
+        "3",
+    )
     jobs = set(re.findall(r"^(?:local)?rule (\w+):", proc.stdout + proc.stderr, re.M))
     assert "thumbnails" in jobs and "merge" in jobs and "compare" not in jobs
     assert not (out / "work" / "compare").exists() and not (out / "work" / "logs" / "compare").exists()
 
     with sqlite3.connect(out / "fastdiff.sqlite") as con:
-        rows = con.execute("SELECT a.path, b.path, t.dif, t.success FROM dif_table t "
-                           "JOIN directory a ON a.key = t.key_a JOIN directory b ON b.key = t.key_b").fetchall()
+        rows = con.execute(
+            "SELECT a.path, b.path, t.dif, t.success FROM dif_table t "
+            "JOIN directory a ON a.key = t.key_a JOIN directory b ON b.key = t.key_b"
+        ).fetchall()
     assert {(d, s) for *_, d, s in rows} <= {(0.0, 2)}
     got = {tuple(sorted((a, b))) for a, b, *_ in rows}
     expected = _equal_thumbnail_pairs(out, rotate, same_dim)
     assert got == expected
 
-    p = {name: str(data / name) for name in ("a.png", "sub/a_copy.png", "sq.png", "sub/sq_copy.png", "sq_rot90.png",
-                                              "sq_big.png", "empty1.png", "empty2.png")}
+    p = {
+        name: str(data / name)
+        for name in (
+            "a.png",
+            "sub/a_copy.png",
+            "sq.png",
+            "sub/sq_copy.png",
+            "sq_rot90.png",
+            "sq_big.png",
+            "empty1.png",
+            "empty2.png",
+        )
+    }
     assert (p["a.png"], p["sub/a_copy.png"]) in got
     assert ((p["sq.png"], p["sq_rot90.png"]) in got) == rotate
     assert ((p["sq.png"], p["sq_big.png"]) in got) == (not same_dim)
@@ -94,9 +116,10 @@ def _hash_only_db(rows: list[tuple], hashes: list[tuple]) -> sqlite3.Connection:
     return con
 
 
-@pytest.mark.parametrize("two_partitions, per_folder, same_dims, factor",
-                         [(False, False, False, None), (False, True, True, None), (True, False, False, 1.5),
-                          (True, False, True, None)])
+@pytest.mark.parametrize(
+    "two_partitions, per_folder, same_dims, factor",
+    [(False, False, False, None), (False, True, True, None), (True, False, False, 1.5), (True, False, True, None)],
+)
 def test_hash_pairs_equal_a_python_reference(two_partitions, per_folder, same_dims, factor):
     rng = np.random.default_rng(1)
     n = 300
@@ -110,8 +133,7 @@ def test_hash_pairs_equal_a_python_reference(two_partitions, per_folder, same_di
         ok = rng.random() > 0.05
         orbit, k = int(rng.integers(len(orbits))), int(rng.integers(4))
         hs = orbits[orbit][k:] + orbits[orbit][:k]  # the rotations of a rotated copy: the same set, shifted
-        rows.append((key, f"/x/{key}.png", f"{key}.png", None if ok else "bad", int(ok), h, w, 1, 1, 0.0, folder,
-                     part))
+        rows.append((key, f"/x/{key}.png", f"{key}.png", None if ok else "bad", int(ok), h, w, 1, 1, 0.0, folder, part))
         if ok:
             hashes.append((key, *hs))
         info.append((ok, orbit, h, w, part, folder))
@@ -145,5 +167,8 @@ def test_hash_pairs_scale_linearly():
     database.insert_hash_pairs(con, True, False, True, None)
     elapsed = time.perf_counter() - started
     assert con.execute("SELECT COUNT(*), MIN(key_b - key_a), MAX(key_b - key_a) FROM dif_table").fetchone() == (
-        n // 2, n // 2, n // 2)
+        n // 2,
+        n // 2,
+        n // 2,
+    )
     assert elapsed < 2.0, f"{elapsed:.2f} s"

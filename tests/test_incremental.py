@@ -1,5 +1,6 @@
 """Incremental runs: after files are added, removed or changed, a run in the same output folder computes only what
 the changes touch (new x all, the shards of removed or changed files) and its outputs equal a run from scratch."""
+
 from __future__ import annotations
 
 import json
@@ -10,8 +11,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from conftest import brute_force, dif_rows, run_fastdiff
+
 from fastdiff.config import NAMED_THRESHOLDS
 
 ARGS = ["--similarity", "similar", "--no-same-dim", "--shard-size", "8", "--config", "block_size=16"]
@@ -35,8 +36,7 @@ def _image(path: Path, turns: int = 0, symmetric: bool = False) -> None:
 
 def _outputs(out: Path) -> dict[str, tuple[int, int]]:
     """(inode, mtime) of every thumbnail batch and block output."""
-    return {str(p.relative_to(out)): (p.stat().st_ino, p.stat().st_mtime_ns)
-            for p in (out / "work").glob("*/*.npz")}
+    return {str(p.relative_to(out)): (p.stat().st_ino, p.stat().st_mtime_ns) for p in (out / "work").glob("*/*.npz")}
 
 
 def assert_same_as_from_scratch(dirs: list[Path], out: Path, *args: str) -> None:
@@ -98,9 +98,12 @@ def test_added_files_are_compared_new_against_all(tree, tmp_path):
 
     assert dif_rows(out) == brute_force(out, NAMED_THRESHOLDS["similar"], True, False)
     with sqlite3.connect(out / "fastdiff.sqlite") as con:
-        rotations = dict(con.execute("""SELECT a.filename, rotation FROM dif_table JOIN directory a ON a.key = key_a
-            JOIN directory b ON b.key = key_b WHERE a.filename LIKE 'aa_%' AND b.filename = 'zz' || substr(a.filename, 3)
-            """))
+        rotations = dict(
+            con.execute("""SELECT a.filename, rotation FROM dif_table JOIN directory a ON a.key = key_a
+            JOIN directory b ON b.key = key_b
+            WHERE a.filename LIKE 'aa_%' AND b.filename = 'zz' || substr(a.filename, 3)
+            """)
+        )
     # aa = rot90(zz): MSE(aa, rot90(zz, k)) is 0 for k = 1 only; for the stripes, 1 and 3 tie and the first counts
     assert rotations == {"aa_shape.png": 1, "aa_stripes.png": 1}
     assert_same_as_from_scratch([images], out, *ARGS)

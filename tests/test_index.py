@@ -1,4 +1,5 @@
 """Index stage: what is scanned, in which order, and how shards and blocks are planned."""
+
 from __future__ import annotations
 
 import os
@@ -15,20 +16,44 @@ def touch(path, data=b"x"):
 
 def test_filters_and_order(tmp_path):
     root = tmp_path / "photos"
-    for rel in ["b.jpg", "a.JPG", "sub/c.png", ".hidden.jpg", ".cache/d.jpg", "notes.txt", "noext", "skip/e.jpg",
-                "Thumbs/f.jpg", "x y é.webp", "image.bmp"]:
+    for rel in [
+        "b.jpg",
+        "a.JPG",
+        "sub/c.png",
+        ".hidden.jpg",
+        ".cache/d.jpg",
+        "notes.txt",
+        "noext",
+        "skip/e.jpg",
+        "Thumbs/f.jpg",
+        "x y é.webp",
+        "image.bmp",
+    ]:
         touch(root / rel)
     sibling = tmp_path / "photos2"  # shares a prefix with an ignored path, must stay
     touch(sibling / "g.jpg")
-    cfg = load_config({"part_a": [str(root), str(sibling)], "ignore_names": ["Thumbs"],
-                       "ignore_paths": [str(root / "skip"), str(tmp_path / "photos2x")]})
+    cfg = load_config(
+        {
+            "part_a": [str(root), str(sibling)],
+            "ignore_names": ["Thumbs"],
+            "ignore_paths": [str(root / "skip"), str(tmp_path / "photos2x")],
+        }
+    )
     result = scan(cfg)
     names = [os.path.relpath(f.path, tmp_path) for f in result.files]
     assert names == sorted(names)
-    assert set(names) == {"photos/a.JPG", "photos/b.jpg", "photos/sub/c.png", "photos/x y é.webp",
-                          "photos/image.bmp", "photos2/g.jpg"}
+    assert set(names) == {
+        "photos/a.JPG",
+        "photos/b.jpg",
+        "photos/sub/c.png",
+        "photos/x y é.webp",
+        "photos/image.bmp",
+        "photos2/g.jpg",
+    }
     assert {os.path.basename(r.path): r.reason for r in result.rejected} == {
-        "notes.txt": "Unsupported file type", "noext": "Unsupported file type"}
+        "notes.txt": "Unsupported file type",
+        "noext": "Unsupported file type",
+    }
     assert [f.key for f in result.files] == list(range(len(result.files)))
 
 
@@ -56,8 +81,11 @@ def test_shards_blocks_and_pairs(tmp_path, monkeypatch):
     for i in range(5):
         touch(b / f"{i}.png")
     out = tmp_path / "index"
-    manifest = write_index(load_config({"part_a": [str(a)], "part_b": [str(b)], "shard_size": 10,
-                                       "block_size": 10}), out, tmp_path / "layout")
+    manifest = write_index(
+        load_config({"part_a": [str(a)], "part_b": [str(b)], "shard_size": 10, "block_size": 10}),
+        out,
+        tmp_path / "layout",
+    )
     assert [s["n"] for s in manifest["shards"]] == [10, 10, 3, 5]  # a shard never spans partitions
     assert [s["part"] for s in manifest["shards"]] == [0, 0, 0, 1]
     names = [blk["name"] for blk in manifest["blocks"]]
@@ -67,18 +95,23 @@ def test_shards_blocks_and_pairs(tmp_path, monkeypatch):
     assert [f.key for f in read_shard(tmp_path / "layout" / f"{last}.json")] == list(range(23, 28))
     assert read_order(out).tolist() == list(range(28))  # from scratch, keys are the index order
 
-    auto = write_index(load_config({"part_a": [str(a)], "part_b": [str(b)], "shard_size": 10}), tmp_path / "i1",
-                       tmp_path / "l1")
+    auto = write_index(
+        load_config({"part_a": [str(a)], "part_b": [str(b)], "shard_size": 10}), tmp_path / "i1", tmp_path / "l1"
+    )
     shards = [s["name"] for s in auto["shards"]]
     assert [blk["shards"] for blk in auto["blocks"]] == [shards[:3], shards[3:]]  # small: one block per partition
     monkeypatch.setattr("fastdiff.layout.AUTO_MIN_BLOCK_IMAGES", 1)
-    one = write_index(load_config({"part_a": [str(a)], "shard_size": 2, "max_compare_jobs": 10}), tmp_path / "i2",
-                      tmp_path / "l2")
-    assert 1 < len(one["blocks"]) and len(one["pairs"]) <= 10
+    one = write_index(
+        load_config({"part_a": [str(a)], "shard_size": 2, "max_compare_jobs": 10}), tmp_path / "i2", tmp_path / "l2"
+    )
+    assert len(one["blocks"]) > 1 and len(one["pairs"]) <= 10
     assert [s for blk in one["blocks"] for s in blk["shards"]] == [s["name"] for s in one["shards"]]
 
-    folders = write_index(load_config({"part_a": [str(a), str(b)], "in_folder": True, "shard_size": 100}),
-                          tmp_path / "i3", tmp_path / "l3")
+    folders = write_index(
+        load_config({"part_a": [str(a), str(b)], "in_folder": True, "shard_size": 100}),
+        tmp_path / "i3",
+        tmp_path / "l3",
+    )
     assert [s["section"] for s in folders["shards"]] == [0, 1]
     names = [blk["name"] for blk in folders["blocks"]]
     assert folders["pairs"] == [[names[0], names[0]], [names[1], names[1]]]  # never across folders
@@ -104,5 +137,6 @@ def test_layout_is_kept_across_runs_and_made_afresh_when_unusable(tmp_path):
     assert read_order(tmp_path / "i2").tolist() == list(range(28)) and len(fresh["shards"]) == 3
     resized = write_index(load_config({**cfg, "shard_size": 7}), tmp_path / "i3", layout)  # other settings
     assert [s["n"] for s in resized["shards"]] == [7, 7, 7, 7]
-    assert sorted(p.name for p in layout.iterdir()) == sorted([f"{s['name']}.json" for s in resized["shards"]]
-                                                              + ["layout.json"])
+    assert sorted(p.name for p in layout.iterdir()) == sorted(
+        [f"{s['name']}.json" for s in resized["shards"]] + ["layout.json"]
+    )

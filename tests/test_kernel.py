@@ -1,4 +1,5 @@
 """The compare kernel equals the brute-force float64 definition bit for bit, at and around the threshold."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,8 +12,9 @@ from fastdiff.compare import CompareOptions, compare_blocks
 
 def brute(a: np.ndarray, b: np.ndarray, rotate: bool) -> np.ndarray:
     fa, fb = a.astype(np.float64), b.astype(np.float64)
-    return np.min([[[np.mean((x - np.rot90(y, k)) ** 2) for y in fb] for x in fa]
-                   for k in (range(4) if rotate else [0])], axis=0)
+    return np.min(
+        [[[np.mean((x - np.rot90(y, k)) ** 2) for y in fb] for x in fa] for k in (range(4) if rotate else [0])], axis=0
+    )
 
 
 def planted(rng: np.random.Generator, n: int, px: int) -> np.ndarray:
@@ -39,8 +41,14 @@ def test_compare_tile_equals_brute_force(px, rotate, symmetric):
     exact = brute(t, t, rotate)
     allowed = np.triu(np.ones((24, 24), bool), 1)
     for threshold in (0.0, 7 / d, np.nextafter(7 / d, 0), 0.5, 5.0, 1e9):
-        ia, ib, mse, rot = kernel.compare_tile(np, kernel.prepare(np, t, 1), kernel.prepare(np, t, 4 if rotate else 1),
-                                               allowed, threshold, symmetric=symmetric)
+        ia, ib, mse, rot = kernel.compare_tile(
+            np,
+            kernel.prepare(np, t, 1),
+            kernel.prepare(np, t, 4 if rotate else 1),
+            allowed,
+            threshold,
+            symmetric=symmetric,
+        )
         ei, ej = np.nonzero((exact <= threshold) & allowed)
         assert sorted(zip(ia.tolist(), ib.tolist())) == sorted(zip(ei.tolist(), ej.tolist())), threshold
         assert np.array_equal(mse, exact[ia, ib])
@@ -54,9 +62,18 @@ def test_filter_margin_is_tiny_compared_to_the_scale():
 
 def _batch(thumbs: np.ndarray, keys: np.ndarray, dims: np.ndarray) -> Batch:
     hashes = np.array([[f"h{k % 5}", "", "", ""] for k in keys], dtype="<U64")
-    return Batch(keys=keys, paths=np.char.zfill(np.asarray(keys).astype(str), 12), thumbs=thumbs,
-                 height=dims[:, 0], width=dims[:, 1], hashes=hashes,
-                 error_keys=np.zeros(0, np.int64), error_messages=np.zeros(0, str), started=0.0, finished=0.0)
+    return Batch(
+        keys=keys,
+        paths=np.char.zfill(np.asarray(keys).astype(str), 12),
+        thumbs=thumbs,
+        height=dims[:, 0],
+        width=dims[:, 1],
+        hashes=hashes,
+        error_keys=np.zeros(0, np.int64),
+        error_messages=np.zeros(0, str),
+        started=0.0,
+        finished=0.0,
+    )
 
 
 @pytest.mark.parametrize("tile", [16, 1024])
@@ -74,8 +91,7 @@ def test_blocks_and_tiles_give_the_same_pairs(tile, same_dim, aspect):
     exact = brute(t, t, True)
     ok = np.triu(exact <= 2.0, 1)
     if same_dim:
-        ok &= \
-            (np.sort(dims, 1)[:, None, :] == np.sort(dims, 1)[None, :, :]).all(-1)
+        ok &= (np.sort(dims, 1)[:, None, :] == np.sort(dims, 1)[None, :, :]).all(-1)
     if aspect:
         r = dims.max(1) / dims.min(1)
         ok &= (r[:, None] * aspect >= r[None, :]) & (r[None, :] >= r[:, None] / aspect)
@@ -107,8 +123,9 @@ def test_size_mismatches_are_kept_for_debugging_only_when_asked():
     b = _batch(t, np.arange(3, dtype=np.int64), dims)
     plain = compare_blocks(b, b, CompareOptions(threshold=0.0, same_dim=True), same_block=True)
     assert list(zip(plain.key_a, plain.key_b)) == [(0, 1)]  # transposed sizes are the same dimensions
-    kept = compare_blocks(b, b, CompareOptions(threshold=0.0, same_dim=True, keep_non_matching_aspects=True),
-                          same_block=True)
+    kept = compare_blocks(
+        b, b, CompareOptions(threshold=0.0, same_dim=True, keep_non_matching_aspects=True), same_block=True
+    )
     rows = set(zip(kept.key_a.tolist(), kept.key_b.tolist(), kept.kind.tolist(), kept.mse.tolist()))
     assert rows == {(0, 1, 1, 0.0), (0, 2, 3, -1.0), (1, 2, 3, -1.0)}
 
@@ -125,19 +142,45 @@ def test_pairs_do_not_depend_on_which_block_holds_an_image(skip_matching_hash):
     keys = np.arange(24)
     dims = np.tile([[100, 100]], (24, 1))
     paths = np.asarray([f"/p/{n:02d}" for n in rng.permutation(24)])  # path order unrelated to the keys
-    batch = Batch(keys=keys, paths=paths, thumbs=t, height=dims[:, 0], width=dims[:, 1],
-                  hashes=np.asarray([[f"h{k % 5}", "", "", ""] for k in keys], dtype="<U64"),
-                  error_keys=np.zeros(0, np.int64), error_messages=np.zeros(0, str), started=0.0, finished=0.0)
+    batch = Batch(
+        keys=keys,
+        paths=paths,
+        thumbs=t,
+        height=dims[:, 0],
+        width=dims[:, 1],
+        hashes=np.asarray([[f"h{k % 5}", "", "", ""] for k in keys], dtype="<U64"),
+        error_keys=np.zeros(0, np.int64),
+        error_messages=np.zeros(0, str),
+        started=0.0,
+        finished=0.0,
+    )
     opts = CompareOptions(threshold=1e9, same_dim=False, skip_matching_hash=skip_matching_hash)
     whole = compare_blocks(batch, batch, opts, same_block=True)
-    first, second = (Batch(**{**batch.__dict__, **{f: getattr(batch, f)[part] for f in
-                                                 ("keys", "paths", "thumbs", "height", "width", "hashes")}})
-                     for part in (slice(12, 24), slice(0, 12)))
-    split = [compare_blocks(first, first, opts, True), compare_blocks(first, second, opts, False),
-             compare_blocks(second, second, opts, True)]
-    rows = sorted((a, b, m, r, k) for p in split for a, b, m, r, k in
-                  zip(p.key_a.tolist(), p.key_b.tolist(), p.mse.tolist(), p.rotation.tolist(), p.kind.tolist()))
-    assert rows == list(zip(whole.key_a.tolist(), whole.key_b.tolist(), whole.mse.tolist(),
-                            whole.rotation.tolist(), whole.kind.tolist()))
+    first, second = (
+        Batch(
+            **{
+                **batch.__dict__,
+                **{f: getattr(batch, f)[part] for f in ("keys", "paths", "thumbs", "height", "width", "hashes")},
+            }
+        )
+        for part in (slice(12, 24), slice(0, 12))
+    )
+    split = [
+        compare_blocks(first, first, opts, True),
+        compare_blocks(first, second, opts, False),
+        compare_blocks(second, second, opts, True),
+    ]
+    rows = sorted(
+        (a, b, m, r, k)
+        for p in split
+        for a, b, m, r, k in zip(
+            p.key_a.tolist(), p.key_b.tolist(), p.mse.tolist(), p.rotation.tolist(), p.kind.tolist()
+        )
+    )
+    assert rows == list(
+        zip(
+            whole.key_a.tolist(), whole.key_b.tolist(), whole.mse.tolist(), whole.rotation.tolist(), whole.kind.tolist()
+        )
+    )
     assert all(paths[a] < paths[b] for a, b in zip(whole.key_a, whole.key_b))
     assert len(whole) == 24 * 23 // 2 and {0, 1, 2, 3} <= set(whole.rotation.tolist())

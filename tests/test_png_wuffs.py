@@ -1,4 +1,5 @@
 """The Wuffs PNG path gives OpenCV's pixels exactly, and declines what it would decode differently."""
+
 from __future__ import annotations
 
 import io
@@ -8,9 +9,9 @@ import zlib
 import cv2
 import numpy as np
 import pytest
+from bad_inputs import encode_oriented
 from PIL import Image
 
-from bad_inputs import encode_oriented
 from fastdiff.decode import DecodeError, decode_image
 from fastdiff.png_wuffs import CorruptPNG, decode_png
 
@@ -46,9 +47,7 @@ def interlaced_rgb_png(rgb: np.ndarray) -> bytes:
     height, width = rgb.shape[:2]
     passes = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]
     raw = b"".join(
-        b"\x00" + rgb[y, x0::dx].tobytes()
-        for x0, y0, dx, dy in passes if x0 < width
-        for y in range(y0, height, dy)
+        b"\x00" + rgb[y, x0::dx].tobytes() for x0, y0, dx, dy in passes if x0 < width for y in range(y0, height, dy)
     )
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 1)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
@@ -71,7 +70,9 @@ DECODED_BY_WUFFS = {
     "rgb16": lambda: opencv_png(RGBA16[..., :3]),
     "rgba16": lambda: opencv_png(RGBA16),
     "grey16": lambda: opencv_png(RGBA16[..., 0]),
-    "gamma": lambda: insert_after_ihdr(pillow_png(Image.fromarray(RGBA[..., :3])), chunk(b"gAMA", struct.pack(">I", 90909))),
+    "gamma": lambda: insert_after_ihdr(
+        pillow_png(Image.fromarray(RGBA[..., :3])), chunk(b"gAMA", struct.pack(">I", 90909))
+    ),
     "interlaced": lambda: interlaced_rgb_png(SMOOTH.astype(np.uint8)),
     "animated": lambda: animated_png(default_image=False),
     "animated_default_image": lambda: animated_png(default_image=True),
@@ -129,7 +130,7 @@ def test_crc_mismatch_is_corrupt(where: str, tmp_path) -> None:
     offset = {"IHDR": 8 + 12, "IDAT": 8 + length // 2, "IDAT_CRC": 8 + length, "IEND": 8}[where]
     data[chunk_start + offset] ^= 0x10
     if where.startswith("IDAT"):
-        with pytest.raises(CorruptPNG, match="^CRC mismatch in the PNG IDAT chunk at byte "):
+        with pytest.raises(CorruptPNG, match=r"^CRC mismatch in the PNG IDAT chunk at byte "):
             decode_png(bytes(data))
     path = tmp_path / "bitflip.png"
     path.write_bytes(bytes(data))

@@ -1,4 +1,5 @@
 """The visual report (config key `report`): paginated HTML pages of the groups, in Snakemake's report, in Chromium."""
+
 from __future__ import annotations
 
 import math
@@ -13,8 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from conftest import REPO, read_json, run_fastdiff
+
 from fastdiff import database, report
 from fastdiff.batch import Batch, save_batch
 from fastdiff.db import ResultDB
@@ -62,8 +63,17 @@ def _parse(path: Path) -> _Groups:
 def report_run(collection, tmp_path_factory) -> Path:
     root, _ = collection
     out = tmp_path_factory.mktemp("report") / "out"
-    run_fastdiff([root], out, "--similarity", "similar", "--no-same-dim", "--config", "report=true",
-                 "--config", f"report_page_size={PER_PAGE}")
+    run_fastdiff(
+        [root],
+        out,
+        "--similarity",
+        "similar",
+        "--no-same-dim",
+        "--config",
+        "report=true",
+        "--config",
+        f"report_page_size={PER_PAGE}",
+    )
     return out
 
 
@@ -71,7 +81,8 @@ def test_report_pages_show_every_group_with_its_kept_copy(report_run):
     out = report_run
     results = read_json(out / "results.json")
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["fastdiff.sqlite", "results.json", "lower_quality.json", "stats.json", "work", "report"])
+        ["fastdiff.sqlite", "results.json", "lower_quality.json", "stats.json", "work", "report"]
+    )
     pages = sorted((out / "report").glob("page-*.html"))
     assert len(results) > PER_PAGE and len(pages) == math.ceil(len(results) / PER_PAGE)
     index = _parse(out / "report" / "index.html")
@@ -81,8 +92,8 @@ def test_report_pages_show_every_group_with_its_kept_copy(report_run):
     for n, page in enumerate(pages, 1):
         parsed = _parse(page)
         assert 0 < len(parsed.groups) <= PER_PAGE
-        assert ("page-%04d.html" % (n + 1) in parsed.links) == (n < len(pages))
-        assert ("page-%04d.html" % (n - 1) in parsed.links) == (n > 1)
+        assert (f"page-{n + 1:04d}.html" in parsed.links) == (n < len(pages))
+        assert (f"page-{n - 1:04d}.html" in parsed.links) == (n > 1)
         shown.update(parsed.groups)
     assert sorted(shown) == list(range(1, len(results) + 1))
 
@@ -92,7 +103,8 @@ def test_report_pages_show_every_group_with_its_kept_copy(report_run):
     for number, cluster in enumerate(stars, 1):
         figures = shown[number]
         assert [(key, role) for key, role, _ in figures] == [(cluster.head.key, "kept")] + [
-            (m.image.key, "copy") for m in cluster.members]
+            (m.image.key, "copy") for m in cluster.members
+        ]
         head_caption = figures[0][2]
         assert f"{cluster.head.width}×{cluster.head.height} px" in head_caption
         assert Path(cluster.head.path).name.replace("\n", "\\n") in head_caption
@@ -103,9 +115,24 @@ def test_report_pages_show_every_group_with_its_kept_copy(report_run):
 def test_report_is_in_snakemakes_report(report_run, tmp_path):
     out = report_run
     archive = tmp_path / "snakemake-report.zip"
-    subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
-                    "--directory", str(out / "work"), "--configfile", str(out / "work" / "config.yaml"),
-                    "--report", str(archive)], check=True, capture_output=True, cwd=REPO)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(out / "work"),
+            "--configfile",
+            str(out / "work" / "config.yaml"),
+            "--report",
+            str(archive),
+        ],
+        check=True,
+        capture_output=True,
+        cwd=REPO,
+    )
     names = zipfile.ZipFile(archive).namelist()
     ours = {Path(n).name for n in names if "/data/raw/" in n}
     assert {"index.html", "page-0001.html"} <= ours
@@ -113,9 +140,23 @@ def test_report_is_in_snakemakes_report(report_run, tmp_path):
 
 
 def _chromium(profile: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                           "--disable-component-update", "--no-first-run", f"--user-data-dir={profile}", *args],
-                          capture_output=True, text=True, timeout=120, check=True)
+    return subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install -y chromium)")
@@ -141,17 +182,29 @@ def test_report_renders_in_headless_chromium(report_run, tmp_path):
 def test_large_groups_continue_on_the_next_page(tmp_path, monkeypatch):
     n = 9  # key 0 is the best copy (largest), 1..7 its copies, 8 matches nothing
     con = database.create(tmp_path / "fastdiff.sqlite")
-    database.insert_files(con, [(k, f"/p/{k}.png", f"{k}.png", None, 1, 20 - k, 20, 1, 100, 0.0, 0, 0)
-                                for k in range(n)], [])
+    database.insert_files(
+        con, [(k, f"/p/{k}.png", f"{k}.png", None, 1, 20 - k, 20, 1, 100, 0.0, 0, 0) for k in range(n)], []
+    )
     database.insert_pairs(con, [(0, k, k / 10, 1, 0) for k in range(1, 8)])
     database.finish(con, {"threshold": 1.0})
     store_best_copy_groups(con)
     con.close()
     rng = np.random.default_rng(0)
-    save_batch(Batch(keys=np.arange(n), paths=np.asarray([f"/p/{k}.png" for k in range(n)]), thumbs=rng.integers(0, 256, (n, 10, 10, 3), dtype=np.uint8),
-                     height=np.full(n, 20), width=np.full(n, 20), hashes=np.full((n, 4), ""),
-                     error_keys=np.zeros(0, np.int64), error_messages=np.zeros(0, str), started=0.0, finished=0.0),
-               tmp_path / "0.npz")
+    save_batch(
+        Batch(
+            keys=np.arange(n),
+            paths=np.asarray([f"/p/{k}.png" for k in range(n)]),
+            thumbs=rng.integers(0, 256, (n, 10, 10, 3), dtype=np.uint8),
+            height=np.full(n, 20),
+            width=np.full(n, 20),
+            hashes=np.full((n, 4), ""),
+            error_keys=np.zeros(0, np.int64),
+            error_messages=np.zeros(0, str),
+            started=0.0,
+            finished=0.0,
+        ),
+        tmp_path / "0.npz",
+    )
     monkeypatch.setattr(report, "MAX_IMAGES_PER_PAGE", 4)
     out = tmp_path / "report"
     (tmp_path / "index").mkdir()

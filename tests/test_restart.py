@@ -5,6 +5,7 @@ The moments are made observable with tests/faultinject/sitecustomize.py, which h
 moment after they are written in full and before they are renamed onto their final names: the run is killed while
 a job of that stage is writing (its temporary file exists), after other jobs have finished.
 """
+
 from __future__ import annotations
 
 import base64
@@ -17,7 +18,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, run_fastdiff
 
 ARGS = ["--similarity", "similar", "--no-same-dim", "--shard-size", "14", "--config", "block_size=28"]
@@ -51,8 +51,11 @@ def _finished_jobs(out: Path) -> dict[Path, tuple[int, int]]:
     """(inode, mtime) of every job output that exists and that Snakemake saw finishing."""
     incomplete = _incomplete(out)
     found = {}
-    for p in [*(out / "work").glob("thumbs/*.npz"), *(out / "work").glob("compare/*.npz"),
-              *(out / name for name in COMPARED)]:  # (the index job runs on every run: it rescans the folders)
+    for p in [
+        *(out / "work").glob("thumbs/*.npz"),
+        *(out / "work").glob("compare/*.npz"),
+        *(out / name for name in COMPARED),
+    ]:  # (the index job runs on every run: it rescans the folders)
         if p.exists() and str(p) not in incomplete:
             st = p.stat()
             found[p] = (st.st_ino, st.st_mtime_ns)
@@ -73,11 +76,16 @@ def test_sigkill_during_each_stage_then_rerun_gives_identical_results(clean_run,
     root, clean, out = clean_run
     shutil.rmtree(out, ignore_errors=True)
     held, moment, needed = MOMENTS[stage]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(FAULTS), os.environ.get("PYTHONPATH")])),
-           "FASTDIFF_SLOW_WRITES": "1.5", "FASTDIFF_SLOW_WRITES_MATCH": held}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(FAULTS), os.environ.get("PYTHONPATH")])),
+        "FASTDIFF_SLOW_WRITES": "1.5",
+        "FASTDIFF_SLOW_WRITES_MATCH": held,
+    }
     cmd = [sys.executable, "-m", "fastdiff.cli", "run", str(root), "-o", str(out), "--cores", "2", *ARGS]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     deadline = time.time() + 120
     while not (moment(out) and (needed is None or any(needed in p.parts for p in _finished_jobs(out)))):
         assert proc.poll() is None, f"the run ended before the {stage} stage could be caught"
@@ -93,9 +101,10 @@ def test_sigkill_during_each_stage_then_rerun_gives_identical_results(clean_run,
     assert not redone, f"finished jobs were run again: {redone}"
     for name in COMPARED:
         assert (out / name).read_bytes() == (clean / name).read_bytes(), name
-    assert not [p for p in out.rglob("*.tmp")], "temporary files were left behind"
+    assert not list(out.rglob("*.tmp")), "temporary files were left behind"
     assert sorted(p.name for p in (out / "work" / "thumbs").iterdir()) == sorted(
-        p.name for p in (clean / "work" / "thumbs").iterdir())
+        p.name for p in (clean / "work" / "thumbs").iterdir()
+    )
 
 
 def test_changed_threshold_reruns_compare_not_thumbnails(collection, tmp_path):

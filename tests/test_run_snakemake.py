@@ -1,4 +1,5 @@
 """fastdiff.run_snakemake: Snakemake's exit code is kept, and its leftover rate-limiter timers do not delay the exit."""
+
 from __future__ import annotations
 
 import threading

@@ -3,6 +3,7 @@
 Needs a reachable cluster (`sinfo` works). On a single machine as root, `bash ../shared/slurm/local_slurm.sh up`
 starts one in about 20 s (.ci/run does this); without one these tests are skipped.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,7 +16,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO, run_fastdiff
 from synth import make_tiny_set
 
@@ -45,8 +45,10 @@ def local_run(tmp_path_factory):
     """The tiny image set and a local `--cores` run of it; SLURM runs then write to the same output path."""
     why = _sinfo()
     if why:
-        pytest.skip(f"no SLURM cluster reachable ({why}); start one with `bash ../shared/slurm/local_slurm.sh up` "
-                    "(root, Debian/Ubuntu) or run on a cluster's submit host")
+        pytest.skip(
+            f"no SLURM cluster reachable ({why}); start one with `bash ../shared/slurm/local_slurm.sh up` "
+            "(root, Debian/Ubuntu) or run on a cluster's submit host"
+        )
     base = tmp_path_factory.mktemp("slurm")
     images = base / "images"
     make_tiny_set(images)
@@ -91,16 +93,39 @@ def test_scancelled_job_is_retried_by_plain_snakemake(local_run, tmp_path):
     shutil.rmtree(out, ignore_errors=True)
     work = out / "work"
     config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump({**yaml.safe_load((REPO / "config" / "config.yaml").read_text()),
-                                      "part_a": [str(images)], "output_dir": str(out), "shard_size": 3,
-                                      "block_size": 3}))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(FAULTS), os.environ.get("PYTHONPATH")])),
-           "FASTDIFF_SLOW_WRITES": "5",
-           "FASTDIFF_SLOW_WRITES_MATCH": r"/work/compare/([0-9a-f]+)_\1\.npz$"}  # a block against itself
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
-           "--configfile", str(config), "--workflow-profile", str(REPO / "profiles" / "slurm"), *FAST_STATUS]
+    config.write_text(
+        yaml.safe_dump(
+            {
+                **yaml.safe_load((REPO / "config" / "config.yaml").read_text()),
+                "part_a": [str(images)],
+                "output_dir": str(out),
+                "shard_size": 3,
+                "block_size": 3,
+            }
+        )
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(FAULTS), os.environ.get("PYTHONPATH")])),
+        "FASTDIFF_SLOW_WRITES": "5",
+        "FASTDIFF_SLOW_WRITES_MATCH": r"/work/compare/([0-9a-f]+)_\1\.npz$",
+    }  # a block against itself
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(work),
+        "--configfile",
+        str(config),
+        "--workflow-profile",
+        str(REPO / "profiles" / "slurm"),
+        *FAST_STATUS,
+    ]
     work.mkdir(parents=True)
-    log = open(tmp_path / "snakemake.log", "w+")
+    log = open(tmp_path / "snakemake.log", "w+")  # noqa: SIM115 - read back after the run
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         cancelled = None
@@ -108,8 +133,10 @@ def test_scancelled_job_is_retried_by_plain_snakemake(local_run, tmp_path):
         while cancelled is None:
             assert proc.poll() is None, "the run ended before a compare job could be cancelled"
             assert time.time() < deadline, "no running compare job was seen"
-            if any(re.match(r"\.([0-9a-f]+)_\1\.npz\..*\.tmp$", p.name)  # the job runs and writes its output
-                   for p in (work / "compare").glob(".*.tmp")):
+            if any(
+                re.match(r"\.([0-9a-f]+)_\1\.npz\..*\.tmp$", p.name)  # the job runs and writes its output
+                for p in (work / "compare").glob(".*.tmp")
+            ):
                 jobs = subprocess.run(["squeue", "-h", "-o", "%i|%k|%T|%Z"], capture_output=True, text=True).stdout
                 for line in jobs.splitlines():
                     job_id, comment, state, directory = line.split("|", 3)

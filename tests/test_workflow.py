@@ -1,10 +1,10 @@
 """End to end: the workflow's pairs equal a brute-force reference, for any shard/block size and partition mode."""
+
 from __future__ import annotations
 
 import sqlite3
 
 import pytest
-
 from conftest import brute_force, dif_rows, path_pairs, read_json, run_fastdiff
 
 
@@ -20,19 +20,32 @@ from conftest import brute_force, dif_rows, path_pairs, read_json, run_fastdiff
 def test_pairs_equal_brute_force(collection, tmp_path, similarity, rotate, same_dim, extra):
     root, planted = collection
     out = tmp_path / "out"
-    run_fastdiff([root], out, "--similarity", similarity, "--rotate" if rotate else "--no-rotate",
-                 "--same-dim" if same_dim else "--no-same-dim", *extra)
-    threshold = {"duplicates": 0.0, "similar": 5.0}[similarity] if similarity in ("duplicates", "similar") else float(similarity)
+    run_fastdiff(
+        [root],
+        out,
+        "--similarity",
+        similarity,
+        "--rotate" if rotate else "--no-rotate",
+        "--same-dim" if same_dim else "--no-same-dim",
+        *extra,
+    )
+    threshold = (
+        {"duplicates": 0.0, "similar": 5.0}[similarity]
+        if similarity in ("duplicates", "similar")
+        else float(similarity)
+    )
     expected = brute_force(out, threshold, rotate, same_dim)
     got = dif_rows(out)
     assert set(got) == set(expected)
     assert all(got[p] == expected[p] for p in expected), "MSE values must equal the float64 definition exactly"
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["fastdiff.sqlite", "results.json", "lower_quality.json", "stats.json", "work"])
+        ["fastdiff.sqlite", "results.json", "lower_quality.json", "stats.json", "work"]
+    )
     if similarity == "similar" and not same_dim:  # the planted near-copies are all found
         paths = {(a, b) for a, b in path_pairs(out)} | {(b, a) for a, b in path_pairs(out)}
-        missing = [p for p in planted if p.kind != "brighten"
-                   and (str(root / p.original), str(root / p.copy)) not in paths]
+        missing = [
+            p for p in planted if p.kind != "brighten" and (str(root / p.original), str(root / p.copy)) not in paths
+        ]
         assert not missing
 
 
@@ -41,13 +54,26 @@ def test_two_partitions_compare_only_across(collection, tmp_path):
     subdirs = sorted(d for d in root.iterdir() if d.is_dir())
     part_a, part_b = subdirs[0], subdirs[1:]
     out = tmp_path / "out"
-    run_fastdiff([part_a], out, "--part-b", *map(str, part_b), "--similarity", "similar", "--no-same-dim",
-                 "--shard-size", "4", "--config", "block_size=8")
+    run_fastdiff(
+        [part_a],
+        out,
+        "--part-b",
+        *map(str, part_b),
+        "--similarity",
+        "similar",
+        "--no-same-dim",
+        "--shard-size",
+        "4",
+        "--config",
+        "block_size=8",
+    )
     expected = brute_force(out, 5.0, True, False)
     assert dif_rows(out) == expected
     with sqlite3.connect(out / "fastdiff.sqlite") as con:
-        sides = con.execute("SELECT DISTINCT a.part_b, b.part_b FROM dif_table JOIN directory a ON a.key = key_a "
-                            "JOIN directory b ON b.key = key_b").fetchall()
+        sides = con.execute(
+            "SELECT DISTINCT a.part_b, b.part_b FROM dif_table JOIN directory a ON a.key = key_a "
+            "JOIN directory b ON b.key = key_b"
+        ).fetchall()
     assert sides in ([(0, 1)], [])
 
 
@@ -78,13 +104,18 @@ def test_groups_keep_the_best_copy_once(collection, tmp_path):
         seen += [head] + [m for m, _ in members]
         for member, mse in members:
             assert pairs.get((head, member), pairs.get((member, head))) == mse
-            better = (info[head][0], info[head][1], -info[head][2]) > (info[member][0], info[member][1], -info[member][2])
+            better = (info[head][0], info[head][1], -info[head][2]) > (
+                info[member][0],
+                info[member][1],
+                -info[member][2],
+            )
             assert better, f"{member} is a better copy than its group key {head}"
     assert len(seen) == len(set(seen)), "an image appears in two groups"
     assert sorted(lower) == sorted(m for ms in results.values() for m, _ in ms)
     stats = read_json(out / "stats.json")
-    assert stats["process"]["search"]["matches_found"]["duplicates"] + \
-        stats["process"]["search"]["matches_found"]["similar"] == len(lower)
+    assert stats["process"]["search"]["matches_found"]["duplicates"] + stats["process"]["search"]["matches_found"][
+        "similar"
+    ] == len(lower)
     assert list(stats) == ["directory", "total_files", "invalid_files", "process"]
 
 
@@ -103,6 +134,8 @@ def test_in_folder_compares_inside_each_folder_only(tmp_path):
             assert head.startswith(folder + "/") and all(m.startswith(folder + "/") for m, _ in members)
     assert sum(len(ms) for g in results.values() for ms in g.values()) == len(read_json(out / "lower_quality.json"))
     with sqlite3.connect(out / "fastdiff.sqlite") as con:
-        crossing = con.execute("SELECT COUNT(*) FROM dif_table JOIN directory a ON a.key = key_a "
-                               "JOIN directory b ON b.key = key_b WHERE a.dir_index != b.dir_index").fetchone()
+        crossing = con.execute(
+            "SELECT COUNT(*) FROM dif_table JOIN directory a ON a.key = key_a "
+            "JOIN directory b ON b.key = key_b WHERE a.dir_index != b.dir_index"
+        ).fetchone()
     assert crossing == (0,)

@@ -1,4 +1,5 @@
 """Example user functions for the tests (importable as `user_functions` from tests/)."""
+
 import hashlib
 
 import numpy as np

@@ -5,6 +5,7 @@ they are fastdiff's (true MSE, four rotations, each image in one group under its
 Parameters are validated with difPy's rules and messages. `build` only checks its arguments: the index and thumbnail
 stages run with the first `search`, and later searches on the same build reuse them.
 """
+
 from __future__ import annotations
 
 import json
@@ -42,8 +43,9 @@ def _check_processes(processes: Any) -> int:
     if processes < 1:
         raise ValueError('Invalid value for "processes" parameter: must be >= 1.')
     if processes > (os.cpu_count() or 1):
-        raise ValueError('Invalid value for "processes" parameter: must be <= the number of CPU cores '
-                         '(os.cpu_count()).')
+        raise ValueError(
+            'Invalid value for "processes" parameter: must be <= the number of CPU cores (os.cpu_count()).'
+        )
     return processes
 
 
@@ -69,8 +71,9 @@ def _directories(directory: tuple[Any, ...]) -> list[str]:
 def _similarity(similarity: Any) -> str | float:
     """difPy's similarity (L854-874): 'duplicates', 'similar' or a number >= 0."""
     if similarity in ("low", "normal", "high"):
-        raise ValueError('Since difPy v3.0.8, "similarity" parameter only accepts "duplicates" and "similar" as input '
-                         'options.')
+        raise ValueError(
+            'Since difPy v3.0.8, "similarity" parameter only accepts "duplicates" and "similar" as input options.'
+        )
     if similarity in ("duplicates", "similar"):
         return similarity
     try:
@@ -78,24 +81,39 @@ def _similarity(similarity: Any) -> str | float:
     except (TypeError, ValueError):
         value = -1.0
     if not value >= 0:
-        raise ValueError('Invalid value for "similarity" parameter: must be "duplicates", "similar" or of type INT or '
-                         'FLOAT.')
+        raise ValueError(
+            'Invalid value for "similarity" parameter: must be "duplicates", "similar" or of type INT or FLOAT.'
+        )
     return value
 
 
-class build:  # noqa: N801 - difPy's class name
+class build:
     """difPy.build: the images of the directories (or files) to search, and how to read them."""
 
-    def __init__(self, *directory: str | os.PathLike[str] | list, recursive: bool = True, in_folder: bool = False,
-                 limit_extensions: bool = True, px_size: int = 50, show_progress: bool = True,
-                 processes: int = os.cpu_count() or 1, exact: bool = False, work_dir: str | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *directory: str | os.PathLike[str] | list,
+        recursive: bool = True,
+        in_folder: bool = False,
+        limit_extensions: bool = True,
+        px_size: int = 50,
+        show_progress: bool = True,
+        processes: int = os.cpu_count() or 1,
+        exact: bool = False,
+        work_dir: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         """exact: reproduce difPy 4.2.1 exactly. work_dir: where the workflow keeps its intermediate files (a run
         killed there resumes); by default a temporary folder, removed with this object."""
         _check_kwargs(kwargs)
         self.directory = _directories(directory)
-        _check_bool(recursive=recursive, in_folder=in_folder, limit_extensions=limit_extensions,
-                    show_progress=show_progress, exact=exact)
+        _check_bool(
+            recursive=recursive,
+            in_folder=in_folder,
+            limit_extensions=limit_extensions,
+            show_progress=show_progress,
+            exact=exact,
+        )
         if not isinstance(px_size, int) or isinstance(px_size, bool):
             raise ValueError('Invalid value for "px_size" parameter: must be of type INT.')
         if not 10 <= px_size <= 5000:
@@ -105,10 +123,17 @@ class build:  # noqa: N801 - difPy's class name
             raise ValueError("file arguments are only supported with exact=True (--difpy-exact); give directories")
         self.exact, self.processes = exact, _check_processes(processes)
         self.config: dict[str, Any] = {
-            "recursive": recursive, "in_folder": in_folder, "limit_extensions": limit_extensions, "px_size": px_size,
+            "recursive": recursive,
+            "in_folder": in_folder,
+            "limit_extensions": limit_extensions,
+            "px_size": px_size,
             "threads": self.processes,
-            **({"compat": "difpy", "base_dir": self.base_dir, "part_a": self.directory} if exact else
-               {"part_a": [os.path.abspath(d) for d in self.directory]})}
+            **(
+                {"compat": "difpy", "base_dir": self.base_dir, "part_a": self.directory}
+                if exact
+                else {"part_a": [os.path.abspath(d) for d in self.directory]}
+            ),
+        }
         self.stats: dict[str, Any] | None = None  # difPy fills it during build; here the last search's stats
         self.work_dir = Path(work_dir or tempfile.mkdtemp(prefix="fastdiff-difpy-"))
         if work_dir is None:
@@ -125,10 +150,13 @@ class build:  # noqa: N801 - difPy's class name
             argv += ["--config", f"{key}={json.dumps(value)}"]
         code = fastdiff_main([*argv, "--", *([] if show_progress else ["--quiet", "all"])])
         if code != 0:
-            raise RuntimeError(f"the fastdiff workflow failed (exit code {code}); its logs are in "
-                               f"{self.work_dir / 'work' / 'logs'}")
-        out = {name: json.loads((self.work_dir / f"{name}.json").read_text())
-               for name in ("results", "lower_quality", "stats")}
+            raise RuntimeError(
+                f"the fastdiff workflow failed (exit code {code}); its logs are in {self.work_dir / 'work' / 'logs'}"
+            )
+        out = {
+            name: json.loads((self.work_dir / f"{name}.json").read_text())
+            for name in ("results", "lower_quality", "stats")
+        }
         return out if self.exact else self._as_given(out)
 
     def _as_given(self, out: dict[str, Any]) -> dict[str, Any]:
@@ -148,24 +176,40 @@ class build:  # noqa: N801 - difPy's class name
         stats = out["stats"]
         stats["directory"] = sorted(self.directory)
         stats["invalid_files"]["logs"] = {show(p): m for p, m in stats["invalid_files"]["logs"].items()}
-        return {"results": {show(f): groups(g) for f, g in results.items()} if self.config["in_folder"]
-                else groups(results), "lower_quality": [show(p) for p in out["lower_quality"]], "stats": stats}
+        return {
+            "results": {show(f): groups(g) for f, g in results.items()}
+            if self.config["in_folder"]
+            else groups(results),
+            "lower_quality": [show(p) for p in out["lower_quality"]],
+            "stats": stats,
+        }
 
 
-class search:  # noqa: N801 - difPy's class name
+class search:
     """difPy.search: the matches of a build, with `.result`, `.lower_quality`, `.stats`, `.move_to`, `.delete`."""
 
-    def __init__(self, difpy_obj: build, similarity: str | float = "duplicates", rotate: bool = True,
-                 same_dim: bool = True, show_progress: bool = True, processes: int = os.cpu_count() or 1,
-                 chunksize: int | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        difpy_obj: build,
+        similarity: str | float = "duplicates",
+        rotate: bool = True,
+        same_dim: bool = True,
+        show_progress: bool = True,
+        processes: int = os.cpu_count() or 1,
+        chunksize: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         _check_kwargs(kwargs)
         self._build = difpy_obj
         threshold = _similarity(similarity)
         _check_bool(rotate=rotate, same_dim=same_dim, show_progress=show_progress)
         _check_processes(processes)
         if chunksize is not None and (not isinstance(chunksize, int) or chunksize < 1):
-            raise ValueError('Invalid value for "chunksize" parameter: must be of type INT or None.' if not
-                             isinstance(chunksize, int) else 'Invalid value for "chunksize" parameter: must be >= 1.')
+            raise ValueError(
+                'Invalid value for "chunksize" parameter: must be of type INT or None.'
+                if not isinstance(chunksize, int)
+                else 'Invalid value for "chunksize" parameter: must be >= 1.'
+            )
         out = difpy_obj.run({"threshold": threshold, "rotate": rotate, "same_dim": same_dim}, show_progress, processes)
         self.result: dict[str, Any] = out["results"]
         self.lower_quality: list[str] = out["lower_quality"]
@@ -189,17 +233,25 @@ class search:  # noqa: N801 - difPy's class name
         default `difPy_<time>_manifest.json` in the destination)."""
         stamp = datetime.now().strftime("%Y%m%d%H%M%S")
         manifest = manifest or os.path.join(destination_path, f"difPy_{stamp}_manifest.json")
-        done = safe_files.move(self._absolute(self.lower_quality), self._absolute(self.kept()), destination_path,
-                               manifest, dry_run=dry_run)
+        done = safe_files.move(
+            self._absolute(self.lower_quality), self._absolute(self.kept()), destination_path, manifest, dry_run=dry_run
+        )
         if not dry_run:
             self.lower_quality = [target for _, target in done]
 
-    def delete(self, silent_del: bool = False, dry_run: bool = False, trash: str | None = None,
-               manifest: str | None = None) -> None:
+    def delete(
+        self, silent_del: bool = False, dry_run: bool = False, trash: str | None = None, manifest: str | None = None
+    ) -> None:
         """Delete the lower-quality images: they are moved into a trash folder (by default `difPy_<time>_deleted`
         in the current directory, with its manifest), after a confirmation unless silent_del."""
         _check_bool(silent_del=silent_del)
         stamp = datetime.now().strftime("%Y%m%d%H%M%S")
         trash = trash or os.path.abspath(f"difPy_{stamp}_deleted")
-        safe_files.delete(self._absolute(self.lower_quality), self._absolute(self.kept()), trash,
-                          manifest or os.path.join(trash, "manifest.json"), assume_yes=silent_del, dry_run=dry_run)
+        safe_files.delete(
+            self._absolute(self.lower_quality),
+            self._absolute(self.kept()),
+            trash,
+            manifest or os.path.join(trash, "manifest.json"),
+            assume_yes=silent_del,
+            dry_run=dry_run,
+        )

@@ -1,9 +1,10 @@
 """The `difpy` command: difPy 4.2.1's command line (same flags, defaults and output files) on fastdiff's workflow.
 
-    difpy -D DIR [DIR ...] -Z OUT [-s similar] ...        fastdiff's semantics in difPy's files
-    difpy -D DIR -Z OUT --difpy-exact                       difPy 4.2.1's results, byte for byte
-    difpy --undo OUT/difPy_<time>_manifest.json             put moved / deleted files back
+difpy -D DIR [DIR ...] -Z OUT [-s similar] ...        fastdiff's semantics in difPy's files
+difpy -D DIR -Z OUT --difpy-exact                       difPy 4.2.1's results, byte for byte
+difpy --undo OUT/difPy_<time>_manifest.json             put moved / deleted files back
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,39 +39,76 @@ def _int_or_str(text: str) -> int | str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="difpy", description="Find duplicate or similar images: difPy 4.2.1's command line, run by fastdiff. "
-        "Writes difPy_<time>_results.json, difPy_<time>_lower_quality.txt and difPy_<time>_stats.json into -Z.")
+        prog="difpy",
+        description="Find duplicate or similar images: difPy 4.2.1's command line, run by fastdiff. "
+        "Writes difPy_<time>_results.json, difPy_<time>_lower_quality.txt and difPy_<time>_stats.json into -Z.",
+    )
     flag = {"type": _bool, "choices": [True, False], "required": False}
-    parser.add_argument("-D", "--directory", type=str, nargs="+", default=[os.getcwd()],
-                        help="Paths of the directories (or files) to be searched. Default is working dir.")
-    parser.add_argument("-Z", "--output_directory", type=str, default=None,
-                        help="Output directory path for the difPy result files. Default is working dir.")
+    parser.add_argument(
+        "-D",
+        "--directory",
+        type=str,
+        nargs="+",
+        default=[os.getcwd()],
+        help="Paths of the directories (or files) to be searched. Default is working dir.",
+    )
+    parser.add_argument(
+        "-Z",
+        "--output_directory",
+        type=str,
+        default=None,
+        help="Output directory path for the difPy result files. Default is working dir.",
+    )
     parser.add_argument("-r", "--recursive", default=True, help="Search recursively within the directories.", **flag)
-    parser.add_argument("-i", "--in_folder", default=False, help="Search for matches in each directory separately.",
-                        **flag)
-    parser.add_argument("-le", "--limit_extensions", default=True, help="Limit search to known image file extensions.",
-                        **flag)
+    parser.add_argument(
+        "-i", "--in_folder", default=False, help="Search for matches in each directory separately.", **flag
+    )
+    parser.add_argument(
+        "-le", "--limit_extensions", default=True, help="Limit search to known image file extensions.", **flag
+    )
     parser.add_argument("-px", "--px_size", type=int, default=50, help="Compression size of images in pixels.")
-    parser.add_argument("-s", "--similarity", type=_int_or_str, default="duplicates",
-                        help="'duplicates' (MSE 0), 'similar' (MSE 5) or a number.")
+    parser.add_argument(
+        "-s",
+        "--similarity",
+        type=_int_or_str,
+        default="duplicates",
+        help="'duplicates' (MSE 0), 'similar' (MSE 5) or a number.",
+    )
     parser.add_argument("-ro", "--rotate", default=True, help="Rotate images during comparison process.", **flag)
-    parser.add_argument("-dim", "--same_dim", default=True,
-                        help="Only compare images having the same dimensions (width x height).", **flag)
-    parser.add_argument("-mv", "--move_to", type=str, default=None,
-                        help="Output directory path of lower quality images among matches.")
-    parser.add_argument("-d", "--delete", default=False,
-                        help="Delete lower quality images among matches (they go to a trash folder in -Z).", **flag)
-    parser.add_argument("-sd", "--silent_del", default=False,
-                        help="Suppress the user confirmation when deleting images.", **flag)
+    parser.add_argument(
+        "-dim",
+        "--same_dim",
+        default=True,
+        help="Only compare images having the same dimensions (width x height).",
+        **flag,
+    )
+    parser.add_argument(
+        "-mv", "--move_to", type=str, default=None, help="Output directory path of lower quality images among matches."
+    )
+    parser.add_argument(
+        "-d",
+        "--delete",
+        default=False,
+        help="Delete lower quality images among matches (they go to a trash folder in -Z).",
+        **flag,
+    )
+    parser.add_argument(
+        "-sd", "--silent_del", default=False, help="Suppress the user confirmation when deleting images.", **flag
+    )
     parser.add_argument("-p", "--show_progress", default=True, help="Show the real-time progress of difPy.", **flag)
-    parser.add_argument("-proc", "--processes", type=_int_or_str, default=os.cpu_count(),
-                        help="Number of worker processes (cores).")
-    parser.add_argument("-ch", "--chunksize", type=_int_or_str, default=None,
-                        help="Accepted for compatibility and echoed in the stats.")
+    parser.add_argument(
+        "-proc", "--processes", type=_int_or_str, default=os.cpu_count(), help="Number of worker processes (cores)."
+    )
+    parser.add_argument(
+        "-ch", "--chunksize", type=_int_or_str, default=None, help="Accepted for compatibility and echoed in the stats."
+    )
     parser.add_argument("-la", "--lazy", default=None, help="(Removed) renamed to -dim / --same_dim.", **flag)
-    parser.add_argument("--difpy-exact", action="store_true",
-                        help="reproduce difPy 4.2.1's results exactly (its metric, rotations, grouping and keeper "
-                             "rule) instead of fastdiff's corrected semantics")
+    parser.add_argument(
+        "--difpy-exact",
+        action="store_true",
+        help="reproduce difPy 4.2.1's results exactly (its metric, rotations, grouping and keeper "
+        "rule) instead of fastdiff's corrected semantics",
+    )
     parser.add_argument("--dry-run", action="store_true", help="with -mv / -d: only print what would be done")
     parser.add_argument("--undo", metavar="MANIFEST", help="put back the files of a move or delete manifest, then exit")
     return parser
@@ -91,16 +129,33 @@ def main(argv: list[str] | None = None) -> int:
     if args.move_to is not None and args.delete:
         return _fail('"move_to" and "delete" parameter are mutually exclusive. Please select one of them.')
     if args.delete and not args.silent_del and not args.dry_run and not (sys.stdin and sys.stdin.isatty()):
-        return _fail("-d True asks for a confirmation, but stdin is not interactive: add -sd True to delete "
-                     "without asking, or --dry-run to see what would be deleted")
+        return _fail(
+            "-d True asks for a confirmation, but stdin is not interactive: add -sd True to delete "
+            "without asking, or --dry-run to see what would be deleted"
+        )
     out = args.output_directory or os.getcwd()
     os.makedirs(out, exist_ok=True)
     try:
-        dif = build(args.directory, recursive=args.recursive, in_folder=args.in_folder,
-                    limit_extensions=args.limit_extensions, px_size=args.px_size, show_progress=args.show_progress,
-                    processes=args.processes, exact=args.difpy_exact, work_dir=os.path.join(out, WORK_DIR))
-        se = search(dif, similarity=args.similarity, rotate=args.rotate, same_dim=args.same_dim,
-                    show_progress=args.show_progress, processes=args.processes, chunksize=args.chunksize)
+        dif = build(
+            args.directory,
+            recursive=args.recursive,
+            in_folder=args.in_folder,
+            limit_extensions=args.limit_extensions,
+            px_size=args.px_size,
+            show_progress=args.show_progress,
+            processes=args.processes,
+            exact=args.difpy_exact,
+            work_dir=os.path.join(out, WORK_DIR),
+        )
+        se = search(
+            dif,
+            similarity=args.similarity,
+            rotate=args.rotate,
+            same_dim=args.same_dim,
+            show_progress=args.show_progress,
+            processes=args.processes,
+            chunksize=args.chunksize,
+        )
     except (ValueError, OSError, RuntimeError) as err:
         return _fail(str(err))
     stamp = datetime.now().strftime("%Y%m%d%H%M%S")
@@ -111,12 +166,14 @@ def main(argv: list[str] | None = None) -> int:
     dif.close()
     try:
         if args.move_to is not None:
-            se.move_to(args.move_to, dry_run=args.dry_run,
-                       manifest=os.path.join(out, f"difPy_{stamp}_manifest.json"))
+            se.move_to(args.move_to, dry_run=args.dry_run, manifest=os.path.join(out, f"difPy_{stamp}_manifest.json"))
         if args.delete:
-            se.delete(silent_del=args.silent_del, dry_run=args.dry_run,
-                      trash=os.path.join(out, f"difPy_{stamp}_deleted"),
-                      manifest=os.path.join(out, f"difPy_{stamp}_manifest.json"))
+            se.delete(
+                silent_del=args.silent_del,
+                dry_run=args.dry_run,
+                trash=os.path.join(out, f"difPy_{stamp}_deleted"),
+                manifest=os.path.join(out, f"difPy_{stamp}_manifest.json"),
+            )
     except safe_files.NotInteractive as err:
         return _fail(str(err))
     print(f"\n{names[0]}\n{names[1]}\n{names[2]}\n\nsaved in '{out}'.")

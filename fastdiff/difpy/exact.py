@@ -19,6 +19,7 @@ early and unrelated pairs cost a few hundred values instead of 3 x 7500. With th
 needs every difference to be a multiple of 16 (x*x mod 256 == 0 iff x mod 16 == 0), i.e. equal low nibbles, which
 are matched by hashing in O(n).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -52,6 +53,7 @@ DENSE_BYTES = 2**22  # bytes of one dense difference chunk
 
 
 # --- index ---------------------------------------------------------------------------------------------------------
+
 
 def _listing(arg: str, recursive: bool, base: str | None) -> list[str]:
     """difPy's file list of one argument (L131-142): raw glob order, directories dropped."""
@@ -93,6 +95,7 @@ def scan_difpy(config: Config) -> index.Scan:
 
 # --- thumbnails ----------------------------------------------------------------------------------------------------
 
+
 @contextlib.contextmanager
 def difpy_warnings() -> Iterator[None]:
     """Pillow warnings as errors (L233-234), process-wide for the duration (the filters are global in Python 3.11-3.13,
@@ -121,13 +124,18 @@ def thumbnail(path: str, px_size: int, base_dir: str | None) -> tuple[np.ndarray
 
 # --- compare -------------------------------------------------------------------------------------------------------
 
+
 def _zero_pairs(flat_a: np.ndarray, stack_b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(i, j, k) with wrap-around SSE(a_i, rot_k(b_j)) == 0, i.e. equal values modulo 16, found by hashing."""
     by_nibbles: dict[bytes, list[int]] = {}
     for i, row in enumerate(flat_a & 15):
         by_nibbles.setdefault(row.tobytes(), []).append(i)
-    found = [(i, j, k) for k, side in enumerate(stack_b) for j, row in enumerate(side & 15)
-             for i in by_nibbles.get(row.tobytes(), ())]
+    found = [
+        (i, j, k)
+        for k, side in enumerate(stack_b)
+        for j, row in enumerate(side & 15)
+        for i in by_nibbles.get(row.tobytes(), ())
+    ]
     return tuple(np.asarray(v, dtype=np.int64).reshape(-1) for v in (zip(*found) if found else ([], [], [])))
 
 
@@ -136,20 +144,21 @@ def _dense_sums(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     out = np.empty((len(a), len(b)), np.uint32)
     rows = max(1, DENSE_BYTES // max(1, b.size))
     for r in range(0, len(a), rows):
-        diff = a[r:r + rows, None, :] - b[None, :, :]  # uint8: wraps modulo 256
+        diff = a[r : r + rows, None, :] - b[None, :, :]  # uint8: wraps modulo 256
         np.multiply(diff, diff, out=diff)  # the square wraps modulo 256 too
-        diff.sum(axis=2, dtype=np.uint32, out=out[r:r + rows])
+        diff.sum(axis=2, dtype=np.uint32, out=out[r : r + rows])
     return out
 
 
-def _prune(flat_a: np.ndarray, stack_b: np.ndarray, units: tuple[np.ndarray, ...], start: int, width: int,
-           threshold: float) -> tuple[np.ndarray, ...]:
+def _prune(
+    flat_a: np.ndarray, stack_b: np.ndarray, units: tuple[np.ndarray, ...], start: int, width: int, threshold: float
+) -> tuple[np.ndarray, ...]:
     """Continue the sums of units (i, j, k, sse over values [0, start)) over growing slices of the values, dropping
     a unit once its partial mean exceeds the threshold; return the units left, with their full sums."""
     d = flat_a.shape[1]
     done = []
     for s in range(0, max(1, len(units[0])), UNIT_BATCH):
-        ui, uj, uk, sse = (u[s:s + UNIT_BATCH] for u in units)
+        ui, uj, uk, sse = (u[s : s + UNIT_BATCH] for u in units)
         at, w = start, width
         while at < d and len(ui):
             end = min(d, at + w)
@@ -163,8 +172,9 @@ def _prune(flat_a: np.ndarray, stack_b: np.ndarray, units: tuple[np.ndarray, ...
     return tuple(np.concatenate([u[c] for u in done]) for c in range(4))
 
 
-def _tile_matches(flat_a: np.ndarray, stack_b: np.ndarray, ia: np.ndarray, ib: np.ndarray, mask: np.ndarray,
-                  threshold: float) -> tuple[np.ndarray, ...]:
+def _tile_matches(
+    flat_a: np.ndarray, stack_b: np.ndarray, ia: np.ndarray, ib: np.ndarray, mask: np.ndarray, threshold: float
+) -> tuple[np.ndarray, ...]:
     """Units (i, j, k, sse) of the allowed pairs of a tile whose full wrap-around mean is <= threshold.
 
     The first slice of values is summed for all pairs of a dense tile at once (row chunks x all columns, no gather);
@@ -180,8 +190,12 @@ def _tile_matches(flat_a: np.ndarray, stack_b: np.ndarray, ia: np.ndarray, ib: n
         units = (np.tile(ia[ri], rotations), np.tile(ib[rj], rotations), np.repeat(np.arange(rotations), len(ri)), sse)
         keep = sse / d <= threshold
         return _prune(flat_a, stack_b, tuple(u[keep] for u in units), width, 2 * width, threshold)
-    units = (np.repeat(ia[ri], rotations), np.repeat(ib[rj], rotations), np.tile(np.arange(rotations), len(ri)),
-             np.zeros(len(ri) * rotations, np.int64))
+    units = (
+        np.repeat(ia[ri], rotations),
+        np.repeat(ib[rj], rotations),
+        np.tile(np.arange(rotations), len(ri)),
+        np.zeros(len(ri) * rotations, np.int64),
+    )
     return _prune(flat_a, stack_b, units, 0, width, threshold)
 
 
@@ -201,8 +215,9 @@ def compare_blocks_difpy(a: Batch, b: Batch, opts: CompareOptions, same_block: b
         raise ValueError("difPy's rotation rule needs every key of block a below every key of block b")
     d = int(np.prod(a.thumbs.shape[1:]))
     flat_a = a.thumbs.reshape(len(a.keys), d)
-    stack_b = np.stack([np.rot90(b.thumbs, k, axes=(1, 2)).reshape(len(b.keys), d)
-                        for k in range(3 if opts.rotate else 1)])
+    stack_b = np.stack(
+        [np.rot90(b.thumbs, k, axes=(1, 2)).reshape(len(b.keys), d) for k in range(3 if opts.rotate else 1)]
+    )
     dims_a, dims_b = Dims.of(np, a, a.keys), Dims.of(np, b, b.keys)  # difPy pairs images in key order
     found: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # (ia, ib, mse, rotation)
     if not 1 / d <= opts.threshold:  # only a zero sum matches
@@ -217,7 +232,7 @@ def compare_blocks_difpy(a: Batch, b: Batch, opts: CompareOptions, same_block: b
         t = opts.tile_size
         for ta in range(0, len(order_a), t):
             for tb in range(0, len(order_b), t):
-                ia, ib = order_a[ta:ta + t], order_b[tb:tb + t]
+                ia, ib = order_a[ta : ta + t], order_b[tb : tb + t]
                 mask = allowed_pairs(np, dims_a, ia, dims_b, ib, opts, same_block)
                 if mask.any():
                     ui, uj, uk, sse = _tile_matches(flat_a, stack_b, ia, ib, mask, opts.threshold)
@@ -225,12 +240,19 @@ def compare_blocks_difpy(a: Batch, b: Batch, opts: CompareOptions, same_block: b
     ia, ib, mse, rot = (np.concatenate([f[c] for f in found]) if found else np.zeros(0) for c in range(4))
     key_a, key_b = a.keys[ia.astype(np.int64)], b.keys[ib.astype(np.int64)]
     order = np.lexsort((key_b, key_a))
-    return Pairs(key_a=key_a[order], key_b=key_b[order], mse=mse[order].astype(np.float64),
-                 rotation=rot[order].astype(np.int8), kind=np.full(len(order), COMPUTED, np.int8),
-                 started=started, finished=time.time())
+    return Pairs(
+        key_a=key_a[order],
+        key_b=key_b[order],
+        mse=mse[order].astype(np.float64),
+        rotation=rot[order].astype(np.int8),
+        kind=np.full(len(order), COMPUTED, np.int8),
+        started=started,
+        finished=time.time(),
+    )
 
 
 # --- merge ---------------------------------------------------------------------------------------------------------
+
 
 def sort_by_size(paths: list[str], base_dir: str | None) -> list[str]:
     """difPy's keeper order (L733-742): width + height of the file as Pillow opens it, then path, both descending."""
@@ -253,14 +275,15 @@ def group_matches(key_a: np.ndarray, key_b: np.ndarray, mse: np.ndarray) -> dict
     return groups
 
 
-def lower_quality_and_counts(result: dict, base_dir: str | None, similarity: float,
-                             in_folder: bool) -> tuple[list[str], list[str], int, int]:
+def lower_quality_and_counts(
+    result: dict, base_dir: str | None, similarity: float, in_folder: bool
+) -> tuple[list[str], list[str], int, int]:
     """difPy's lower_quality (L564-633; in first-seen order instead of set order), the kept image of every group,
     and the duplicate / similar counts."""
     lower: dict[str, None] = {}
     keep: dict[str, None] = {}
     duplicates = similar = 0
-    for groups in (result.values() if in_folder else [result]):
+    for groups in result.values() if in_folder else [result]:
         for key, values in groups.items():
             ranked = sort_by_size([key] + [v for v, _ in values], base_dir)
             keep[ranked[0]] = None
@@ -271,8 +294,14 @@ def lower_quality_and_counts(result: dict, base_dir: str | None, similarity: flo
     return list(lower), list(keep), duplicates, similar
 
 
-def merge_difpy(config: Config, index_dir: str | os.PathLike[str], shard_paths: list[str], batch_paths: list[str],
-                pair_paths: list[str], out_dir: str | os.PathLike[str]) -> None:
+def merge_difpy(
+    config: Config,
+    index_dir: str | os.PathLike[str],
+    shard_paths: list[str],
+    batch_paths: list[str],
+    pair_paths: list[str],
+    out_dir: str | os.PathLike[str],
+) -> None:
     """The merge stage in compat 'difpy': fastdiff.sqlite plus difPy's result, lower_quality and stats.
 
     A path listed twice (nested input folders) keeps both IDs in difPy's files, as in difPy, but has one row in the
@@ -283,8 +312,10 @@ def merge_difpy(config: Config, index_dir: str | os.PathLike[str], shard_paths: 
     index_order = index.read_order(index_dir)
     blocks = [load_pairs_in_order(p, index_order) for p in pair_paths]
     search = [(p.started, p.finished) for p in blocks]
-    key_a, key_b, mse, rot = (np.concatenate([getattr(p, c) for p in blocks]) if blocks else np.zeros(0, np.int64)
-                              for c in ("key_a", "key_b", "mse", "rotation"))
+    key_a, key_b, mse, rot = (
+        np.concatenate([getattr(p, c) for p in blocks]) if blocks else np.zeros(0, np.int64)
+        for c in ("key_a", "key_b", "mse", "rotation")
+    )
     order = np.lexsort((key_b, key_a))
     key_a, key_b, mse, rot = key_a[order], key_b[order], mse[order], rot[order]
     matched = set(key_a.tolist()) | set(key_b.tolist())
@@ -314,16 +345,23 @@ def merge_difpy(config: Config, index_dir: str | os.PathLike[str], shard_paths: 
                 if p in seen:
                     dropped.add(key)
                 seen.add(p)
-            database.insert_files(con, [r for r in rows if r[0] not in dropped],
-                                  [h for h in hashes if h[0] not in dropped])
-        database.insert_pairs(con, ((a, b, m, COMPUTED, r) for a, b, m, r in
-                                    zip(key_a.tolist(), key_b.tolist(), mse.tolist(), rot.tolist())
-                                    if a not in dropped and b not in dropped))
+            database.insert_files(
+                con, [r for r in rows if r[0] not in dropped], [h for h in hashes if h[0] not in dropped]
+            )
+        database.insert_pairs(
+            con,
+            (
+                (a, b, m, COMPUTED, r)
+                for a, b, m, r in zip(key_a.tolist(), key_b.tolist(), mse.tolist(), rot.tolist())
+                if a not in dropped and b not in dropped
+            ),
+        )
         database.finish(con, config.model_dump())
         groups = group_matches(key_a, key_b, mse)
-        con.executemany("INSERT INTO best_copy_group VALUES (?, ?, ?)",
-                        ((b, a, m) for a, members in groups.items() for b, m in members
-                         if a not in dropped and b not in dropped))
+        con.executemany(
+            "INSERT INTO best_copy_group VALUES (?, ?, ?)",
+            ((b, a, m) for a, members in groups.items() for b, m in members if a not in dropped and b not in dropped),
+        )
         con.commit()
         con.close()
 
@@ -335,8 +373,9 @@ def merge_difpy(config: Config, index_dir: str | os.PathLike[str], shard_paths: 
                 folder[path[a]] = [[path[b], m] for b, m in members]
         else:
             result = {path[a]: [[path[b], m] for b, m in members] for a, members in groups.items()}
-        lower, _, duplicates, similar = lower_quality_and_counts(result, config.base_dir, config.threshold_value,
-                                                                 config.in_folder)
+        lower, _, duplicates, similar = lower_quality_and_counts(
+            result, config.base_dir, config.threshold_value, config.in_folder
+        )
         logs = {**failures, **dict.fromkeys(unsupported, UNSUPPORTED)}
         stats = stats_record(config, sorted(config.part_a), n_valid, logs, duplicates, similar, build, search)
         for name, obj in (("results.json", result), ("lower_quality.json", lower), ("stats.json", stats)):

@@ -7,6 +7,7 @@ FASTDIFF_SLOW_WRITES=SECONDS     hold each atomic output of fastdiff (a hidden `
 FASTDIFF_SLOW_WRITES_MATCH=REGEX only outputs whose final path matches (default: all).
 Nothing here changes what is written, only when.
 """
+
 import os
 
 if os.environ.get("FASTDIFF_SLOW_WRITES"):

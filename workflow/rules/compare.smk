@@ -39,16 +39,16 @@ rule compare:
         unpack(compare_inputs),
     output:
         f"{WORK}/compare/{{bi}}_{{bj}}.npz",
-    params:
-        options=CFG.stage_options("compare"),
+    log:
+        f"{WORK}/logs/compare/{{bi}}_{{bj}}.log",
+    conda:
+        GPU_ENV if CFG.device == "gpu" else CPU_ENV
     threads: compare_threads
     resources:
         mem_mb=compare_mem_mb,
         runtime=compare_runtime,
         gpu=1 if CFG.device == "gpu" else 0,
-    log:
-        f"{WORK}/logs/compare/{{bi}}_{{bj}}.log",
-    conda:
-        GPU_ENV if CFG.device == "gpu" else CPU_ENV
+    params:
+        options=CFG.stage_options("compare"),
     script:
         "../scripts/compare.py"

@@ -20,15 +20,15 @@ def index_runtime(wildcards, attempt):
 checkpoint index:
     output:
         directory(INDEX),
-    params:
-        options=CFG.stage_options("index"),
-        layout=LAYOUT,
-    resources:
-        mem_mb=index_mem_mb,
-        runtime=index_runtime,
     log:
         f"{WORK}/logs/index.log",
     conda:
         CPU_ENV
+    resources:
+        mem_mb=index_mem_mb,
+        runtime=index_runtime,
+    params:
+        options=CFG.stage_options("index"),
+        layout=LAYOUT,
     script:
         "../scripts/index.py"

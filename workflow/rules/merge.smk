@@ -25,14 +25,14 @@ rule merge:
         pairs=all_block_outputs,
     output:
         final_outputs(),
-    params:
-        options=CFG.stage_options("merge"),
-    resources:
-        mem_mb=merge_mem_mb,
-        runtime=merge_runtime,
     log:
         f"{WORK}/logs/merge.log",
     conda:
         CPU_ENV
+    resources:
+        mem_mb=merge_mem_mb,
+        runtime=merge_runtime,
+    params:
+        options=CFG.stage_options("merge"),
     script:
         "../scripts/merge.py"

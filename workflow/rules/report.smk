@@ -18,11 +18,11 @@ rule report:
             caption="../report/groups.rst",
             category="Duplicate groups",
         ),
-    params:
-        options=CFG.stage_options("report"),
     log:
         f"{WORK}/logs/report.log",
     conda:
         CPU_ENV
+    params:
+        options=CFG.stage_options("report"),
     script:
         "../scripts/report.py"

@@ -19,15 +19,15 @@ rule thumbnails:
         ancient(INDEX),  # written by the index job (which runs first); rescanning alone changes no batch
     output:
         batch_path("{shard}"),
-    params:
-        options=CFG.stage_options("thumbnails"),
-    threads: CFG.threads
-    resources:
-        mem_mb=thumbnails_mem_mb,
-        runtime=thumbnails_runtime,
     log:
         f"{WORK}/logs/thumbnails/{{shard}}.log",
     conda:
         CPU_ENV
+    threads: CFG.threads
+    resources:
+        mem_mb=thumbnails_mem_mb,
+        runtime=thumbnails_runtime,
+    params:
+        options=CFG.stage_options("thumbnails"),
     script:
         "../scripts/thumbnails.py"

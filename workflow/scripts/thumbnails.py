@@ -9,6 +9,15 @@ with logging_to(snakemake.log[0]):
     cfg = load_config(snakemake.config)
     files = read_shard(snakemake.input[0])
     hash_fn = load_hash_fn(cfg.hash_fn) if cfg.hash_fn else sha256_hex
-    batch = build_batch(files, cfg.px_size, cfg.shift_amount, cfg.rotate, cfg.max_pixels, snakemake.threads, hash_fn,
-                        cfg.compat, cfg.base_dir)
+    batch = build_batch(
+        files,
+        cfg.px_size,
+        cfg.shift_amount,
+        cfg.rotate,
+        cfg.max_pixels,
+        snakemake.threads,
+        hash_fn,
+        cfg.compat,
+        cfg.base_dir,
+    )
     save_batch(batch, snakemake.output[0])
