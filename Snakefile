@@ -1,4 +1,5 @@
-# fastdiff: index -> thumbnails -> compare -> merge. Thin on purpose: the logic lives in the fastdiff package.
+# fastdiff: index -> thumbnails -> compare -> merge (-> report). Thin on purpose: the logic lives in the fastdiff
+# package; rule files hold rules only, their input and resource functions are in workflow/rules/common.smk.
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -20,3 +21,11 @@ rule all:
     input:
         final_outputs(),
         report_outputs(),
+
+
+onsuccess:
+    remove_stale_outputs()
+
+
+onerror:
+    explain_failure()

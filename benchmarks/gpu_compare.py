@@ -14,8 +14,9 @@ import time
 import numpy as np
 
 from fastdiff.batch import Batch
-from fastdiff.compare import CompareOptions, compare_blocks
+from fastdiff.compare import compare_blocks
 from fastdiff.device import array_module
+from fastdiff.options import CompareOptions
 
 
 def sync(xp) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -114,4 +115,31 @@ def load_batch(path: str | os.PathLike[str], thumbs: bool = True) -> Batch:
         error_messages=arrays["error_messages"],
         started=float(timing[0]),
         finished=float(timing[1]),
+    )
+
+
+def load_block(paths: list[str], threads: int = 4) -> Batch:
+    """Concatenate the valid thumbnails of several shard batches into one compare block.
+
+    The batches are decompressed and checked in parallel by `threads` threads (zlib releases the GIL).
+
+    Raises
+    ------
+    CorruptBatchError
+        As load_batch.
+    """
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        batches = list(pool.map(load_batch, paths))
+    cat = np.concatenate
+    return Batch(
+        keys=cat([b.keys for b in batches]),
+        paths=cat([b.paths for b in batches]),
+        thumbs=cat([b.thumbs for b in batches]),
+        height=cat([b.height for b in batches]),
+        width=cat([b.width for b in batches]),
+        hashes=cat([b.hashes for b in batches]),
+        error_keys=cat([b.error_keys for b in batches]),
+        error_messages=cat([b.error_messages for b in batches]),
+        started=min(b.started for b in batches),
+        finished=max(b.finished for b in batches),
     )

@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import fcntl
 import os
-import shutil
-import subprocess
 import sys
-import time
-from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .atomic import atomic_open
-from .config import ConfigError, load_config
+from .config import ConfigError
 from .query import add_query_parser, run_query
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SNAKEFILE = REPO_ROOT / "Snakefile"
-DEFAULT_CONFIG = REPO_ROOT / "config" / "config.yaml"
+from .runner import RunError, default_config, run_workflow
 
 
 def _key_value(text: str) -> tuple[str, Any]:
@@ -75,11 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def resolve_config(args: argparse.Namespace) -> dict[str, Any]:
     """The run's full config: config/config.yaml, then flags, then --config; paths made absolute."""
-    raw: dict[str, Any] = yaml.safe_load(DEFAULT_CONFIG.read_text()) if DEFAULT_CONFIG.exists() else {}
+    raw = default_config()
     if args.dirs:
         raw["part_a"] = list(args.dirs)
-    else:  # the defaults in config/config.yaml are relative to the checkout
-        raw["part_a"] = [str(REPO_ROOT / d) for d in raw.get("part_a", [])]
     flags = {
         "part_b": args.part_b,
         "threshold": args.similarity,
@@ -98,155 +87,13 @@ def resolve_config(args: argparse.Namespace) -> dict[str, Any]:
     return raw
 
 
-def _clear_stale_lock(workdir: Path) -> None:
-    """Remove Snakemake's lock left by a killed run (we hold our own lock, so no other run is active)."""
-    locks = workdir / ".snakemake" / "locks"
-    if locks.is_dir() and any(locks.iterdir()):
-        print("fastdiff: removing the lock of an interrupted earlier run", file=sys.stderr)
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "snakemake",
-                "--snakefile",
-                str(SNAKEFILE),
-                "--directory",
-                str(workdir),
-                "--configfile",
-                str(workdir / "config.yaml"),
-                "--unlock",
-                "--quiet",
-                "all",
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-
-
 def run(args: argparse.Namespace, snakemake_args: list[str]) -> int:
-    raw = resolve_config(args)
+    """`fastdiff run`: the workflow on the resolved configuration; 2 on a bad configuration or setup."""
     try:
-        config = load_config(raw)
-    except ConfigError as err:
+        return run_workflow(resolve_config(args), args.cores, args.profile, args.dry_run, snakemake_args)
+    except (ConfigError, RunError) as err:
         print(f"fastdiff: {err}", file=sys.stderr)
         return 2
-    if not SNAKEFILE.exists():
-        print(
-            f"fastdiff: the workflow is not found at {SNAKEFILE}; install with 'pip install -e .' from a checkout",
-            file=sys.stderr,
-        )
-        return 2
-    profile = REPO_ROOT / "profiles" / args.profile
-    if not (profile / "config.yaml").is_file():
-        names = sorted(p.parent.name for p in (REPO_ROOT / "profiles").glob("*/config.yaml"))
-        print(
-            f"fastdiff: no profile {args.profile!r} (profiles/{args.profile}/config.yaml); available: "
-            f"{', '.join(names)}",
-            file=sys.stderr,
-        )
-        return 2
-    workdir = Path(config.output_dir) / "work"
-    try:
-        workdir.mkdir(parents=True, exist_ok=True)
-        with atomic_open(workdir / "config.yaml", "w", encoding="utf-8") as fh:
-            fh.write(yaml.safe_dump(raw, sort_keys=False, allow_unicode=True))
-        lock = open(workdir / ".fastdiff.lock", "w")  # noqa: SIM115 - held by the `with lock` below
-    except OSError as err:
-        print(
-            f"fastdiff: cannot write to the output folder {config.output_dir}: {err.strerror or err}", file=sys.stderr
-        )
-        return 2
-    with lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            print(f"fastdiff: another fastdiff run is using {config.output_dir}", file=sys.stderr)
-            return 2
-        _clear_stale_lock(workdir)
-        cmd = [
-            sys.executable,
-            "-m",
-            "fastdiff.run_snakemake",
-            "--snakefile",
-            str(SNAKEFILE),
-            "--directory",
-            str(workdir),
-            "--configfile",
-            str(workdir / "config.yaml"),
-            "--cores",
-            str(args.cores),
-            "--rerun-incomplete",
-            "--scheduler",
-            "greedy",
-            "--workflow-profile",
-            str(profile),
-            *(["--dry-run"] if args.dry_run else []),
-            *snakemake_args,
-        ]
-        started = time.time()
-        code = subprocess.call(cmd)
-        for _ in range(MAX_REBUILD_RUNS):  # a job found a corrupt thumbnail batch and removed it: rebuild it now
-            if code == 0 or args.dry_run or not _job_logs_with(workdir, started, CORRUPT_BATCH):
-                break
-            print("fastdiff: a corrupt thumbnail batch was removed; running again to rebuild it", file=sys.stderr)
-            started = time.time()
-            code = subprocess.call(cmd)
-        if code != 0:
-            _explain_failure(Path(config.output_dir), workdir, started)
-        return code
-
-
-MAX_REBUILD_RUNS = 3
-CORRUPT_BATCH = "corrupt thumbnail batch"
-# errors of the output folder that a user can fix, as a failed job's traceback shows them
-DISK_FULL = ("[Errno 28] No space left on device", "[Errno 122] Disk quota exceeded", "database or disk is full")
-NOT_WRITABLE = ("[Errno 30] Read-only file system", "[Errno 13] Permission denied")
-
-
-def _job_logs_with(workdir: Path, since: float, text: str) -> list[tuple[Path, str]]:
-    """(log, line) for the job logs written since `since` whose last 64 kB contain `text`."""
-    found = []
-    for path in sorted((workdir / "logs").rglob("*.log")):
-        try:
-            if path.stat().st_mtime < since - 1:
-                continue
-            with open(path, "rb") as fh:
-                fh.seek(max(0, path.stat().st_size - 65536))
-                tail = fh.read().decode("utf-8", "replace")
-        except OSError:
-            continue
-        line = next((ln for ln in tail.splitlines() if text in ln), None)
-        if line is not None:
-            found.append((path, line.strip()))
-    return found
-
-
-def _explain_failure(out: Path, workdir: Path, since: float) -> None:
-    """After a failed run: say plainly when the output folder is full, read-only or not permitted."""
-    try:
-        free = shutil.disk_usage(out).free
-    except OSError:
-        free = None
-    full = [hit for text in DISK_FULL for hit in _job_logs_with(workdir, since, text)]
-    denied = [hit for text in NOT_WRITABLE for hit in _job_logs_with(workdir, since, text)]
-    if full or (free is not None and free < 1 << 20):
-        where = f" (see {full[0][0]})" if full else ""
-        print(
-            f"fastdiff: the run failed because the disk of {out} is full{where}; {(free or 0) / 2**20:.1f} MiB free.",
-            file=sys.stderr,
-        )
-    elif denied:
-        print(
-            f"fastdiff: the run failed because {out} cannot be written: {denied[0][1]} (see {denied[0][0]}).",
-            file=sys.stderr,
-        )
-    else:
-        return
-    print(
-        "fastdiff: fix that and run the same command again; finished jobs are kept. Results files are only ever "
-        "written whole, never in part.",
-        file=sys.stderr,
-    )
 
 
 def main(argv: list[str] | None = None) -> int:

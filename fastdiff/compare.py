@@ -1,194 +1,38 @@
-"""Compare stage: all pairs of two blocks of thumbnails at or below the MSE threshold."""
+"""Compare stage (default mode): all pairs of two blocks of thumbnails at or below the MSE threshold."""
 
 from __future__ import annotations
 
 import logging
-import os
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
 
 import numpy as np
 
 from . import kernel
-from .atomic import atomic_path
-from .batch import Batch, load_batch
-from .config import Config
-from .device import array_module
-from .userfn import DiffFunction, load_diff_fn
+from .batch import Batch
+from .options import CompareOptions
+from .pairing import Dims, allowed_each, compatible_pairs, ordered_pairs, pair_ranks, shape_key
+from .pairs import COMPUTED, HASH_MATCH, SIZE_MISMATCH, Pairs
+from .userfn import DiffFunction, load_diff_fn, load_function
 
 log = logging.getLogger(__name__)
 
-COMPUTED, HASH_MATCH, SIZE_MISMATCH = 1, 2, 3  # dif_table.success codes (Fast-Diff-Py's meaning)
-CPU_TILE, GPU_TILE = 1024, 8192  # tile_size 'auto': cache-sized products on a CPU, large ones on a GPU
-CACHE_BYTES = 512 * 2**20  # prepared tiles kept in host memory by one compare job
+CACHE_BYTES = 512 * 2**20  # prepared tiles kept in host memory by one compare job (fastdiff.resources)
 DEVICE_CACHE_BYTES = 24 * 2**30  # ... and in GPU memory
 
 
-@dataclass(frozen=True)
-class CompareOptions:
-    threshold: float
-    rotate: bool = True
-    same_dim: bool = True
-    match_aspect_by: float | None = None
-    skip_matching_hash: bool = False
-    keep_non_matching_aspects: bool = False
-    tile_size: int = 1024
-    diff: DiffFunction | None = None  # a user difference instead of the MSE kernel
-    metric: str = "mse"  # 'difpy': difPy 4.2.1's wrap-around metric (compat difpy)
-    two_partitions: bool = False  # blocks of partition A against blocks of partition B
-
-    @classmethod
-    def from_config(cls, config: Config, on_gpu: bool = False) -> CompareOptions:
-        """The compare options of a config; tile_size 'auto' is 1024 on the CPU and 8192 on a GPU."""
-        tile = config.tile_size if config.tile_size != "auto" else (GPU_TILE if on_gpu else CPU_TILE)
-        diff_path = config.gpu_diff if on_gpu else config.cpu_diff
-        diff = load_diff_fn(diff_path, probe=not on_gpu) if diff_path else None
-        return cls(
-            threshold=config.threshold_value,
-            rotate=config.rotate,
-            same_dim=config.same_dim,
-            match_aspect_by=config.match_aspect_by,
-            skip_matching_hash=config.skip_matching_hash,
-            keep_non_matching_aspects=config.keep_non_matching_aspects,
-            tile_size=tile,
-            diff=diff,
-            metric="difpy" if config.compat == "difpy" else "mse",
-            two_partitions=bool(config.part_b),
-        )
+def user_difference(opts: CompareOptions, on_gpu: bool) -> DiffFunction | None:
+    """The configured user difference for the device, imported without probing it again (the config's validation
+    found out whether cpu_diff is vectorised; a gpu_diff says so in its `vectorised` attribute)."""
+    if on_gpu and opts.gpu_diff:
+        return load_diff_fn(opts.gpu_diff, probe=False)
+    return DiffFunction(load_function(opts.cpu_diff), opts.diff_vectorised) if opts.cpu_diff else None
 
 
-@dataclass
-class Pairs:
-    """Matching pairs (a, b), a before b in the index order (pair_ranks), sorted by (key_a, key_b)."""
-
-    key_a: np.ndarray  # int64
-    key_b: np.ndarray  # int64
-    mse: np.ndarray  # float64: mean squared error over px*px*3 values, min over rotations
-    rotation: np.ndarray  # int8: the first k such that mse = MSE(a, rot90(b, k)); -1 for hash matches
-    kind: np.ndarray  # int8: COMPUTED or HASH_MATCH
-    started: float = 0.0
-    finished: float = 0.0
-
-    def __len__(self) -> int:
-        return len(self.key_a)
-
-
-def compare_setup(config: Config) -> tuple[CompareOptions, ModuleType]:
-    """Options and array module of a compare job. A CPU-only user difference (cpu_diff without gpu_diff)
-    keeps the job on the CPU."""
-    device = "cpu" if config.cpu_diff and not config.gpu_diff else config.device
-    xp = array_module(device)
-    return CompareOptions.from_config(config, on_gpu=xp is not np), xp
-
-
-def memory_bound_mb(n_a: int, n_b: int, px_size: int, rotate: bool, tile_size: int) -> int:
-    """Upper bound on the memory of one compare job: both blocks (uint8), the cache of prepared tiles of a,
-    one prepared tile of b, the product accumulators, and the interpreter (about 200 MB)."""
-    d = px_size * px_size * 3
-    rotations = 4 if rotate else 1
-    tile_a = min(tile_size, n_a)
-    tile_b = min(tile_size, n_b)
-    blocks = (n_a + n_b) * d
-    cache = min(5 * d * n_a, CACHE_BYTES + 5 * d * tile_a)
-    side_b = rotations * tile_b * d * 5
-    products = 3 * rotations * tile_a * tile_b * 4
-    return int((blocks + cache + side_b + products) / 2**20) + 200
-
-
-def load_block(paths: list[str], threads: int = 4) -> Batch:
-    """Concatenate the valid thumbnails of several shard batches into one block (decompressed in parallel)."""
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        batches = list(pool.map(load_batch, paths))
-    cat = np.concatenate
-    return Batch(
-        keys=cat([b.keys for b in batches]),
-        paths=cat([b.paths for b in batches]),
-        thumbs=cat([b.thumbs for b in batches]),
-        height=cat([b.height for b in batches]),
-        width=cat([b.width for b in batches]),
-        hashes=cat([b.hashes for b in batches]),
-        error_keys=cat([b.error_keys for b in batches]),
-        error_messages=cat([b.error_messages for b in batches]),
-        started=min(b.started for b in batches),
-        finished=max(b.finished for b in batches),
-    )
-
-
-def _shape_key(block: Batch, opts: CompareOptions) -> np.ndarray:
-    """A sort key that puts compatible images next to each other, so that incompatible tiles are skipped."""
-    long_side = np.maximum(block.height, block.width)
-    short_side = np.minimum(block.height, block.width)
-    if opts.same_dim or opts.match_aspect_by == 0:
-        return long_side * (1 << 32) + short_side
-    if opts.match_aspect_by is not None:
-        return long_side / np.maximum(short_side, 1)
-    return np.zeros(len(block.keys))
-
-
-def pair_ranks(a: Batch, b: Batch, same_block: bool, two_partitions: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Ranks of the images of a and b in the index order of a run from scratch: paths sorted inside a section, and
-    partition A before B. Every pair is compared and stored in this order, whatever the keys, so that the pairs of
-    an incremental run (fastdiff.layout) equal those of a run from scratch, rotations included."""
-    if two_partitions:
-        return np.arange(len(a.keys)), len(a.keys) + np.arange(len(b.keys))
-    paths = a.paths if same_block else np.concatenate([a.paths, b.paths])
-    rank = np.empty(len(paths), np.int64)
-    rank[np.argsort(paths, kind="stable")] = np.arange(len(paths))
-    return (rank, rank) if same_block else (rank[: len(a.keys)], rank[len(a.keys) :])
-
-
-@dataclass
-class Dims:
-    """What the pair filters need of one block, on the host or on the device."""
-
-    rank: Any  # order of the images (pair_ranks)
-    long: Any  # longer side of the original image
-    short: Any  # shorter side
-
-    @classmethod
-    def of(cls, xp: ModuleType, block: Batch, rank: np.ndarray) -> Dims:
-        return cls(
-            xp.asarray(rank),
-            xp.asarray(np.maximum(block.height, block.width)),
-            xp.asarray(np.minimum(block.height, block.width)),
-        )
-
-
-def ordered_pairs(xp: ModuleType, a: Dims, ia: Any, b: Dims, ib: Any, same_block: bool) -> Any:
-    """Boolean (len(ia), len(ib)): the pairs to consider at all (each pair once inside one block)."""
-    return a.rank[ia][:, None] < b.rank[ib][None, :] if same_block else xp.ones((len(ia), len(ib)), bool)
-
-
-def compatible_pairs(xp: ModuleType, a: Dims, ia: Any, b: Dims, ib: Any, opts: CompareOptions) -> Any:
-    """Boolean (len(ia), len(ib)): the pairs that same_dim and match_aspect_by allow to be compared."""
-    return _compatible(xp, a.long[ia][:, None], a.short[ia][:, None], b.long[ib][None, :], b.short[ib][None, :], opts)
-
-
-def _compatible(xp: ModuleType, la: Any, sa: Any, lb: Any, sb: Any, opts: CompareOptions) -> Any:
-    """same_dim / match_aspect_by on long and short sides of broadcastable shapes."""
-    mask = xp.ones(np.broadcast_shapes(la.shape, lb.shape), bool)
-    if opts.same_dim or opts.match_aspect_by == 0:  # same dimensions, or transposed (difPy / Fast-Diff-Py)
-        mask &= (la == lb) & (sa == sb)
-    if opts.match_aspect_by:  # aspect ratios within a factor
-        ra, rb = la / xp.maximum(sa, 1), lb / xp.maximum(sb, 1)
-        mask &= (ra * opts.match_aspect_by >= rb) & (rb >= ra / opts.match_aspect_by)
-    return mask
-
-
-def allowed_pairs(xp: ModuleType, a: Dims, ia: Any, b: Dims, ib: Any, opts: CompareOptions, same_block: bool) -> Any:
-    """Boolean (len(ia), len(ib)): which pairs are compared."""
-    return ordered_pairs(xp, a, ia, b, ib, same_block) & compatible_pairs(xp, a, ia, b, ib, opts)
-
-
-def allowed_each(xp: ModuleType, a: Dims, ia: Any, b: Dims, ib: Any, opts: CompareOptions, same_block: bool) -> Any:
-    """allowed_pairs for the listed pairs (ia[t], ib[t]) instead of all combinations."""
-    ok = _compatible(xp, a.long[ia], a.short[ia], b.long[ib], b.short[ib], opts)
-    if same_block:
-        ok &= a.rank[ia] < b.rank[ib]
-    return ok
+def compare_device(opts: CompareOptions) -> str:
+    """The device a compare job runs on: a CPU-only user difference (cpu_diff without gpu_diff) keeps it on the
+    CPU; otherwise the configured device."""
+    return "cpu" if opts.cpu_diff and not opts.gpu_diff else opts.device
 
 
 def _hash_matches(
@@ -210,24 +54,44 @@ def _hash_matches(
     return ia[ok], ib[ok]
 
 
-def compare_blocks(a: Batch, b: Batch, opts: CompareOptions, same_block: bool, xp: ModuleType = np) -> Pairs:
-    """Every allowed pair of a x b (each pair once when a and b are the same block) with MSE <= threshold, in the
-    index order (pair_ranks).
+def compare_blocks(
+    a: Batch,
+    b: Batch,
+    opts: CompareOptions,
+    same_block: bool,
+    xp: ModuleType = np,
+    diff: DiffFunction | None = None,
+) -> Pairs:
+    """Every allowed pair of two blocks with MSE <= threshold, in the index order (`fastdiff.pairing.pair_ranks`).
 
     Images are sorted by shape (with same_dim / match_aspect_by) and processed in tiles of tile_size x tile_size,
-    so a tile without any allowed pair is never multiplied and memory is bounded by the tile, not the block.
-    With xp = cupy both blocks are copied to the device once and stay there; only matches come back.
-    """
-    if opts.metric == "difpy":
-        from .difpy.exact import compare_blocks_difpy
+    so a tile without any allowed pair is never multiplied and memory is bounded by the tile, not the block
+    (`fastdiff.resources.compare_mem_mb`). With xp = cupy both blocks are copied to the device once and stay
+    there; only matches come back.
 
-        return compare_blocks_difpy(a, b, opts, same_block)
+    Parameters
+    ----------
+    a, b : Batch
+        The two blocks (thumbnails uint8 (n, px, px, 3)); `b is a` (and same_block) for a block against itself.
+    opts : CompareOptions
+    same_block : bool
+        a and b are the same block: each pair is compared once.
+    xp : module
+        numpy, or cupy (`fastdiff.device.array_module`).
+    diff : DiffFunction, optional
+        A user difference replacing the MSE kernel (`fastdiff.userfn`).
+
+    Returns
+    -------
+    Pairs
+        mse is exact: it equals the float64 brute-force value bit for bit (`fastdiff.kernel`).
+    """
     started = time.time()
     found: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]] = []  # (ia, ib, mse, rotation, kind)
-    order_a = np.argsort(_shape_key(a, opts), kind="stable")
-    order_b = np.argsort(_shape_key(b, opts), kind="stable")
+    order_a = np.argsort(shape_key(a, opts), kind="stable")
+    order_b = np.argsort(shape_key(b, opts), kind="stable")
     rank_a, rank_b = pair_ranks(a, b, same_block, opts.two_partitions)
-    t = opts.tile_size
+    t = opts.tile(on_gpu=xp is not np)
     if opts.skip_matching_hash:
         ha, hb = _hash_matches(a, b, Dims.of(np, a, rank_a), Dims.of(np, b, rank_b), opts, same_block)
         found.append((ha, hb, np.zeros(len(ha)), np.full(len(ha), -1, np.int8), HASH_MATCH))
@@ -269,10 +133,9 @@ def compare_blocks(a: Batch, b: Batch, opts: CompareOptions, same_block: bool, x
                 if same_block or opts.two_partitions
                 else dims_a.rank[ia_dev][:, None] > dims_b.rank[ib_dev][None, :]
             )
-            if opts.diff is not None:
+            if diff is not None:
                 ri, rj, mse, rot = (
-                    _host(v)
-                    for v in opts.diff.tile(xp, thumbs_a[ia_dev], thumbs_b[ib_dev], mask, opts.threshold, rotations)
+                    _host(v) for v in diff.tile(xp, thumbs_a[ia_dev], thumbs_b[ib_dev], mask, opts.threshold, rotations)
                 )
                 if reverse is not None:  # the rotation seen from b's side
                     rot = np.where(_host(reverse)[ri, rj] & (rot > 0), 4 - rot, rot)
@@ -317,31 +180,3 @@ def compare_blocks(a: Batch, b: Batch, opts: CompareOptions, same_block: bool, x
 def _host(array: object) -> np.ndarray:
     """A device array as a numpy array (no copy for numpy input)."""
     return array.get() if hasattr(array, "get") else np.asarray(array)
-
-
-def save_pairs(pairs: Pairs, path: str | os.PathLike[str]) -> None:
-    """Write a block's matching pairs as .npz, atomically."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez(
-            fh,
-            key_a=pairs.key_a,
-            key_b=pairs.key_b,
-            mse=pairs.mse,
-            rotation=pairs.rotation,
-            kind=pairs.kind,
-            timing=np.asarray([pairs.started, pairs.finished]),
-        )
-
-
-def load_pairs(path: str | os.PathLike[str]) -> Pairs:
-    with np.load(path, allow_pickle=False) as z:
-        timing = z["timing"]
-        return Pairs(
-            key_a=z["key_a"],
-            key_b=z["key_b"],
-            mse=z["mse"],
-            rotation=z["rotation"],
-            kind=z["kind"],
-            started=float(timing[0]),
-            finished=float(timing[1]),
-        )

@@ -83,6 +83,11 @@ class ConfigError(ValueError):
     """A configuration key has a bad value; the message names the key."""
 
 
+def _check_environment(info: ValidationInfo) -> bool:
+    """Whether validation looks outside the mapping (folders, user functions): see load_config."""
+    return (info.context or {}).get("check_environment", True)
+
+
 class Config(BaseModel):
     """Every option of a fastdiff run. Unknown keys are rejected."""
 
@@ -131,6 +136,8 @@ class Config(BaseModel):
     @field_validator("part_a", "part_b")
     @classmethod
     def _directories_exist(cls, dirs: list[str], info: ValidationInfo) -> list[str]:
+        if not _check_environment(info):
+            return dirs
         if info.data.get("compat") == "difpy":  # difPy's arguments: files or directories, exact strings unique
             base = info.data.get("base_dir") or ""
             missing = [d for d in dirs if not os.path.exists(os.path.join(base, d))]
@@ -146,15 +153,15 @@ class Config(BaseModel):
 
     @field_validator("hash_fn")
     @classmethod
-    def _hash_function(cls, path: str | None) -> str | None:
-        if path is not None:
+    def _hash_function(cls, path: str | None, info: ValidationInfo) -> str | None:
+        if path is not None and _check_environment(info):
             userfn.load_hash_fn(path)
         return path
 
     @field_validator("cpu_diff", "gpu_diff")
     @classmethod
     def _diff_function(cls, path: str | None, info: ValidationInfo) -> str | None:
-        if path is not None:
+        if path is not None and _check_environment(info):
             userfn.load_diff_fn(path, probe=info.field_name == "cpu_diff")
         return path
 
@@ -190,71 +197,43 @@ class Config(BaseModel):
             raise ValueError("in_folder compares inside each folder of part_a; it cannot be combined with part_b")
         if self.compat == "difpy" and (self.part_b or not self.do_compare):
             raise ValueError("compat 'difpy' compares all pairs of part_a: part_b and do_compare false are not allowed")
+        if self.compat == "difpy" and (self.cpu_diff or self.gpu_diff):
+            raise ValueError("compat 'difpy' uses difPy's own metric: cpu_diff and gpu_diff are not allowed")
         return self
 
     @property
     def threshold_value(self) -> float:
         """The MSE threshold as a number: 'duplicates' is 0 and 'similar' is 5."""
-        if isinstance(self.threshold, str):
-            return float(NAMED_THRESHOLDS[self.threshold])
-        return self.threshold
+        return self.threshold_number(self.threshold)
 
-    def stage_options(self, stage: str) -> dict[str, Any]:
-        """The options one stage depends on (Snakemake params: a change reruns that stage and what follows)."""
-        return self.model_dump(include=set(STAGE_KEYS[stage]))
-
-
-STAGE_KEYS: dict[str, tuple[str, ...]] = {
-    "index": (
-        "part_a",
-        "part_b",
-        "recursive",
-        "in_folder",
-        "ignore_names",
-        "ignore_paths",
-        "limit_extensions",
-        "allowed_extensions",
-        "shard_size",
-        "block_size",
-        "max_compare_jobs",
-        "device",
-        "compat",
-        "base_dir",
-    ),
-    "thumbnails": ("px_size", "shift_amount", "max_pixels", "rotate", "hash_fn", "compat", "base_dir"),
-    "compare": (
-        "threshold",
-        "rotate",
-        "same_dim",
-        "match_aspect_by",
-        "skip_matching_hash",
-        "keep_non_matching_aspects",
-        "tile_size",
-        "cpu_diff",
-        "gpu_diff",
-        "compat",
-    ),
-    "merge": (
-        "threshold",
-        "rotate",
-        "same_dim",
-        "in_folder",
-        "recursive",
-        "limit_extensions",
-        "px_size",
-        "do_compare",
-        "match_aspect_by",
-        "compat",
-        "base_dir",
-    ),
-    "report": ("report_page_size",),
-}
+    @staticmethod
+    def threshold_number(threshold: float | str) -> float:
+        """A threshold value ('duplicates', 'similar' or a number) as a number (NAMED_THRESHOLDS)."""
+        return float(NAMED_THRESHOLDS[threshold]) if isinstance(threshold, str) else float(threshold)
 
 
-def load_config(raw: dict[str, Any]) -> Config:
-    """Validate a raw config mapping; raise ConfigError naming the first bad key."""
+def load_config(raw: dict[str, Any], check_environment: bool = True) -> Config:
+    """Validate a raw config mapping.
+
+    Parameters
+    ----------
+    raw : dict
+        The config as YAML or Snakemake give it.
+    check_environment : bool
+        Also check what lies outside the mapping: the input folders exist and the user functions import and behave
+        on a tiny sample. False where that was already done for this very mapping (`fastdiff.runner`).
+
+    Returns
+    -------
+    Config
+
+    Raises
+    ------
+    ConfigError
+        Naming every bad key with its value.
+    """
     try:
-        return Config.model_validate(raw)
+        return Config.model_validate(raw, context={"check_environment": check_environment})
     except ValidationError as err:
         lines = []
         for e in err.errors():

@@ -1,4 +1,4 @@
-"""Best-copy groups: every image in at most one group, keyed by its best copy."""
+"""Best-copy groups: every image in at most one group, under its best copy."""
 
 from __future__ import annotations
 
@@ -6,33 +6,75 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from . import database
-
 
 @dataclass(frozen=True)
-class Group:
-    head: int  # key of the best copy (largest pixel count, then larger file, then index order)
-    members: list[tuple[int, float]]  # (key, MSE to the head) of its lower-quality copies, in key order
+class BestCopyGroup:
+    """One group of results.json.
+
+    Attributes
+    ----------
+    best_copy : int
+        Key of the best copy: the largest pixel count, then the larger file, then index order.
+    copies : list of (int, float)
+        (key, MSE to the best copy) of its lower-quality copies, in key order.
+    """
+
+    best_copy: int
+    copies: list[tuple[int, float]]
 
 
-def best_copy_groups(con: sqlite3.Connection) -> Iterator[Group]:
-    """Greedy star groups over dif_table.
+def matched_keys_by_quality(con: sqlite3.Connection) -> Iterator[int]:
+    """Keys of every image with at least one match, best copy first: pixels, then file size, then index order."""
+    yield from (
+        k
+        for (k,) in con.execute("""
+        SELECT key FROM directory WHERE key IN (
+            SELECT key_a FROM dif_table WHERE success IN (1, 2)
+            UNION SELECT key_b FROM dif_table WHERE success IN (1, 2))
+        ORDER BY px * py DESC, file_size DESC, key ASC""")
+    )
 
-    Images are visited best first; each image not yet in a group becomes a head, and its direct matches
-    that are not yet in a group become its members. So every member matched its head directly (its MSE to
-    the head is known and within the threshold), and a copy is never grouped under a worse image.
+
+def matches_of(con: sqlite3.Connection, key: int) -> list[tuple[int, float]]:
+    """(other key, dif) of every pair that contains `key`, in key order."""
+    return con.execute(
+        """
+        SELECT key_b, dif FROM dif_table WHERE key_a = ?1 AND success IN (1, 2)
+        UNION ALL SELECT key_a, dif FROM dif_table WHERE key_b = ?1 AND success IN (1, 2) ORDER BY 1""",
+        (key,),
+    ).fetchall()
+
+
+def best_copy_groups(con: sqlite3.Connection) -> Iterator[BestCopyGroup]:
+    """Greedy best-copy groups over dif_table.
+
+    Images are visited best first; each image not yet in a group becomes a best copy, and its direct matches that
+    are not yet in a group become its copies. So every copy matched its best copy directly (its MSE to it is known
+    and within the threshold), and a copy is never grouped under a worse image.
     """
     # one byte per directory key (keys are dense), not a Python set: 1M matched images would take ~60 MB in a set
     grouped = bytearray(
         con.execute("""SELECT COALESCE(MAX(k), -1) + 1 FROM (SELECT MAX(key) AS k FROM directory
         UNION ALL SELECT MAX(key_a) FROM dif_table UNION ALL SELECT MAX(key_b) FROM dif_table)""").fetchone()[0]
     )
-    for head in database.matched_keys_by_quality(con):
-        if grouped[head]:
+    for best in matched_keys_by_quality(con):
+        if grouped[best]:
             continue
-        members = [(k, dif) for k, dif in database.matches_of(con, head) if not grouped[k]]
-        if members:
-            grouped[head] = 1
-            for k, _ in members:
+        copies = [(k, dif) for k, dif in matches_of(con, best) if not grouped[k]]
+        if copies:
+            grouped[best] = 1
+            for k, _ in copies:
                 grouped[k] = 1
-            yield Group(head, members)
+            yield BestCopyGroup(best, copies)
+
+
+def store_best_copy_groups(con: sqlite3.Connection) -> int:
+    """Write the best-copy groups of dif_table into the empty best_copy_group table (member = copy, head = best
+    copy, Fast-Diff-Py's column names); commit; return the number of groups."""
+    n_groups = 0
+    for group in best_copy_groups(con):
+        rows = ((k, group.best_copy, dif) for k, dif in group.copies)
+        con.executemany("INSERT INTO best_copy_group VALUES (?, ?, ?)", rows)
+        n_groups += 1
+    con.commit()
+    return n_groups

@@ -3,54 +3,26 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import stat
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from . import layout
-from .atomic import atomic_directory
-from .config import Config
-from .layout import IndexedFile
+from .atomic import atomic_directory, atomic_open
+from .options import IndexOptions
+from .records import IndexedFile, RejectedFile, Scan, Section
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 REJECTED = "rejected.json"
 ORDER = "order.npy"
-
-
-@dataclass(frozen=True)
-class RejectedFile:
-    """A directory entry that is never decoded, with the reason (shown in stats and the database)."""
-
-    path: str
-    part: int
-    reason: str
-    kind: str  # 'unsupported' | 'unreadable' | 'alias'
-    dir_index: int
-    size: int = -1
-    ctime: float = -1.0
-
-
-@dataclass(frozen=True)
-class Section:
-    """A set of files compared among themselves: one partition, or one input folder with in_folder."""
-
-    id: int
-    part: int
-    folder: str
-
-
-@dataclass
-class Scan:
-    files: list[IndexedFile]
-    rejected: list[RejectedFile]
-    sections: list[Section]
 
 
 def _is_hidden(name: str) -> bool:
@@ -105,12 +77,8 @@ def _walk(
     return found
 
 
-def scan(config: Config) -> Scan:
+def scan(config: IndexOptions) -> Scan:
     """Scan the configured partitions into a deterministic, sorted list of files to decode."""
-    if config.compat == "difpy":  # difPy's order: sorted arguments, then raw glob order
-        from .difpy.exact import scan_difpy
-
-        return scan_difpy(config)
     ignore_names = set(config.ignore_names)
     ignore_paths = [os.path.abspath(p) for p in config.ignore_paths]
     allowed = set(config.allowed_extensions)
@@ -167,10 +135,16 @@ def scan(config: Config) -> Scan:
     return Scan(files, rejected, sections)
 
 
-def write_index(config: Config, out_dir: str | os.PathLike[str], layout_dir: str | os.PathLike[str]) -> dict:
-    """Scan, update the layout kept in `layout_dir`, and write `out_dir`/{manifest.json, rejected.json, order.npy}
-    atomically; return the manifest."""
-    result = scan(config)
+def write_index(
+    result: Scan, config: IndexOptions, out_dir: str | os.PathLike[str], layout_dir: str | os.PathLike[str]
+) -> dict:
+    """Update the layout kept in `layout_dir` with the files of a scan, and write `out_dir`/{manifest.json,
+    rejected.json, order.npy} atomically; return the manifest.
+
+    The manifest's "version" is a digest of the whole index. A marker file named after it is kept in `layout_dir`
+    (version_path) and only written when the index changed, so a rule that takes the marker as input (the merge)
+    runs again exactly when the index changed, although the index itself is written on every run.
+    """
     plan, order = layout.update(layout.load(layout_dir, config), result.files, config)
     layout.save(plan, layout_dir)
     pairs = plan.pairs()
@@ -182,10 +156,14 @@ def write_index(config: Config, out_dir: str | os.PathLike[str], layout_dir: str
         "blocks": [{"name": b.name, "shards": list(b.shards)} for b in plan.blocks],
         "pairs": [list(p) for p in pairs],
     }
+    rejected = json.dumps([asdict(r) for r in result.rejected])
+    digest = hashlib.sha256(json.dumps(manifest).encode() + rejected.encode() + order.tobytes())
+    manifest["version"] = digest.hexdigest()[:16]
     with atomic_directory(out_dir) as tmp:
-        (tmp / REJECTED).write_text(json.dumps([asdict(r) for r in result.rejected]))
+        (tmp / REJECTED).write_text(rejected)
         np.save(tmp / ORDER, order)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
+    _keep_version_marker(Path(layout_dir), manifest["version"])
     log.info(
         "indexed %d files (%d rejected) into %d shards, %d blocks, %d block pairs",
         len(result.files),
@@ -195,6 +173,22 @@ def write_index(config: Config, out_dir: str | os.PathLike[str], layout_dir: str
         len(pairs),
     )
     return manifest
+
+
+def version_path(layout_dir: str | os.PathLike[str], version: str) -> Path:
+    """The marker file of an index version (see write_index)."""
+    return Path(layout_dir) / f"index-{version}.version"
+
+
+def _keep_version_marker(layout_dir: Path, version: str) -> None:
+    """Create the marker of this version unless it exists (its time stamp must not change); remove older ones."""
+    marker = version_path(layout_dir, version)
+    if not marker.exists():
+        with atomic_open(marker, "w", encoding="ascii") as fh:
+            fh.write(version + "\n")
+    for old in layout_dir.glob("index-*.version"):
+        if old != marker:
+            old.unlink()
 
 
 def read_manifest(index_dir: str | os.PathLike[str]) -> dict:

@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_open
-from .config import Config
+from .options import IndexOptions
+from .records import IndexedFile
 
 log = logging.getLogger(__name__)
 
@@ -41,20 +42,6 @@ AUTO_MIN_BLOCK_IMAGES = 4000
 # device 'gpu': a job keeps its two blocks resident on the device; at 131,072 images a block pair is about
 # 7e10 pairs, seconds of GPU work, against a second or two of CUDA start-up and batch loading.
 AUTO_MIN_BLOCK_IMAGES_GPU = 131072
-
-
-@dataclass(frozen=True)
-class IndexedFile:
-    """One file that will be decoded; `key` identifies it in every output of the stages after the index."""
-
-    key: int
-    path: str
-    part: int  # 0 = partition A, 1 = partition B
-    section: int  # pairs are only formed inside a section (or across A and B sections)
-    size: int
-    ctime: float
-    dir_index: int  # position of the input directory it was found under (part_a, then part_b)
-    mtime_ns: int = -1  # st_mtime_ns at indexing: the thumbnail job detects a file changed since (-1: unknown)
 
 
 @dataclass(frozen=True)
@@ -99,7 +86,7 @@ class Layout:
         return pairs
 
 
-def _plan(config: Config) -> dict[str, object]:
+def _plan(config: IndexOptions) -> dict[str, object]:
     """The settings a layout was made for; another value of any of them means a layout from scratch."""
     return {
         "version": VERSION,
@@ -136,7 +123,7 @@ def _group(shards: list[Shard], target: int) -> list[Block]:
     return [_block([s.name for s in g]) for g in groups]
 
 
-def _fit_blocks(layout: Layout, config: Config, keep: list[Block]) -> None:
+def _fit_blocks(layout: Layout, config: IndexOptions, keep: list[Block]) -> None:
     """Blocks for the shards not in `keep` (new blocks filled to the block target); with block_size 'auto', all
     blocks are planned again, larger, when the block pairs would be more than max_compare_jobs."""
     kept = {n for b in keep for n in b.shards}
@@ -152,7 +139,7 @@ def _fit_blocks(layout: Layout, config: Config, keep: list[Block]) -> None:
         log.info("%d block pairs would exceed max_compare_jobs: blocks of %d images", n_pairs, layout.block_target)
 
 
-def _empty(config: Config) -> Layout:
+def _empty(config: IndexOptions) -> Layout:
     if config.block_size == "auto":
         target = AUTO_MIN_BLOCK_IMAGES_GPU if config.device == "gpu" else AUTO_MIN_BLOCK_IMAGES
     else:
@@ -160,7 +147,7 @@ def _empty(config: Config) -> Layout:
     return Layout(_plan(config), [], [], target, 0, 0)
 
 
-def load(layout_dir: str | os.PathLike[str], config: Config) -> Layout:
+def load(layout_dir: str | os.PathLike[str], config: IndexOptions) -> Layout:
     """The layout of the previous run, or an empty one when there is none it could reuse."""
     path = Path(layout_dir) / LAYOUT
     empty = _empty(config)
@@ -186,7 +173,7 @@ def load(layout_dir: str | os.PathLike[str], config: Config) -> Layout:
         return empty
 
 
-def update(previous: Layout, files: list[IndexedFile], config: Config) -> tuple[Layout, np.ndarray]:
+def update(previous: Layout, files: list[IndexedFile], config: IndexOptions) -> tuple[Layout, np.ndarray]:
     """The layout for the files of this run's scan (keys = index order), reusing `previous`; and `order`, which maps
     every key of the layout to the file's position in the index order (-1 for keys no longer used)."""
     found = {f.path: f for f in files}

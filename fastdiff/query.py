@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from typing import TextIO
 
-from .db import Cluster, HashCluster, Image, Pair, Problem, ResultDB
+from .db.reader import Cluster, HashCluster, Image, Pair, Problem, ResultDB
 
 _CONTROL = {i: f"\\x{i:02x}" for i in range(32)} | {0x7F: "\\x7f"}
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from .batch import load_batch
 from .config import NAMED_THRESHOLDS
-from .db import Cluster, Image, ResultDB
+from .db.reader import Cluster, Image, ResultDB
 from .index import read_order
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import os
@@ -15,7 +14,8 @@ import numpy as np
 
 from .batch import Batch
 from .decode import DecodeError, decode_image
-from .index import IndexedFile
+from .options import ThumbnailOptions
+from .records import IndexedFile
 
 log = logging.getLogger(__name__)
 
@@ -78,31 +78,42 @@ def _one(f: IndexedFile, px_size: int, max_pixels: int) -> tuple[np.ndarray, int
     return make_thumbnail(decoded.rgb, px_size), decoded.height, decoded.width
 
 
+Thumbnail = tuple[np.ndarray, int, int]  # (thumbnail uint8 (px, px, 3) RGB, original height, original width)
+
+
 def build_batch(
     files: list[IndexedFile],
-    px_size: int,
-    shift_amount: int,
-    rotate: bool,
-    max_pixels: int,
+    options: ThumbnailOptions,
     threads: int = 1,
     hash_fn: Callable[[np.ndarray], str] = sha256_hex,
-    compat: str = "default",
-    base_dir: str | None = None,
+    thumbnail: Callable[[IndexedFile], Thumbnail | str] | None = None,
 ) -> Batch:
     """Decode and thumbnail `files` with a pool of `threads` threads (OpenCV releases the GIL).
 
-    compat 'difpy' decodes as difPy 4.2.1 does (Pillow, BICUBIC; paths relative to base_dir): fastdiff.difpy.exact.
+    Parameters
+    ----------
+    files : list of IndexedFile
+        One shard.
+    options : ThumbnailOptions
+    threads : int
+        Decoding threads.
+    hash_fn : callable
+        Thumbnail -> str, for the rotation hashes (sha256_hex, or a user hash).
+    thumbnail : callable, optional
+        File -> (thumbnail, height, width) or an error message; by default this mode's decoder (`_one`); the
+        difPy-exact mode passes difPy's (`fastdiff.difpy_exact.thumbnails`).
+
+    Returns
+    -------
+    Batch
+        The valid files' thumbnails and hashes, and the others' error messages.
     """
     started = time.time()
     cv2.setNumThreads(1)
     keys, paths, thumbs, heights, widths, hashes, err_keys, err_msgs = [], [], [], [], [], [], [], []
-    if compat == "difpy":
-        from .difpy.exact import difpy_warnings, thumbnail
-
-        decode_one, context = (lambda f: thumbnail(f.path, px_size, base_dir)), difpy_warnings()
-    else:
-        decode_one, context = (lambda f: _one(f, px_size, max_pixels)), contextlib.nullcontext()
-    with context, ThreadPoolExecutor(max_workers=threads) as pool:
+    px_size, shift_amount, rotate = options.px_size, options.shift_amount, options.rotate
+    decode_one = thumbnail or (lambda f: _one(f, px_size, options.max_pixels))
+    with ThreadPoolExecutor(max_workers=threads) as pool:
         results = pool.map(decode_one, files)
         for done, (f, res) in enumerate(zip(files, results), 1):
             if isinstance(res, str):

@@ -7,6 +7,7 @@ on (n, px, px, 3) and (m, px, px, 3). Which of the two a function is, is found o
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import math
@@ -49,6 +50,7 @@ def _check_arity(fn: Callable[..., Any], n: int, path: str) -> None:
         pass
 
 
+@functools.cache
 def load_hash_fn(path: str) -> Callable[[np.ndarray], str]:
     """Load and check a hash function: thumbnail -> str, equal for equal thumbnails."""
     fn = load_function(path)
@@ -91,6 +93,7 @@ class DiffFunction:
         return i[keep], j[keep], best[keep], rot[keep]
 
 
+@functools.cache
 def load_diff_fn(path: str, probe: bool = True) -> DiffFunction:
     """Load a difference function; with probe, call it on a tiny sample to check it and find its kind."""
     fn = load_function(path)

@@ -8,10 +8,10 @@ import tracemalloc
 
 import pytest
 
-from fastdiff import database
 from fastdiff.cli import main
 from fastdiff.db import ResultDB
-from fastdiff.merge import store_best_copy_groups
+from fastdiff.db import writer as database
+from fastdiff.grouping import store_best_copy_groups
 
 A = ["A0", "A90", "A180", "A270"]
 E = ["E0", "E90", "E180", "E270"]

@@ -10,8 +10,9 @@ from conftest import run_fastdiff
 from synth import make_tiny_set
 
 from fastdiff.batch import Batch
-from fastdiff.compare import CompareOptions, compare_blocks
+from fastdiff.compare import compare_blocks
 from fastdiff.device import DeviceError, array_module
+from fastdiff.options import CompareOptions
 
 
 def _gpu_available() -> bool:

@@ -25,8 +25,10 @@ from synth import make_collection, make_tiny_set, photo_like
 difPy = pytest.importorskip("difPy", reason="difPy 4.2.1 (the oracle) is not installed: pip install -e '.[test]'")
 
 from fastdiff.batch import Batch  # noqa: E402
-from fastdiff.compare import CompareOptions  # noqa: E402
-from fastdiff.difpy import build, exact, search  # noqa: E402
+from fastdiff.difpy import build, search  # noqa: E402
+from fastdiff.difpy_exact import compare as exact_compare  # noqa: E402
+from fastdiff.difpy_exact import thumbnails as exact_thumbnails  # noqa: E402
+from fastdiff.options import CompareOptions  # noqa: E402
 
 HERE = Path(__file__).parent
 
@@ -72,7 +74,7 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_tensors_and_messages_equal_difpys(tree, monkeypatch):
-    """exact.thumbnail against difPy's own _generate_tensor on every odd, bad and quirk file."""
+    """exact_thumbnails.thumbnail against difPy's own _generate_tensor on every odd, bad and quirk file."""
     monkeypatch.chdir(tree)
     theirs = difPy.dif.build.__new__(difPy.dif.build)
     theirs._build__px_size = 50
@@ -82,8 +84,8 @@ def test_tensors_and_messages_equal_difpys(tree, monkeypatch):
     for path in paths:
         with warnings.catch_warnings():
             expected = theirs._generate_tensor(0, path)  # sets Pillow warnings to errors, as in difPy's workers
-        with exact.difpy_warnings():
-            got = exact.thumbnail(path, 50, str(tree))
+        with exact_thumbnails.difpy_warnings():
+            got = exact_thumbnails.thumbnail(path, 50, str(tree))
         if isinstance(expected, dict):
             assert got == expected[path], path
         else:
@@ -184,11 +186,11 @@ def test_compare_kernel_equals_difpys_metric(threshold, monkeypatch):
                     ) <= threshold:
                         expected[i, j] = float(mse)
             for dense, tile in ((0.0, 1024), (2.0, 8)):  # every tile summed densely / every pair gathered
-                monkeypatch.setattr(exact, "DENSE_FRACTION", dense)
+                monkeypatch.setattr(exact_compare, "DENSE_FRACTION", dense)
                 opts = CompareOptions(threshold=threshold, rotate=rotate, same_dim=same_dim, tile_size=tile)
                 got = {}
                 for a, b, same in blocks:
-                    p = exact.compare_blocks_difpy(a, b, opts, same)
+                    p = exact_compare.compare_blocks(a, b, opts, same)
                     got.update(zip(zip(p.key_a.tolist(), p.key_b.tolist()), p.mse.tolist()))
                 assert got == expected
 

@@ -5,8 +5,20 @@ from __future__ import annotations
 import os
 
 from fastdiff.config import load_config
-from fastdiff.index import read_manifest, read_order, read_rejected, scan, write_index
+from fastdiff.index import read_manifest, read_order, read_rejected, scan
 from fastdiff.layout import read_shard
+from fastdiff.options import IndexOptions
+from fastdiff.stages import run_index
+
+
+def index_into(options: IndexOptions, out_dir: os.PathLike, layout_dir: os.PathLike) -> dict:
+    """The index stage on its options (fastdiff.stages.run_index), returning the manifest."""
+    return run_index(out_dir, layout_dir, options)
+
+
+def index_options(raw: dict) -> IndexOptions:
+    """The index stage's options of a config mapping."""
+    return IndexOptions.from_config(load_config(raw))
 
 
 def touch(path, data=b"x"):
@@ -32,7 +44,7 @@ def test_filters_and_order(tmp_path):
         touch(root / rel)
     sibling = tmp_path / "photos2"  # shares a prefix with an ignored path, must stay
     touch(sibling / "g.jpg")
-    cfg = load_config(
+    cfg = index_options(
         {
             "part_a": [str(root), str(sibling)],
             "ignore_names": ["Thumbs"],
@@ -65,7 +77,7 @@ def test_symlinks_loops_and_aliases(tmp_path):
     os.symlink(root / "loop_b.jpg", root / "loop_a.jpg")
     os.symlink(root / "missing.jpg", root / "broken.jpg")
     os.symlink(root, root / "cycle")  # a directory cycle is not followed twice
-    cfg = load_config({"part_a": [str(root)]})
+    cfg = index_options({"part_a": [str(root)]})
     result = scan(cfg)
     assert [os.path.basename(f.path) for f in result.files] == ["real.jpg"]
     reasons = {os.path.basename(r.path): r.reason for r in result.rejected}
@@ -81,8 +93,8 @@ def test_shards_blocks_and_pairs(tmp_path, monkeypatch):
     for i in range(5):
         touch(b / f"{i}.png")
     out = tmp_path / "index"
-    manifest = write_index(
-        load_config({"part_a": [str(a)], "part_b": [str(b)], "shard_size": 10, "block_size": 10}),
+    manifest = index_into(
+        index_options({"part_a": [str(a)], "part_b": [str(b)], "shard_size": 10, "block_size": 10}),
         out,
         tmp_path / "layout",
     )
@@ -95,20 +107,20 @@ def test_shards_blocks_and_pairs(tmp_path, monkeypatch):
     assert [f.key for f in read_shard(tmp_path / "layout" / f"{last}.json")] == list(range(23, 28))
     assert read_order(out).tolist() == list(range(28))  # from scratch, keys are the index order
 
-    auto = write_index(
-        load_config({"part_a": [str(a)], "part_b": [str(b)], "shard_size": 10}), tmp_path / "i1", tmp_path / "l1"
+    auto = index_into(
+        index_options({"part_a": [str(a)], "part_b": [str(b)], "shard_size": 10}), tmp_path / "i1", tmp_path / "l1"
     )
     shards = [s["name"] for s in auto["shards"]]
     assert [blk["shards"] for blk in auto["blocks"]] == [shards[:3], shards[3:]]  # small: one block per partition
     monkeypatch.setattr("fastdiff.layout.AUTO_MIN_BLOCK_IMAGES", 1)
-    one = write_index(
-        load_config({"part_a": [str(a)], "shard_size": 2, "max_compare_jobs": 10}), tmp_path / "i2", tmp_path / "l2"
+    one = index_into(
+        index_options({"part_a": [str(a)], "shard_size": 2, "max_compare_jobs": 10}), tmp_path / "i2", tmp_path / "l2"
     )
     assert len(one["blocks"]) > 1 and len(one["pairs"]) <= 10
     assert [s for blk in one["blocks"] for s in blk["shards"]] == [s["name"] for s in one["shards"]]
 
-    folders = write_index(
-        load_config({"part_a": [str(a), str(b)], "in_folder": True, "shard_size": 100}),
+    folders = index_into(
+        index_options({"part_a": [str(a), str(b)], "in_folder": True, "shard_size": 100}),
         tmp_path / "i3",
         tmp_path / "l3",
     )
@@ -122,10 +134,10 @@ def test_layout_is_kept_across_runs_and_made_afresh_when_unusable(tmp_path):
     for i in range(0, 50, 2):
         touch(a / f"{i:02d}.jpg")
     cfg = {"part_a": [str(a)], "shard_size": 10, "block_size": 10}
-    first = write_index(load_config(cfg), tmp_path / "i0", layout)
+    first = index_into(index_options(cfg), tmp_path / "i0", layout)
     for i in (1, 13, 51):  # new files, two of them in the middle of the path order
         touch(a / f"{i:02d}.jpg")
-    again = write_index(load_config(cfg), tmp_path / "i1", layout)
+    again = index_into(index_options(cfg), tmp_path / "i1", layout)
     assert again["shards"][:3] == first["shards"] and again["blocks"][:3] == first["blocks"]
     new = read_shard(layout / f"{again['shards'][3]['name']}.json")
     assert [(f.key, os.path.basename(f.path)) for f in new] == [(25, "01.jpg"), (26, "13.jpg"), (27, "51.jpg")]
@@ -133,10 +145,10 @@ def test_layout_is_kept_across_runs_and_made_afresh_when_unusable(tmp_path):
     assert order[25] == 1 and order[26] == 8 and order[27] == 27 and sorted(order) == list(range(28))
 
     (layout / f"{again['shards'][1]['name']}.json").write_text("[]")  # a damaged layout is not trusted
-    fresh = write_index(load_config(cfg), tmp_path / "i2", layout)
+    fresh = index_into(index_options(cfg), tmp_path / "i2", layout)
     assert read_order(tmp_path / "i2").tolist() == list(range(28)) and len(fresh["shards"]) == 3
-    resized = write_index(load_config({**cfg, "shard_size": 7}), tmp_path / "i3", layout)  # other settings
+    resized = index_into(index_options({**cfg, "shard_size": 7}), tmp_path / "i3", layout)  # other settings
     assert [s["n"] for s in resized["shards"]] == [7, 7, 7, 7]
     assert sorted(p.name for p in layout.iterdir()) == sorted(
-        [f"{s['name']}.json" for s in resized["shards"]] + ["layout.json"]
+        [f"{s['name']}.json" for s in resized["shards"]] + ["layout.json", f"index-{resized['version']}.version"]
     )

@@ -7,7 +7,8 @@ import pytest
 
 from fastdiff import kernel
 from fastdiff.batch import Batch
-from fastdiff.compare import CompareOptions, compare_blocks
+from fastdiff.compare import compare_blocks
+from fastdiff.options import CompareOptions
 
 
 def brute(a: np.ndarray, b: np.ndarray, rotate: bool) -> np.ndarray:

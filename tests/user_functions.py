@@ -27,3 +27,13 @@ def negative(a: np.ndarray, b: np.ndarray) -> float:
 
 def one_argument(a: np.ndarray) -> float:
     return 0.0
+
+
+def counted_mean_abs_block(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """mean_abs_block that appends one line per call to the file named by $FASTDIFF_TEST_CALLS, with the thumbnail
+    side it saw: the validation's probe uses 8 x 8 samples, the compare jobs the real thumbnails."""
+    import os
+
+    with open(os.environ["FASTDIFF_TEST_CALLS"], "a") as fh:
+        fh.write(f"{a.shape[1]}\n")
+    return mean_abs_block(a, b)

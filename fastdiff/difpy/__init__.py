@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import safe_files
-from ..cli import main as fastdiff_main
-from .exact import lower_quality_and_counts
+from ..config import ConfigError
+from ..difpy_exact.merge import lower_quality_and_counts
+from ..runner import RunError, default_config, run_workflow
 
 __all__ = ["build", "search"]
 
@@ -145,10 +146,11 @@ class build:
 
     def run(self, search_config: dict[str, Any], show_progress: bool, cores: int) -> dict[str, Any]:
         """Run the workflow with the search options; return results, lower_quality and stats as paths are given."""
-        argv = ["run", "-o", str(self.work_dir), "--cores", str(cores)]
-        for key, value in {**self.config, **search_config}.items():
-            argv += ["--config", f"{key}={json.dumps(value)}"]
-        code = fastdiff_main([*argv, "--", *([] if show_progress else ["--quiet", "all"])])
+        raw = {**default_config(), **self.config, **search_config, "output_dir": str(self.work_dir.absolute())}
+        try:
+            code = run_workflow(raw, cores, snakemake_args=[] if show_progress else ["--quiet", "all"])
+        except (ConfigError, RunError) as err:
+            raise ValueError(str(err)) from None
         if code != 0:
             raise RuntimeError(
                 f"the fastdiff workflow failed (exit code {code}); its logs are in {self.work_dir / 'work' / 'logs'}"

@@ -1,20 +1,31 @@
-# Configuration (validated before any rule runs), paths, and the input functions that read the index manifest.
-import math
+# The validated configuration, paths, and every input and resource function of the rules. The resource models
+# themselves are plain functions of the package (fastdiff.resources), unit-tested there.
 import os
 import sys
-from pathlib import Path
 
 # Jobs import the package from this checkout, also inside --use-conda environments.
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [workflow.basedir, os.environ.get("PYTHONPATH")]))
 sys.path.insert(0, workflow.basedir)
 
-from fastdiff.compare import CompareOptions, memory_bound_mb
-from fastdiff.config import ConfigError, load_config
-from fastdiff.index import read_manifest
-from fastdiff.merge import OUTPUT_FILES
 
+envvars:
+    "PYTHONPATH",  # set just above; declared so that Snakemake passes it on to remote (SLURM) jobs
+
+
+from fastdiff import resources
+from fastdiff.config import ConfigError, load_config
+from fastdiff.index import read_manifest, version_path
+from fastdiff.layout import remove_stale
+from fastdiff.merge import OUTPUT_FILES
+from fastdiff.options import stage_params
+from fastdiff.runner import validated_params
+
+# Validated once: by the fastdiff runner that started this process (it passes the stage options it built), else
+# here in the main process. A job process (SLURM) does not look at the folders and user functions again, and jobs
+# read only their options (params).
+PARAMS = validated_params(config)
 try:
-    CFG = load_config(config)
+    CFG = load_config(config, check_environment=workflow.is_main_process and PARAMS is None)
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
 
@@ -24,6 +35,7 @@ INDEX = f"{WORK}/index"
 LAYOUT = f"{WORK}/layout"  # the shards and blocks of the previous run, kept by the index job (fastdiff.layout)
 CPU_ENV = "../../envs/cpu.yaml"
 GPU_ENV = "../../envs/gpu.yaml"
+ON_GPU = CFG.device == "gpu"
 
 
 wildcard_constraints:
@@ -32,8 +44,17 @@ wildcard_constraints:
     bj=r"[0-9a-f]+",
 
 
+def params_of(stage):
+    """The options of a stage (fastdiff.options) as its rule's params: a change reruns that stage."""
+    return PARAMS[stage] if PARAMS is not None else stage_params(CFG, stage)
+
+
 def final_outputs():
     return [f"{OUT}/{name}" for name in OUTPUT_FILES]
+
+
+def report_outputs():
+    return [f"{OUT}/report"] if CFG.report else []
 
 
 _MANIFEST = {}
@@ -65,6 +86,10 @@ def batch_path(shard):
     return f"{WORK}/thumbs/{shard}.npz"
 
 
+def block_output(bi, bj):
+    return f"{WORK}/compare/{bi}_{bj}.npz"
+
+
 def block_batches(block):
     return [batch_path(s) for s in manifest()["block"][block]]
 
@@ -85,4 +110,80 @@ def all_batches(wildcards):
 def all_block_outputs(wildcards):
     if not CFG.do_compare:  # hash-only mode: the merge finds equal hashes, no block pair is compared
         return []
-    return [f"{WORK}/compare/{i}_{j}.npz" for i, j in manifest()["pairs"]]
+    return [block_output(i, j) for i, j in manifest()["pairs"]]
+
+
+def index_version(wildcards):
+    """The marker of this index's content (fastdiff.index.write_index): the merge reruns when it changes only."""
+    return str(version_path(LAYOUT, manifest()["version"]))
+
+
+def compare_inputs(wildcards):
+    return {"a": block_batches(wildcards.bi), "b": block_batches(wildcards.bj)}
+
+
+# --- resources (models and their measurements: fastdiff.resources)
+
+
+def index_mem_mb(wildcards, attempt):
+    return resources.index_mem_mb(attempt)
+
+
+def index_runtime(wildcards, attempt):
+    return resources.index_runtime(attempt)
+
+
+def thumbnails_mem_mb(wildcards, threads, attempt):
+    return resources.thumbnails_mem_mb(threads, attempt)
+
+
+def thumbnails_runtime(wildcards, threads, attempt):
+    return resources.thumbnails_runtime(CFG.shard_size, threads, attempt)
+
+
+def compare_mem_mb(wildcards, attempt):
+    n_a, n_b = (block_images(b) for b in (wildcards.bi, wildcards.bj))
+    tile = None if CFG.tile_size == "auto" else CFG.tile_size
+    return resources.compare_mem_mb(n_a, n_b, CFG.px_size, CFG.rotate, tile, attempt)
+
+
+def compare_runtime(wildcards, attempt):
+    n_a, n_b = (block_images(b) for b in (wildcards.bi, wildcards.bj))
+    same = wildcards.bi == wildcards.bj
+    return resources.compare_runtime(n_a, n_b, same, CFG.px_size, CFG.rotate, ON_GPU, attempt)
+
+
+def compare_threads(wildcards):
+    """BLAS threads: `threads` for a single block pair (a small collection: one job would leave cores idle), else 1,
+    so that the block pairs run side by side and their single-threaded steps (tile preparation, filtering) too."""
+    return CFG.threads if len(manifest()["pairs"]) == 1 else 1
+
+
+def merge_mem_mb(wildcards, attempt):
+    return resources.merge_mem_mb(attempt)
+
+
+def merge_runtime(wildcards, input, attempt):
+    """(No manifest() here: a resource function must not wait for the index checkpoint.)"""
+    return resources.merge_runtime(len(input.batches), CFG.shard_size, attempt)
+
+
+# --- the end of a run
+
+
+def remove_stale_outputs():
+    """After a successful run: remove the thumbnail batches and block outputs that no layout uses any more (left by
+    earlier runs' layouts; kept until now so that an interrupted run loses nothing)."""
+    if not os.path.isfile(os.path.join(INDEX, "manifest.json")):
+        return
+    m = read_manifest(INDEX)
+    remove_stale(f"{WORK}/thumbs", [batch_path(s["name"]) for s in m["shards"]])
+    remove_stale(f"{WORK}/compare", [block_output(i, j) for i, j in m["pairs"]])
+
+
+def explain_failure():
+    print(
+        f"fastdiff: a job failed; its log is in {WORK}/logs (Snakemake's own log: {WORK}/.snakemake/log). "
+        "Finished jobs are kept: run the same command again to resume.",
+        file=sys.stderr,
+    )

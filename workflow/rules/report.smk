@@ -2,14 +2,10 @@
 # `snakemake --report OUT/report.zip`.
 
 
-def report_outputs():
-    return [f"{OUT}/report"] if CFG.report else []
-
-
 rule report:
     input:
         db=f"{OUT}/fastdiff.sqlite",
-        index=INDEX,
+        index=ancient(INDEX),
         batches=all_batches,
     output:
         report(
@@ -23,6 +19,6 @@ rule report:
     conda:
         CPU_ENV
     params:
-        options=CFG.stage_options("report"),
+        options=params_of("report"),
     script:
         "../scripts/report.py"

@@ -1,6 +1,6 @@
-from fastdiff.config import load_config
-from fastdiff.index import write_index
 from fastdiff.logsetup import logging_to
+from fastdiff.options import IndexOptions
+from fastdiff.stages import run_index
 
 with logging_to(snakemake.log[0]):
-    write_index(load_config(snakemake.config), snakemake.output[0], snakemake.params.layout)
+    run_index(snakemake.output[0], snakemake.params.layout, IndexOptions.from_params(snakemake.params.options))

@@ -1,84 +1,14 @@
-"""The SQLite result database: Fast-Diff-Py's tables (directory, hash_table, dif_table) plus groups."""
+"""Writing the SQLite result database (`fastdiff.db.schema`): files, hashes and pairs are staged in any order, then
+sorted into the tables in key order, so the database is the same whatever order the jobs finished in."""
 
 from __future__ import annotations
 
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
-# The smallest hash key of an image's rotations: equal for exactly the images whose thumbnails are equal up to a
-# rotation (the rotation hashes of such images are the same set), NULL for images without hashes.
-HASH_CLUSTER_ID = "MIN(hash_0, COALESCE(hash_90, hash_0), COALESCE(hash_180, hash_0), COALESCE(hash_270, hash_0))"
-
-SCHEMA = f"""
-CREATE TABLE directory (
-    key INTEGER PRIMARY KEY,             -- index order; rejected entries follow the indexed files
-    path TEXT NOT NULL,
-    filename TEXT NOT NULL,
-    error TEXT,                          -- why the file was not compared (NULL when it was)
-    success INTEGER NOT NULL DEFAULT -1 CHECK (success IN (-1, 0, 1)),  -- 1 decoded, 0 error, -1 not attempted
-    px INTEGER NOT NULL DEFAULT -1,      -- original height (EXIF-oriented), as Fast-Diff-Py
-    py INTEGER NOT NULL DEFAULT -1,      -- original width
-    allowed INTEGER NOT NULL CHECK (allowed IN (0, 1)),  -- passed the extension filter and is not an alias
-    file_size INTEGER NOT NULL DEFAULT -1,
-    created REAL NOT NULL DEFAULT -1,    -- st_ctime
-    dir_index INTEGER NOT NULL DEFAULT -1,  -- position of its input directory (part_a then part_b)
-    part_b INTEGER NOT NULL DEFAULT 0 CHECK (part_b IN (0, 1)),
-    hash_0 INTEGER REFERENCES hash_table (key),
-    hash_90 INTEGER REFERENCES hash_table (key),
-    hash_180 INTEGER REFERENCES hash_table (key),
-    hash_270 INTEGER REFERENCES hash_table (key),
-    deleted INTEGER NOT NULL DEFAULT 0,
-    UNIQUE (path, part_b)
-);
-CREATE TABLE hash_table (
-    key INTEGER PRIMARY KEY,
-    hash TEXT UNIQUE NOT NULL,           -- sha-256 of a thumbnail rotation after shift_amount
-    count INTEGER NOT NULL CHECK (count >= 0)  -- occurrences in directory.hash_0..hash_270
-);
-CREATE TABLE dif_table (
-    key INTEGER PRIMARY KEY,
-    key_a INTEGER NOT NULL REFERENCES directory (key),
-    key_b INTEGER NOT NULL REFERENCES directory (key),
-    dif REAL NOT NULL CHECK (dif >= -1), -- MSE over px*px*3 values (0..255 scale), min over rotations
-    success INTEGER NOT NULL CHECK (success IN (0, 1, 2, 3)),  -- 1 computed, 2 hash match, 3 size/aspect mismatch
-    error TEXT,
-    rotation INTEGER,                    -- k: dif = MSE(a, rot90(b, k)); NULL for hash matches
-    UNIQUE (key_a, key_b)
-);
-CREATE TABLE best_copy_group (
-    member INTEGER PRIMARY KEY REFERENCES directory (key),  -- a lower-quality copy
-    head INTEGER NOT NULL REFERENCES directory (key),       -- the best copy it matched
-    dif REAL NOT NULL
-);
-CREATE TABLE run_config (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE INDEX directory_part_b ON directory (part_b);
-CREATE INDEX directory_success ON directory (success);
-CREATE INDEX directory_size ON directory (file_size, created);
-CREATE INDEX directory_hash_0 ON directory (hash_0);
-CREATE INDEX directory_hash_90 ON directory (hash_90);
-CREATE INDEX directory_hash_180 ON directory (hash_180);
-CREATE INDEX directory_hash_270 ON directory (hash_270);
-CREATE INDEX directory_hash_cluster ON directory ({HASH_CLUSTER_ID}, key);
-CREATE INDEX dif_table_key_b ON dif_table (key_b);
-CREATE INDEX best_copy_group_head ON best_copy_group (head);
-"""
-
-DIRECTORY_COLUMNS = (
-    "key",
-    "path",
-    "filename",
-    "error",
-    "success",
-    "px",
-    "py",
-    "allowed",
-    "file_size",
-    "created",
-    "dir_index",
-    "part_b",
-)
+from .schema import DIRECTORY_COLUMNS, SCHEMA
 
 
 def db_text(text: str) -> str:
@@ -178,25 +108,3 @@ def insert_hash_pairs(
         {"factor": aspect_factor},
     )
     con.commit()
-
-
-def matched_keys_by_quality(con: sqlite3.Connection) -> Iterator[int]:
-    """Keys of every image with at least one match, best copy first: pixels, then file size, then index order."""
-    yield from (
-        k
-        for (k,) in con.execute("""
-        SELECT key FROM directory WHERE key IN (
-            SELECT key_a FROM dif_table WHERE success IN (1, 2)
-            UNION SELECT key_b FROM dif_table WHERE success IN (1, 2))
-        ORDER BY px * py DESC, file_size DESC, key ASC""")
-    )
-
-
-def matches_of(con: sqlite3.Connection, key: int) -> list[tuple[int, float]]:
-    """(other key, dif) of every pair that contains `key`, in key order."""
-    return con.execute(
-        """
-        SELECT key_b, dif FROM dif_table WHERE key_a = ?1 AND success IN (1, 2)
-        UNION ALL SELECT key_a, dif FROM dif_table WHERE key_b = ?1 AND success IN (1, 2) ORDER BY 1""",
-        (key,),
-    ).fetchall()

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from .database import HASH_CLUSTER_ID
-from .merge import store_best_copy_groups
+from ..grouping import store_best_copy_groups
+from .schema import HASH_CLUSTER_ID
 
 ClusterKind = Literal["components", "star"]
 HASH_MATCH = 2  # dif_table.success of a pair found by equal hashes

@@ -1,0 +1,51 @@
+"""difPy-exact index stage: difPy 4.2.1's file list (dif.py L96-173, L811-834) and IDs."""
+
+from __future__ import annotations
+
+import glob
+import os
+
+from ..config import DEFAULT_EXTENSIONS
+from ..options import IndexOptions
+from ..records import IndexedFile, RejectedFile, Scan, Section
+
+DIFPY_EXTENSIONS = frozenset(DEFAULT_EXTENSIONS) - {"bmp"}  # dif.py L163
+UNSUPPORTED = "Unsupported file type"
+
+
+def _listing(arg: str, recursive: bool, base: str | None) -> list[str]:
+    """difPy's file list of one argument (L131-142): raw glob order, directories dropped."""
+    if not os.path.isdir(os.path.join(base or "", arg)):
+        return [arg]
+    pattern = arg + "/**/*" if recursive else arg + "/*"
+    found = glob.glob(pattern, root_dir=base, recursive=recursive)
+    return [f for f in found if not os.path.isdir(os.path.join(base or "", f))]
+
+
+def _stat(path: str) -> tuple[int, float]:
+    try:
+        st = os.stat(path)
+    except OSError:  # a broken link is listed by glob and fails to load, as in difPy
+        return -1, -1.0
+    return st.st_size, st.st_ctime
+
+
+def scan(config: IndexOptions) -> Scan:
+    """The files in difPy's order and with difPy's IDs as keys; unsupported extensions are rejected."""
+    args = sorted(config.part_a)
+    groups = [[a] for a in args] if config.in_folder else [args]
+    files: list[IndexedFile] = []
+    rejected: list[RejectedFile] = []
+    sections = []
+    for group in groups:
+        section = Section(id=len(sections), part=0, folder=group[0] if config.in_folder else "")
+        sections.append(section)
+        for arg in group:
+            dir_index = config.part_a.index(arg)
+            for path in map(os.path.normpath, _listing(arg, config.recursive, config.base_dir)):
+                size, ctime = _stat(os.path.join(config.base_dir or "", path))
+                if config.limit_extensions and path.split(".")[-1].lower() not in DIFPY_EXTENSIONS:
+                    rejected.append(RejectedFile(path, 0, UNSUPPORTED, "unsupported", dir_index, size, ctime))
+                else:
+                    files.append(IndexedFile(len(files), path, 0, section.id, size, ctime, dir_index))
+    return Scan(files, rejected, sections)

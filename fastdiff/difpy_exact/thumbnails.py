@@ -1,0 +1,55 @@
+"""difPy-exact thumbnail stage: difPy 4.2.1's tensors (dif.py L229-248), Pillow BICUBIC."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+from collections.abc import Callable, Iterator
+
+import numpy as np
+from PIL import Image
+
+from .. import thumbnails
+from ..batch import Batch
+from ..options import ThumbnailOptions
+from ..records import IndexedFile
+
+UNIDENTIFIED = "UnidentifiedImageError: file could not be identified as image."
+
+
+@contextlib.contextmanager
+def difpy_warnings() -> Iterator[None]:
+    """Pillow warnings as errors (L233-234), process-wide for the duration (the filters are global in Python 3.11-3.13,
+    so the decoding threads started inside see them)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        yield
+
+
+def thumbnail(path: str, px_size: int, base_dir: str | None) -> tuple[np.ndarray, int, int] | str:
+    """difPy's tensor of a file (L236-241) with its full-resolution (height, width), or difPy's error message."""
+    full = os.path.join(base_dir or "", path)
+    try:
+        with Image.open(full) as img:
+            rgb = img if img.getbands() == ("R", "G", "B") else img.convert("RGB")
+            rgb.load()
+            return np.asarray(rgb.resize((px_size, px_size), resample=Image.BICUBIC)), rgb.height, rgb.width
+    except Exception as err:
+        if type(err).__name__ == "UnidentifiedImageError":
+            return UNIDENTIFIED
+        if isinstance(err, OSError) and err.filename == full:  # report the path as difPy lists it
+            err = type(err)(err.errno, err.strerror, path)
+        return str(err)
+
+
+def build_batch(
+    files: list[IndexedFile], options: ThumbnailOptions, threads: int, hash_fn: Callable[[np.ndarray], str]
+) -> Batch:
+    """The thumbnail batch of a shard as difPy builds its tensors (paths relative to options.base_dir), with
+    Pillow's warnings as errors for the duration (difpy_warnings)."""
+    with difpy_warnings():
+        return thumbnails.build_batch(
+            files, options, threads, hash_fn, lambda f: thumbnail(f.path, options.px_size, options.base_dir)
+        )

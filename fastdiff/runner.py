@@ -1,0 +1,222 @@
+"""Running the workflow on a validated configuration: for `fastdiff run` and the difPy API alike.
+
+The runner writes the configuration into OUT/work/config.yaml, holds a lock on the output folder, clears the lock a
+killed run left, and starts Snakemake on the workflow of this package. It validates the configuration (folders, user
+functions) and builds the stage options once, and hands them to the Snakemake process (VALIDATED_ENV), which then
+checks only the mapping's shape and uses those options.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .atomic import atomic_open
+from .config import load_config
+from .options import STAGE_OPTIONS, stage_params
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SNAKEFILE = REPO_ROOT / "Snakefile"
+DEFAULT_CONFIG = REPO_ROOT / "config" / "config.yaml"
+VALIDATED_ENV = "FASTDIFF_VALIDATED_CONFIG"  # digest of the config mapping the runner validated
+
+
+class RunError(RuntimeError):
+    """The workflow cannot be started (no workflow, no such profile, output folder not writable, in use)."""
+
+
+def default_config() -> dict[str, Any]:
+    """config/config.yaml of the workflow, with its example part_a made absolute (it is relative to the checkout)."""
+    raw: dict[str, Any] = yaml.safe_load(DEFAULT_CONFIG.read_text()) if DEFAULT_CONFIG.exists() else {}
+    raw["part_a"] = [str(REPO_ROOT / d) for d in raw.get("part_a", [])]
+    return raw
+
+
+def config_digest(raw: dict[str, Any]) -> str:
+    """A digest of a config mapping as Snakemake reads it back from YAML."""
+    canonical = json.dumps(yaml.safe_load(yaml.safe_dump(raw)), sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def validated_params(raw: dict[str, Any]) -> dict[str, dict[str, Any]] | None:
+    """The stage params the runner that started this Snakemake process built when it validated this very mapping,
+    or None (another mapping, or no runner: plain `snakemake`)."""
+    try:
+        record = json.loads(os.environ.get(VALIDATED_ENV, "{}"))
+    except json.JSONDecodeError:
+        return None
+    return record["params"] if record.get("config") == config_digest(dict(raw)) else None
+
+
+def run_workflow(
+    raw: dict[str, Any],
+    cores: int,
+    profile: str = "default",
+    dry_run: bool = False,
+    snakemake_args: Sequence[str] = (),
+) -> int:
+    """Validate `raw` and run the workflow on it; return Snakemake's exit code.
+
+    Parameters
+    ----------
+    raw : dict
+        The full configuration mapping (paths absolute, output_dir included).
+    cores : int
+        Snakemake's --cores.
+    profile : str
+        A workflow profile under profiles/ ('default': local; 'slurm').
+    dry_run : bool
+        Only show the jobs.
+    snakemake_args : sequence of str
+        Passed to Snakemake unchanged.
+
+    Raises
+    ------
+    ConfigError
+        A bad configuration (nothing was started).
+    RunError
+        The workflow cannot be started; the message says why.
+    """
+    config = load_config(raw)
+    if not SNAKEFILE.exists():
+        raise RunError(f"the workflow is not found at {SNAKEFILE}; install with 'pip install -e .' from a checkout")
+    profile_dir = REPO_ROOT / "profiles" / profile
+    if not (profile_dir / "config.yaml").is_file():
+        names = sorted(p.parent.name for p in (REPO_ROOT / "profiles").glob("*/config.yaml"))
+        raise RunError(f"no profile {profile!r} (profiles/{profile}/config.yaml); available: {', '.join(names)}")
+    workdir = Path(config.output_dir) / "work"
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+        with atomic_open(workdir / "config.yaml", "w", encoding="utf-8") as fh:
+            fh.write(yaml.safe_dump(raw, sort_keys=False, allow_unicode=True))
+        lock = open(workdir / ".fastdiff.lock", "w")  # noqa: SIM115 - held by the `with lock` below
+    except OSError as err:
+        raise RunError(f"cannot write to the output folder {config.output_dir}: {err.strerror or err}") from None
+    with lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunError(f"another fastdiff run is using {config.output_dir}") from None
+        _clear_stale_lock(workdir)
+        cmd = [
+            sys.executable,
+            "-m",
+            "fastdiff.run_snakemake",
+            "--snakefile",
+            str(SNAKEFILE),
+            "--directory",
+            str(workdir),
+            "--configfile",
+            str(workdir / "config.yaml"),
+            "--cores",
+            str(cores),
+            "--rerun-incomplete",
+            "--scheduler",
+            "greedy",
+            "--workflow-profile",
+            str(profile_dir),
+            *(["--dry-run"] if dry_run else []),
+            *snakemake_args,
+        ]
+        params = {stage: stage_params(config, stage) for stage in STAGE_OPTIONS}
+        env = {**os.environ, VALIDATED_ENV: json.dumps({"config": config_digest(raw), "params": params})}
+        started = time.time()
+        code = subprocess.call(cmd, env=env)
+        for _ in range(MAX_REBUILD_RUNS):  # a job found a corrupt thumbnail batch and removed it: rebuild it now
+            if code == 0 or dry_run or not _job_logs_with(workdir, started, CORRUPT_BATCH):
+                break
+            print("fastdiff: a corrupt thumbnail batch was removed; running again to rebuild it", file=sys.stderr)
+            started = time.time()
+            code = subprocess.call(cmd, env=env)
+        if code != 0:
+            _explain_failure(Path(config.output_dir), workdir, started)
+        return code
+
+
+def _clear_stale_lock(workdir: Path) -> None:
+    """Remove Snakemake's lock left by a killed run (we hold our own lock, so no other run is active)."""
+    locks = workdir / ".snakemake" / "locks"
+    if locks.is_dir() and any(locks.iterdir()):
+        print("fastdiff: removing the lock of an interrupted earlier run", file=sys.stderr)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "snakemake",
+                "--snakefile",
+                str(SNAKEFILE),
+                "--directory",
+                str(workdir),
+                "--configfile",
+                str(workdir / "config.yaml"),
+                "--unlock",
+                "--quiet",
+                "all",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+
+
+MAX_REBUILD_RUNS = 3
+CORRUPT_BATCH = "corrupt thumbnail batch"
+# errors of the output folder that a user can fix, as a failed job's traceback shows them
+DISK_FULL = ("[Errno 28] No space left on device", "[Errno 122] Disk quota exceeded", "database or disk is full")
+NOT_WRITABLE = ("[Errno 30] Read-only file system", "[Errno 13] Permission denied")
+
+
+def _job_logs_with(workdir: Path, since: float, text: str) -> list[tuple[Path, str]]:
+    """(log, line) for the job logs written since `since` whose last 64 kB contain `text`."""
+    found = []
+    for path in sorted((workdir / "logs").rglob("*.log")):
+        try:
+            if path.stat().st_mtime < since - 1:
+                continue
+            with open(path, "rb") as fh:
+                fh.seek(max(0, path.stat().st_size - 65536))
+                tail = fh.read().decode("utf-8", "replace")
+        except OSError:
+            continue
+        line = next((ln for ln in tail.splitlines() if text in ln), None)
+        if line is not None:
+            found.append((path, line.strip()))
+    return found
+
+
+def _explain_failure(out: Path, workdir: Path, since: float) -> None:
+    """After a failed run: say plainly when the output folder is full, read-only or not permitted."""
+    try:
+        free = shutil.disk_usage(out).free
+    except OSError:
+        free = None
+    full = [hit for text in DISK_FULL for hit in _job_logs_with(workdir, since, text)]
+    denied = [hit for text in NOT_WRITABLE for hit in _job_logs_with(workdir, since, text)]
+    if full or (free is not None and free < 1 << 20):
+        where = f" (see {full[0][0]})" if full else ""
+        print(
+            f"fastdiff: the run failed because the disk of {out} is full{where}; {(free or 0) / 2**20:.1f} MiB free.",
+            file=sys.stderr,
+        )
+    elif denied:
+        print(
+            f"fastdiff: the run failed because {out} cannot be written: {denied[0][1]} (see {denied[0][0]}).",
+            file=sys.stderr,
+        )
+    else:
+        return
+    print(
+        "fastdiff: fix that and run the same command again; finished jobs are kept. Results files are only ever "
+        "written whole, never in part.",
+        file=sys.stderr,
+    )
