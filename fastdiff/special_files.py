@@ -31,9 +31,12 @@ class NotRegularFile(OSError):
     """
 
     def __init__(self, path: str | os.PathLike[str], kind: str) -> None:
-        super().__init__(f"not a regular file ({kind}): {os.fspath(path)!r}")
+        super().__init__(f"not a regular file ({kind})")
         self.filename = os.fspath(path)
         self.kind = kind
+
+    def __str__(self) -> str:
+        return f"not a regular file ({self.kind}): {self.filename!r}"
 
 
 def kind_of(mode: int) -> str:

@@ -42,10 +42,12 @@ from ..batch import Batch
 from ..compare import COMPUTED, CompareOptions, Dims, Pairs, _shape_key, allowed_each, allowed_pairs
 from ..config import DEFAULT_EXTENSIONS, Config
 from ..merge import _file_rows, load_pairs_in_order, stats_record
+from ..special_files import NotRegularFile, open_regular
 
 DIFPY_EXTENSIONS = frozenset(DEFAULT_EXTENSIONS) - {"bmp"}  # dif.py L163
 UNIDENTIFIED = "UnidentifiedImageError: file could not be identified as image."
 UNSUPPORTED = "Unsupported file type"
+NOT_REGULAR = "OSError: file is not a regular file ({kind})."  # difPy would block on it; worded like UNIDENTIFIED
 UNIT_BATCH = 16384  # (pair, rotation) units gathered at once (x slice width bytes)
 FIRST_SLICE, MAX_SLICE = 256, 4096  # fewest values summed before the first pruning, and the widest slice
 DENSE_FRACTION = 0.25  # a tile with at least this fraction of allowed pairs is summed densely
@@ -110,10 +112,12 @@ def thumbnail(path: str, px_size: int, base_dir: str | None) -> tuple[np.ndarray
     """difPy's tensor of a file (L236-241) with its full-resolution (height, width), or difPy's error message."""
     full = os.path.join(base_dir or "", path)
     try:
-        with Image.open(full) as img:
+        with open_regular(full) as fh, Image.open(fh) as img:
             rgb = img if img.getbands() == ("R", "G", "B") else img.convert("RGB")
             rgb.load()
             return np.asarray(rgb.resize((px_size, px_size), resample=Image.BICUBIC)), rgb.height, rgb.width
+    except NotRegularFile as err:
+        return NOT_REGULAR.format(kind=err.kind)
     except Exception as err:
         if type(err).__name__ == "UnidentifiedImageError":
             return UNIDENTIFIED
@@ -258,7 +262,7 @@ def sort_by_size(paths: list[str], base_dir: str | None) -> list[str]:
     """difPy's keeper order (L733-742): width + height of the file as Pillow opens it, then path, both descending."""
     sizes = []
     for p in paths:
-        with Image.open(os.path.join(base_dir or "", p)) as im:
+        with open_regular(os.path.join(base_dir or "", p)) as fh, Image.open(fh) as im:
             sizes.append((sum(im.size), p))
     return [p for _, p in sorted(sizes, reverse=True)]
 
