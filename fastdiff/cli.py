@@ -16,6 +16,8 @@ import yaml
 
 from .atomic import atomic_open
 from .config import ConfigError, load_config
+from .device import DeviceError
+from .preflight import PreflightError, check_run, jobs_run_here
 from .query import add_query_parser, run_query
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +30,16 @@ def _key_value(text: str) -> tuple[str, Any]:
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
     return key, yaml.safe_load(value)
+
+
+def _cores(text: str) -> int:
+    try:
+        cores = int(text)
+    except ValueError:
+        cores = 0
+    if cores < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return cores
 
 
 def _similarity(text: str) -> str | float:
@@ -45,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("dirs", nargs="*", metavar="DIR", help="directories of partition A (default: config/config.yaml)")
     run.add_argument("-o", "--output", default="results", metavar="OUT", help="output directory (default: results)")
-    run.add_argument("--cores", type=int, default=os.cpu_count() or 1, help="cores for snakemake (default: all)")
+    run.add_argument("--cores", type=_cores, default=os.cpu_count() or 1, help="cores for snakemake (default: all)")
     run.add_argument("--part-b", nargs="+", metavar="DIR", help="partition B: only A x B pairs are compared")
     run.add_argument("--similarity", type=_similarity, help="'duplicates' (MSE 0), 'similar' (MSE 5) or a number")
     run.add_argument("--rotate", action=argparse.BooleanOptionalAction, help="also match 90/180/270 rotations")
@@ -144,6 +156,12 @@ def run(args: argparse.Namespace, snakemake_args: list[str]) -> int:
             f"{', '.join(names)}",
             file=sys.stderr,
         )
+        return 2
+    try:
+        settings = yaml.safe_load((profile / "config.yaml").read_text()) or {}
+        check_run(config, jobs_here=jobs_run_here(settings, snakemake_args))
+    except (PreflightError, DeviceError) as err:
+        print(f"fastdiff: {err}", file=sys.stderr)
         return 2
     workdir = Path(config.output_dir) / "work"
     try:

@@ -10,12 +10,21 @@ sys.path.insert(0, workflow.basedir)
 
 from fastdiff.compare import CompareOptions, memory_bound_mb
 from fastdiff.config import ConfigError, load_config
+from fastdiff.device import DeviceError
+from fastdiff.preflight import PreflightError, check_run
 from fastdiff.index import read_manifest
 from fastdiff.merge import OUTPUT_FILES
 
 try:
     CFG = load_config(config)
-except ConfigError as err:
+    if workflow.is_main_process:  # before any job; the GPU only where jobs run in this environment
+        local = workflow.local_exec
+        check_run(
+            CFG,
+            jobs_here=local and not workflow.deployment_settings.deployment_method,
+            cores=workflow.resource_settings.cores if local else None,
+        )
+except (ConfigError, PreflightError, DeviceError) as err:
     raise WorkflowError(str(err)) from None
 
 OUT = CFG.output_dir
