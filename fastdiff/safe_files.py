@@ -205,10 +205,13 @@ def plan(files: Iterable[str], keep: Iterable[str], dest: str) -> tuple[list[tup
 
 
 def _copy(source: str, target: str) -> None:
-    """An exclusive copy of source at target; a partial copy is removed."""
-    with open_regular(source) as src, open(target, "xb") as dst:  # "x": fails if the target exists
+    """An exclusive copy of source at target, on disk (fsync) before it returns; a partial copy is removed."""
+    with open_regular(source) as src:
+        dst = open(target, "xb", buffering=0)  # noqa: SIM115 - closed below; "x": fails if the target exists
         try:
-            shutil.copyfileobj(src, dst)
+            with dst:  # unbuffered: a full disk fails in a write or the fsync, never later in close()
+                shutil.copyfileobj(src, dst)
+                os.fsync(dst.fileno())
             shutil.copystat(source, target)
         except BaseException:
             os.unlink(target)  # our own partial copy

@@ -146,12 +146,12 @@ def test_the_destination_name_limit_is_asked_of_the_file_system(tmp_path, monkey
 # --- failure injection: a move either happens or leaves nothing ------------------------------------------------------
 
 
-def fail_for(monkeypatch, module: object, name: str, code: int, path: Path, arg: int = 0) -> None:
-    """Make module.name raise OSError(code) when its argument number `arg` is `path`; other calls go through."""
+def fail_for(monkeypatch, module: object, name: str, code: int, path: Path) -> None:
+    """Make module.name raise OSError(code) when its first argument is `path`; other calls go through."""
     real = getattr(module, name)
 
     def fake(*args, **kwargs):
-        if os.fspath(args[arg]) == str(path):
+        if os.fspath(args[0]) == str(path):
             raise OSError(code, os.strerror(code), str(path))
         return real(*args, **kwargs)
 
@@ -208,22 +208,30 @@ def test_a_source_that_cannot_be_removed_leaves_no_copy(one_copy, monkeypatch, c
         (os, "link", errno.ENOSPC),
         (os, "link", errno.EROFS),
         (shutil, "copyfileobj", errno.ENOSPC),
+        (os, "fsync", errno.ENOSPC),
         (shutil, "copystat", errno.EPERM),
     ],
 )
 def test_a_failed_link_or_copy_leaves_nothing(one_copy, monkeypatch, capsys, module, name, code):
     source, dest, manifest = one_copy
-    if module is shutil:  # the copy path: linking across devices is impossible
+    if name != "link":  # the copy path: linking across devices is impossible
         fail_for(monkeypatch, os, "link", errno.EXDEV, source)
-        real = getattr(shutil, name)
-        arg_is_source = name == "copystat"
+        real = getattr(module, name)
+
+        def ours(first: object) -> bool:
+            """The call is on our file: copystat(source, ...), fsync(fd of the copy), copyfileobj(...)."""
+            if name == "copystat":
+                return os.fspath(first) == str(source)
+            if name == "fsync":
+                return os.readlink(f"/proc/self/fd/{first}") == str(dest / "copy.png")
+            return True
 
         def fake(*args, **kwargs):
-            if not arg_is_source or os.fspath(args[0]) == str(source):
+            if ours(args[0]):
                 raise OSError(code, os.strerror(code))
             return real(*args, **kwargs)
 
-        monkeypatch.setattr(shutil, name, fake)
+        monkeypatch.setattr(module, name, fake)
     else:
         fail_for(monkeypatch, module, name, code, source)
     assert_nothing_left(source, dest, manifest, move_one(source, dest, manifest), capsys)
@@ -283,7 +291,6 @@ def test_undo_that_cannot_move_back_fails_and_overwrites_nothing(tmp_path, monke
     move_one(source, tmp_path / "dest", tmp_path / "m.json")
     target = tmp_path / "dest" / "copy.png"
     fail_for(monkeypatch, os, "link", errno.EXDEV, target)
-    fail_for(monkeypatch, shutil, "copyfileobj", errno.ENOSPC, target, arg=0)
     monkeypatch.setattr(shutil, "copyfileobj", lambda *a, **k: (_ for _ in ()).throw(OSError(errno.ENOSPC, "full")))
     undone = safe_files.undo(str(tmp_path / "m.json"))
     assert undone.failed and "cannot be moved back" in undone.failed[0][1]
