@@ -21,6 +21,16 @@ def _key_value(text: str) -> tuple[str, Any]:
     return key, yaml.safe_load(value)
 
 
+def _cores(text: str) -> int:
+    try:
+        cores = int(text)
+    except ValueError:
+        cores = 0
+    if cores < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return cores
+
+
 def _similarity(text: str) -> str | float:
     return text if text in ("duplicates", "similar") else float(text)
 
@@ -36,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("dirs", nargs="*", metavar="DIR", help="directories of partition A (default: config/config.yaml)")
     run.add_argument("-o", "--output", default="results", metavar="OUT", help="output directory (default: results)")
-    run.add_argument("--cores", type=int, default=os.cpu_count() or 1, help="cores for snakemake (default: all)")
+    run.add_argument("--cores", type=_cores, default=os.cpu_count() or 1, help="cores for snakemake (default: all)")
     run.add_argument("--part-b", nargs="+", metavar="DIR", help="partition B: only A x B pairs are compared")
     run.add_argument("--similarity", type=_similarity, help="'duplicates' (MSE 0), 'similar' (MSE 5) or a number")
     run.add_argument("--rotate", action=argparse.BooleanOptionalAction, help="also match 90/180/270 rotations")

@@ -18,6 +18,7 @@ import numpy as np
 from PIL import ExifTags, Image, ImageOps
 
 from .png_wuffs import PNG_SIGNATURE, CorruptPNG, decode_png
+from .special_files import NotRegularFile, open_regular
 
 # The max_pixels guard below supersedes Pillow's decompression-bomb warning.
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
@@ -96,8 +97,10 @@ def decode_image(path: str, max_pixels: int = 89_478_485, reduce_to: int | None 
 def _read(path: str) -> bytes:
     """The whole file; DecodeError if it cannot be read or is empty."""
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             data = f.read()
+    except NotRegularFile as e:
+        raise DecodeError(f"not a regular file ({e.kind})") from e
     except OSError as e:
         raise DecodeError(f"cannot read file: {e.strerror or e}") from e
     if not data:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
+from pathlib import Path
 from types import ModuleType
 
 import numpy as np
@@ -13,6 +16,19 @@ log = logging.getLogger(__name__)
 
 class DeviceError(RuntimeError):
     """device 'gpu' was asked for but no usable GPU is there."""
+
+
+# run in a child process, so that the check leaves no CUDA context (and its GPU memory) in the caller
+_GPU_PROBE = """
+import sys
+from fastdiff.device import DeviceError, array_module
+try:
+    array_module("gpu")
+except DeviceError as err:
+    print(err)
+    sys.exit(1)
+"""
+PROBE_TIMEOUT_S = 120
 
 
 def array_module(device: str) -> ModuleType:
@@ -44,3 +60,37 @@ def array_module(device: str) -> ModuleType:
         cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)["name"].decode(),
     )
     return cupy
+
+
+def require_device(device: str) -> None:
+    """Refuse a device that cannot be used here, before any job starts: 'gpu' needs CuPy and a working CUDA GPU.
+
+    The check is array_module('gpu') in a child process (the compare job's own test), so no CUDA context stays
+    open in the caller. 'cpu' and 'auto' always pass ('auto' falls back to the CPU).
+
+    Parameters
+    ----------
+    device : str
+        The config's device: 'cpu', 'gpu' or 'auto'.
+
+    Raises
+    ------
+    DeviceError
+        device is 'gpu' and no usable GPU is there; the one-line message says what is missing and how to fix it.
+    """
+    if device != "gpu":
+        return
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", _GPU_PROBE], capture_output=True, text=True, env=env, timeout=PROBE_TIMEOUT_S
+        )
+    except subprocess.TimeoutExpired:
+        raise DeviceError(
+            f"device 'gpu' was requested but the GPU did not answer within {PROBE_TIMEOUT_S} s; "
+            "check the driver with nvidia-smi, or set device: cpu"
+        ) from None
+    if proc.returncode != 0:
+        last = (proc.stdout.strip() or proc.stderr.strip() or "the GPU check failed").splitlines()[-1]
+        raise DeviceError(last)

@@ -17,6 +17,7 @@ from . import layout
 from .atomic import atomic_directory, atomic_open
 from .options import IndexOptions
 from .records import IndexedFile, RejectedFile, Scan, Section
+from .special_files import kind_of
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,8 @@ def scan(config: IndexOptions) -> Scan:
                 rejected.append(RejectedFile(path, section.part, st.strerror or str(st), "unreadable", dir_index))
                 continue
             if not stat.S_ISREG(st.st_mode):
-                rejected.append(RejectedFile(path, section.part, "not a regular file", "unreadable", dir_index))
+                reason = f"not a regular file ({kind_of(st.st_mode)})"
+                rejected.append(RejectedFile(path, section.part, reason, "unreadable", dir_index))
                 continue
             if config.limit_extensions and _extension(os.path.basename(path)) not in allowed:
                 rejected.append(

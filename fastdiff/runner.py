@@ -24,7 +24,9 @@ import yaml
 
 from .atomic import atomic_open
 from .config import load_config
+from .device import DeviceError
 from .options import STAGE_OPTIONS, stage_params
+from .preflight import PreflightError, check_run, jobs_run_here
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SNAKEFILE = REPO_ROOT / "Snakefile"
@@ -86,7 +88,8 @@ def run_workflow(
     ConfigError
         A bad configuration (nothing was started).
     RunError
-        The workflow cannot be started; the message says why.
+        The workflow cannot be started (also a setting that could only fail inside a job, `fastdiff.preflight`);
+        the message says why.
     """
     config = load_config(raw)
     if not SNAKEFILE.exists():
@@ -95,6 +98,11 @@ def run_workflow(
     if not (profile_dir / "config.yaml").is_file():
         names = sorted(p.parent.name for p in (REPO_ROOT / "profiles").glob("*/config.yaml"))
         raise RunError(f"no profile {profile!r} (profiles/{profile}/config.yaml); available: {', '.join(names)}")
+    try:
+        settings = yaml.safe_load((profile_dir / "config.yaml").read_text()) or {}
+        check_run(config, jobs_here=jobs_run_here(settings, snakemake_args))
+    except (PreflightError, DeviceError) as err:
+        raise RunError(str(err)) from None
     workdir = Path(config.output_dir) / "work"
     try:
         workdir.mkdir(parents=True, exist_ok=True)

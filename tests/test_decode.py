@@ -159,10 +159,10 @@ def test_exact_messages(bad: tuple[Path, dict[str, str]], name: str, message: st
 def test_permission_denied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Root can read mode-000 files, so simulate the failing open inside decode."""
 
-    def denied(path: str, mode: str = "r") -> None:
+    def denied(path: str) -> None:
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
 
-    monkeypatch.setattr(decode, "open", denied, raising=False)
+    monkeypatch.setattr(decode, "open_regular", denied)
     with pytest.raises(DecodeError, match=r"^cannot read file: Permission denied$"):
         decode_image(write(tmp_path, "x.png", encode(PATTERN, ".png")))
 

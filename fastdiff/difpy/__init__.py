@@ -230,26 +230,29 @@ class search:
     def _absolute(self, paths: list[str]) -> list[str]:
         return [os.path.join(self._build.base_dir, p) for p in paths]
 
-    def move_to(self, destination_path: str, dry_run: bool = False, manifest: str | None = None) -> None:
+    def move_to(self, destination_path: str, dry_run: bool = False, manifest: str | None = None) -> safe_files.Outcome:
         """Move the lower-quality images into destination_path (safe_files.move: no overwrite, undo manifest, by
-        default `difPy_<time>_manifest.json` in the destination)."""
+        default `difPy_<time>_manifest.json` in the destination). Returns what was moved and what failed; the
+        files that failed stay in lower_quality under their old paths."""
         stamp = datetime.now().strftime("%Y%m%d%H%M%S")
         manifest = manifest or os.path.join(destination_path, f"difPy_{stamp}_manifest.json")
-        done = safe_files.move(
+        outcome = safe_files.move(
             self._absolute(self.lower_quality), self._absolute(self.kept()), destination_path, manifest, dry_run=dry_run
         )
         if not dry_run:
-            self.lower_quality = [target for _, target in done]
+            self.lower_quality = [target for _, target in outcome.done] + [source for source, _ in outcome.failed]
+        return outcome
 
     def delete(
         self, silent_del: bool = False, dry_run: bool = False, trash: str | None = None, manifest: str | None = None
-    ) -> None:
+    ) -> safe_files.Outcome:
         """Delete the lower-quality images: they are moved into a trash folder (by default `difPy_<time>_deleted`
-        in the current directory, with its manifest), after a confirmation unless silent_del."""
+        in the current directory, with its manifest), after a confirmation unless silent_del. Returns what was
+        deleted and what failed."""
         _check_bool(silent_del=silent_del)
         stamp = datetime.now().strftime("%Y%m%d%H%M%S")
         trash = trash or os.path.abspath(f"difPy_{stamp}_deleted")
-        safe_files.delete(
+        return safe_files.delete(
             self._absolute(self.lower_quality),
             self._absolute(self.kept()),
             trash,

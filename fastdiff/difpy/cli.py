@@ -122,8 +122,10 @@ def _fail(message: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.undo:
-        safe_files.undo(args.undo)
-        return 0
+        try:
+            return 1 if safe_files.undo(args.undo).failed else 0
+        except (OSError, ValueError, KeyError) as err:
+            return _fail(f"cannot use the manifest {args.undo}: {err}")
     if args.lazy is not None:
         return _fail(LAZY_MESSAGE)
     if args.move_to is not None and args.delete:
@@ -164,11 +166,14 @@ def main(argv: list[str] | None = None) -> int:
         with atomic_open(os.path.join(out, name), "w") as fh:
             fh.write(text)
     dif.close()
+    outcome = safe_files.Outcome()
     try:
         if args.move_to is not None:
-            se.move_to(args.move_to, dry_run=args.dry_run, manifest=os.path.join(out, f"difPy_{stamp}_manifest.json"))
+            outcome = se.move_to(
+                args.move_to, dry_run=args.dry_run, manifest=os.path.join(out, f"difPy_{stamp}_manifest.json")
+            )
         if args.delete:
-            se.delete(
+            outcome = se.delete(
                 silent_del=args.silent_del,
                 dry_run=args.dry_run,
                 trash=os.path.join(out, f"difPy_{stamp}_deleted"),
@@ -177,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     except safe_files.NotInteractive as err:
         return _fail(str(err))
     print(f"\n{names[0]}\n{names[1]}\n{names[2]}\n\nsaved in '{out}'.")
-    return 0
+    return 1 if outcome.failed else 0
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from ..db.build import MergeInputs, file_rows, new_database
 from ..difpy_outputs import LOWER_QUALITY, RESULTS, STATS, stats_record, write_json
 from ..options import MergeOptions
 from ..pairs import COMPUTED, load_pairs_in_order
+from ..special_files import open_regular
 from .index import UNSUPPORTED
 
 
@@ -21,7 +22,7 @@ def sort_by_size(paths: list[str], base_dir: str | None) -> list[str]:
     """difPy's keeper order (L733-742): width + height of the file as Pillow opens it, then path, both descending."""
     sizes = []
     for p in paths:
-        with Image.open(os.path.join(base_dir or "", p)) as im:
+        with open_regular(os.path.join(base_dir or "", p)) as fh, Image.open(fh) as im:
             sizes.append((sum(im.size), p))
     return [p for _, p in sorted(sizes, reverse=True)]
 

@@ -14,8 +14,10 @@ from .. import thumbnails
 from ..batch import Batch
 from ..options import ThumbnailOptions
 from ..records import IndexedFile
+from ..special_files import NotRegularFile, open_regular
 
 UNIDENTIFIED = "UnidentifiedImageError: file could not be identified as image."
+NOT_REGULAR = "OSError: file is not a regular file ({kind})."  # difPy would block on it; worded like UNIDENTIFIED
 
 
 @contextlib.contextmanager
@@ -32,10 +34,12 @@ def thumbnail(path: str, px_size: int, base_dir: str | None) -> tuple[np.ndarray
     """difPy's tensor of a file (L236-241) with its full-resolution (height, width), or difPy's error message."""
     full = os.path.join(base_dir or "", path)
     try:
-        with Image.open(full) as img:
+        with open_regular(full) as fh, Image.open(fh) as img:
             rgb = img if img.getbands() == ("R", "G", "B") else img.convert("RGB")
             rgb.load()
             return np.asarray(rgb.resize((px_size, px_size), resample=Image.BICUBIC)), rgb.height, rgb.width
+    except NotRegularFile as err:
+        return NOT_REGULAR.format(kind=err.kind)
     except Exception as err:
         if type(err).__name__ == "UnidentifiedImageError":
             return UNIDENTIFIED

@@ -8,16 +8,19 @@ os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [workflow.basedir, os.en
 sys.path.insert(0, workflow.basedir)
 
 
+
 envvars:
     "PYTHONPATH",  # set just above; declared so that Snakemake passes it on to remote (SLURM) jobs
 
 
 from fastdiff import resources
 from fastdiff.config import ConfigError, load_config
+from fastdiff.device import DeviceError
 from fastdiff.index import read_manifest, version_path
 from fastdiff.layout import remove_stale
 from fastdiff.merge import OUTPUT_FILES
 from fastdiff.options import stage_params
+from fastdiff.preflight import PreflightError, check_run
 from fastdiff.runner import validated_params
 
 # Validated once: by the fastdiff runner that started this process (it passes the stage options it built), else
@@ -26,7 +29,14 @@ from fastdiff.runner import validated_params
 PARAMS = validated_params(config)
 try:
     CFG = load_config(config, check_environment=workflow.is_main_process and PARAMS is None)
-except ConfigError as err:
+    if workflow.is_main_process and PARAMS is None:  # before any job; the GPU only where jobs run here
+        local = workflow.local_exec
+        check_run(
+            CFG,
+            jobs_here=local and not workflow.deployment_settings.deployment_method,
+            cores=workflow.resource_settings.cores if local else None,
+        )
+except (ConfigError, PreflightError, DeviceError) as err:
     raise WorkflowError(str(err)) from None
 
 OUT = CFG.output_dir
