@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from .batch import Batch
+from .composite import WHITE
 from .decode import DecodeError, decode_image
 from .index import IndexedFile
 
@@ -59,13 +60,19 @@ def _changed_since_indexing(f: IndexedFile) -> str | None:
     return None
 
 
-def _one(f: IndexedFile, px_size: int, max_pixels: int) -> tuple[np.ndarray, int, int] | str:
-    """Thumbnail and original (h, w) of a file, or its error message. Also checks the file did not change."""
+def _one(
+    f: IndexedFile, px_size: int, max_pixels: int, fast_jpeg: bool, background: tuple[int, int, int]
+) -> tuple[np.ndarray, int, int] | str:
+    """Thumbnail and original (h, w) of a file, or its error message. Also checks the file did not change.
+
+    fast_jpeg lets JPEGs be decoded at a reduced DCT scale (decode_image's reduce_to); background is the colour
+    transparent pixels are composited onto.
+    """
     try:
         changed = _changed_since_indexing(f)
         if changed:
             return changed
-        decoded = decode_image(f.path, max_pixels=max_pixels, reduce_to=px_size)
+        decoded = decode_image(f.path, max_pixels, px_size if fast_jpeg else None, background)
         changed = _changed_since_indexing(f)  # also while it was decoded
         if changed:
             return changed
@@ -88,10 +95,13 @@ def build_batch(
     hash_fn: Callable[[np.ndarray], str] = sha256_hex,
     compat: str = "default",
     base_dir: str | None = None,
+    fast_jpeg: bool = False,
+    background: tuple[int, int, int] = WHITE,
 ) -> Batch:
     """Decode and thumbnail `files` with a pool of `threads` threads (OpenCV releases the GIL).
 
     compat 'difpy' decodes as difPy 4.2.1 does (Pillow, BICUBIC; paths relative to base_dir): fastdiff.difpy.exact.
+    fast_jpeg and background (config keys fast_jpeg, alpha_background) apply to the default mode: see _one.
     """
     started = time.time()
     cv2.setNumThreads(1)
@@ -101,7 +111,7 @@ def build_batch(
 
         decode_one, context = (lambda f: thumbnail(f.path, px_size, base_dir)), difpy_warnings()
     else:
-        decode_one, context = (lambda f: _one(f, px_size, max_pixels)), contextlib.nullcontext()
+        decode_one, context = (lambda f: _one(f, px_size, max_pixels, fast_jpeg, background)), contextlib.nullcontext()
     with context, ThreadPoolExecutor(max_workers=threads) as pool:
         results = pool.map(decode_one, files)
         for done, (f, res) in enumerate(zip(files, results), 1):

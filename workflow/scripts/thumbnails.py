@@ -19,5 +19,7 @@ with logging_to(snakemake.log[0]):
         hash_fn,
         cfg.compat,
         cfg.base_dir,
+        cfg.fast_jpeg,
+        cfg.alpha_background,
     )
     save_batch(batch, snakemake.output[0])
