@@ -157,7 +157,8 @@ def _header(image: Image.Image, data: bytes, container: str | None) -> _Header:
     return _Header(
         width=image.width,
         height=image.height,
-        orientation=_orientation(image),
+        # Pillow loads a whole PNG's pixels to look for an eXIf chunk: only where one exists.
+        orientation=_orientation(image) if container != "PNG" or b"eXIf" in data else 1,
         alpha=image.mode in _ALPHA_MODES or "transparency" in image.info,
         sample_dtype=np.uint16 if wide else np.uint8,
     )

@@ -1,10 +1,10 @@
 # Stage 2: one compressed thumbnail batch per index shard, decoded by a thread pool inside the job.
+from fastdiff.resources import thumbnails_mem_mb as decode_mem_mb
 
 
 def thumbnails_mem_mb(wildcards, threads, attempt):
-    """Measured: 137 MB peak for 970 photos (2 threads); the margin is for images near max_pixels (89 Mpx: 270 MB
-    decoded per thread, plus conversions). Each retry asks for more (a job killed for memory comes back)."""
-    return attempt * (400 + 600 * threads)
+    """Every thread may decode an image of max_pixels at once: fastdiff.resources.thumbnails_mem_mb."""
+    return decode_mem_mb(threads, CFG.max_pixels, attempt)
 
 
 def thumbnails_runtime(wildcards, threads, attempt):
