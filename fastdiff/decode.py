@@ -19,6 +19,7 @@ from PIL import ExifTags, Image, ImageOps
 
 from .composite import WHITE, composite, source_view
 from .png_wuffs import PNG_SIGNATURE, CorruptPNG, decode_png
+from .resources import DECODE_BYTES_PER_PIXEL
 
 # The max_pixels guard below supersedes Pillow's decompression-bomb warning.
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
@@ -39,10 +40,9 @@ _TRANSPOSING_ORIENTATIONS = frozenset([5, 6, 7, 8])
 # Pillow modes with an alpha channel (premultiplied RGBa/La are converted by Pillow, see _pil_to_rgb).
 _ALPHA_MODES = frozenset(["RGBA", "LA", "PA", "RGBa", "La"])
 DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's MAX_IMAGE_PIXELS default (2**30 // 4 // 3)
-# PNGs up to this many pixels are decoded by Wuffs (faster than libpng on photos); Wuffs holds the whole filtered
-# image at source depth beside its output, up to 12 bytes per pixel (fastdiff.resources), so larger PNGs go to
-# OpenCV, which streams rows into the output array.
-WUFFS_MAX_PIXELS = 16_000_000
+# Bytes per pixel of a PNG's samples by IHDR colour type, at 8 bits per sample (grey, RGB, palette, grey+alpha, RGBA).
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+_WUFFS_SLACK = 16 << 20
 
 
 class DecodeError(Exception):
@@ -103,9 +103,10 @@ def decode_image(
 
     Notes
     -----
-    Small PNGs go through Wuffs (png_wuffs); everything else through OpenCV's imread, which streams the file into
-    an array allocated here at the size the header gives, so a decode holds little more than its pixels
-    (fastdiff.resources.thumbnails_mem_mb budgets the measured peak). Pillow decodes what OpenCV cannot.
+    PNGs go through Wuffs (png_wuffs) where its peak fits DECODE_BYTES_PER_PIXEL; everything else through
+    OpenCV's imread, which streams the file into an array allocated here at the size the header gives, so a decode
+    holds little more than its pixels (fastdiff.resources.thumbnails_mem_mb budgets the measured peak). Pillow
+    decodes what OpenCV cannot.
     """
     data = _read(path)
     image = _open_lazily(data, max_pixels)
@@ -117,7 +118,7 @@ def decode_image(
     if image is None:
         return _without_header(path, container, max_pixels)
     header = _header(image, data, container)
-    if container == "PNG" and header.width * header.height <= WUFFS_MAX_PIXELS:
+    if container == "PNG" and _wuffs_fits(data, header.width * header.height):
         try:
             rgb = decode_png(data, background)
         except CorruptPNG as e:
@@ -138,6 +139,20 @@ def decode_image(
     height, width = _full_dims(rgb.shape, header, factor) if factor > 1 else rgb.shape[:2]
     _check_size(width, height, max_pixels)
     return Decoded(rgb=rgb, height=height, width=width)
+
+
+def _wuffs_fits(data: bytes, pixels: int) -> bool:
+    """Whether Wuffs' peak for this PNG stays within DECODE_BYTES_PER_PIXEL (fastdiff.resources); else OpenCV decodes
+    it, which streams rows into its output and holds no copy of the file.
+
+    Wuffs holds at once the file, its work buffer (the whole filtered image at source depth, IHDR colour type and
+    bit depth; bit depths below 8 counted as 8) and its output (RGB, 3 bytes/px, or RGBA, 4, plus the 3-byte/px
+    composite, where the image may have alpha: colour types 3, 4 and 6). Small images may exceed the ratio by
+    _WUFFS_SLACK bytes, which resources.BASE_MB covers (an animated PNG's file holds every frame).
+    """
+    source = _PNG_CHANNELS.get(data[25], 4) * (2 if data[24] == 16 else 1)
+    output = 3 + (4 if data[25] in (3, 4, 6) else 0)
+    return len(data) + pixels * (source + output) <= pixels * DECODE_BYTES_PER_PIXEL + _WUFFS_SLACK
 
 
 def _without_header(path: str, container: str | None, max_pixels: int) -> Decoded:

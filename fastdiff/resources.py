@@ -6,7 +6,7 @@ import math
 
 # Peak resident bytes of one decode + thumbnail, per pixel of the image, worst case over the formats and paths of
 # fastdiff.decode (measured with ru_maxrss in a fresh process per decode, 16 Mpx images; benchmarks/decode_memory.py):
-# Wuffs PNG (<= decode.WUFFS_MAX_PIXELS) 8-bit RGBA 11.4, 16-bit RGB 9.2; OpenCV 16-bit RGBA PNG/TIFF 11.3-11.4
+# Wuffs PNG (where decode._wuffs_fits) 8-bit RGBA 11.4, 16-bit RGB 9.2; OpenCV 16-bit RGBA PNG/TIFF 11.3-11.4
 # (8 bytes/px of samples + 3 of composite), progressive 4:4:4 JPEG 9.1, uncompressed TIFF 10.3, lossless WebP with
 # alpha 8.3, BMP 6.2, baseline JPEG 3.2. Rounded up to 12.
 DECODE_BYTES_PER_PIXEL = 12
