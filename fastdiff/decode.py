@@ -37,7 +37,7 @@ _REDUCED_RGB = {
     for f, flag in ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
 }
 _TRANSPOSING_ORIENTATIONS = frozenset([5, 6, 7, 8])
-# Pillow modes with an alpha channel (premultiplied RGBa/La are converted by Pillow, see _pil_to_rgb).
+# Pillow modes with an alpha channel. Premultiplied RGBa/La are composited as straight alpha where OpenCV decodes them.
 _ALPHA_MODES = frozenset(["RGBA", "LA", "PA", "RGBa", "La"])
 DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's MAX_IMAGE_PIXELS default (2**30 // 4 // 3)
 # Bytes per pixel of a PNG's samples by IHDR colour type, at 8 bits per sample (grey, RGB, palette, grey+alpha, RGBA).
