@@ -342,12 +342,14 @@ def thumbnails_worker(args: argparse.Namespace) -> None:
     image under dir, with its own wall and CPU seconds (threads included), as JSON."""
     from fastdiff.config import load_config
     from fastdiff.index import scan
+    from fastdiff.options import IndexOptions, ThumbnailOptions
     from fastdiff.thumbnails import build_batch
 
-    config = load_config({"part_a": [args.dir], "output_dir": tempfile.gettempdir(), "rotate": True})
-    files = scan(config).files
+    raw = {"part_a": [args.dir], "output_dir": tempfile.gettempdir(), "rotate": True, "px_size": args.px}
+    config = load_config(raw)
+    files = scan(IndexOptions.from_config(config)).files
     ru0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
-    batch = build_batch(files, args.px, config.shift_amount, True, config.max_pixels, args.threads)
+    batch = build_batch(files, ThumbnailOptions.from_config(config), args.threads)
     wall = time.perf_counter() - t0
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
@@ -794,7 +796,9 @@ def vm_hwm() -> int:
 
 def compare_worker(args: argparse.Namespace) -> None:
     """Hidden sub-command: every block pair i <= j over the shards in args.dir; results as JSON."""
-    from fastdiff.compare import CompareOptions, compare_blocks, load_block
+    from fastdiff.batch import load_block
+    from fastdiff.compare import compare_blocks
+    from fastdiff.options import CompareOptions
 
     root = Path(args.dir)
     shards = json.loads((root / "shards.json").read_text())

@@ -34,9 +34,11 @@ REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
 from fastdiff.batch import Batch, save_batch  # noqa: E402
-from fastdiff.compare import Pairs, memory_bound_mb, save_pairs  # noqa: E402
 from fastdiff.config import load_config  # noqa: E402
+from fastdiff.index import version_path  # noqa: E402
 from fastdiff.layout import AUTO_MIN_BLOCK_IMAGES  # noqa: E402
+from fastdiff.pairs import Pairs, save_pairs  # noqa: E402
+from fastdiff.resources import compare_mem_mb  # noqa: E402
 
 # ---------------------------------------------------------------------------------------------------------------
 # running and measuring
@@ -129,7 +131,9 @@ def _write_index(
         "shards": [{"name": shard_name(i), "part": 0, "section": 0, "n": n} for i, n in enumerate(shard_sizes)],
         "blocks": [{"name": block_name(b), "shards": [shard_name(s) for s in blk]} for b, blk in enumerate(blocks)],
         "pairs": [[block_name(i), block_name(j)] for i, j in pairs],
+        "version": "synthetic",  # the marker the merge rule takes as input (fastdiff.index.version_path)
     }
+    version_path(work / "layout", manifest["version"]).write_text("synthetic\n")
     for i, (n, k) in enumerate(zip(shard_sizes, first)):
         files = (
             [
@@ -292,7 +296,7 @@ def cmd_compare(args: argparse.Namespace, tmp: Path) -> None:
             f"{n_pairs / 1e6:.1f}M",
             f"{rec['seconds']:.1f}",
             f"{rec['maxrss_mb']:.0f}",
-            memory_bound_mb(n_a, n_b, cfg.px_size, cfg.rotate, 1024),
+            compare_mem_mb(n_a, n_b, cfg.px_size, cfg.rotate, 1024),
         )
     print(f"# Snakemake itself: {_main_record(rss)['maxrss_mb']:.0f} MB peak RSS", flush=True)
 
@@ -359,11 +363,14 @@ def cmd_merge(args: argparse.Namespace, tmp: Path) -> None:
             pair_paths.append(str(path))
         config = _config(base, threshold="similar")
         script = (
-            f"import yaml; from fastdiff.config import load_config; from fastdiff.merge import merge; "
-            f"merge(load_config(yaml.safe_load(open({str(config)!r}))), {str(work / 'index')!r}, "
+            "import yaml; from pathlib import Path; from fastdiff.config import load_config; "
+            "from fastdiff.db.build import MergeInputs; from fastdiff.options import MergeOptions; "
+            "from fastdiff.stages import run_merge; "
+            f"inputs = MergeInputs(Path({str(work / 'index')!r}), "
             f"{[str(work / 'layout' / f'{shard_name(s)}.json') for s in range(len(sizes))]!r}, "
-            f"{[str(work / 'thumbs' / f'{shard_name(s)}.npz') for s in range(len(sizes))]!r}, "
-            f"{pair_paths!r}, {str(base / 'out')!r})"
+            f"{[str(work / 'thumbs' / f'{shard_name(s)}.npz') for s in range(len(sizes))]!r}, {pair_paths!r}); "
+            f"run_merge(inputs, {str(base / 'out')!r}, "
+            f"MergeOptions.from_config(load_config(yaml.safe_load(open({str(config)!r})))))"
         )
         rss = base / "rss.jsonl"
         wall, code = _run([sys.executable, "-c", script], rss, base / "merge.log")

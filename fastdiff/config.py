@@ -114,6 +114,8 @@ class Config(BaseModel):
     shift_amount: int = Field(0, ge=-7, le=7)
     max_pixels: int = Field(89_478_485, ge=1)
     threads: int = Field(2, ge=1)
+    fast_jpeg: bool = False  # JPEGs decoded at 1/2-1/8 scale: faster, but no longer equal to a lossless copy
+    alpha_background: tuple[int, int, int] = (255, 255, 255)  # 'white', 'black' or [r, g, b] under transparency
     # --- compare stage
     threshold: float | Literal["duplicates", "similar"] = "duplicates"
     rotate: bool = True
@@ -169,6 +171,20 @@ class Config(BaseModel):
     @classmethod
     def _normalise_extensions(cls, exts: list[str]) -> list[str]:
         return sorted({e.lower().lstrip(".") for e in exts})
+
+    @field_validator("alpha_background", mode="before")
+    @classmethod
+    def _background_colour(cls, value: Any) -> tuple[int, int, int]:
+        named = {"white": (255, 255, 255), "black": (0, 0, 0)}
+        if isinstance(value, str) and value.lower() in named:
+            return named[value.lower()]
+        if (
+            isinstance(value, (list, tuple))
+            and len(value) == 3
+            and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in value)
+        ):
+            return tuple(value)
+        raise ValueError("must be 'white', 'black' or [r, g, b] with three integers 0-255")
 
     @field_validator("threshold")
     @classmethod

@@ -17,7 +17,9 @@ import cv2
 import numpy as np
 from PIL import ExifTags, Image, ImageOps
 
+from .composite import WHITE, composite, source_view
 from .png_wuffs import PNG_SIGNATURE, CorruptPNG, decode_png
+from .resources import DECODE_BYTES_PER_PIXEL
 from .special_files import NotRegularFile, open_regular
 
 # The max_pixels guard below supersedes Pillow's decompression-bomb warning.
@@ -36,6 +38,12 @@ _REDUCED_RGB = {
     for f, flag in ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
 }
 _TRANSPOSING_ORIENTATIONS = frozenset([5, 6, 7, 8])
+# Pillow modes with an alpha channel. Premultiplied RGBa/La are composited as straight alpha where OpenCV decodes them.
+_ALPHA_MODES = frozenset(["RGBA", "LA", "PA", "RGBa", "La"])
+DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's MAX_IMAGE_PIXELS default (2**30 // 4 // 3)
+# Bytes per pixel of a PNG's samples by IHDR colour type, at 8 bits per sample (grey, RGB, palette, grey+alpha, RGBA).
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+_WUFFS_SLACK = 16 << 20
 
 
 class DecodeError(Exception):
@@ -51,47 +59,179 @@ class Decoded:
     width: int
 
 
-def decode_image(path: str, max_pixels: int = 89_478_485, reduce_to: int | None = None) -> Decoded:
-    """Decode path to EXIF-oriented 8-bit RGB (first frame, alpha dropped), or raise DecodeError.
+@dataclass(frozen=True)
+class _Header:
+    """What the header tells before any pixel is decoded; width/height as stored (before EXIF orientation)."""
 
-    max_pixels rejects images whose header claims more pixels, before decoding them.
-    reduce_to lets a JPEG be decoded at 1/2, 1/4 or 1/8 scale as long as its shorter side
-    stays >= 2 * reduce_to; height/width still describe the full-resolution image.
+    width: int
+    height: int
+    orientation: int
+    alpha: bool  # an alpha channel, or a transparent palette entry / colour key
+    sample_dtype: type[np.integer]  # of one sample as OpenCV's IMREAD_UNCHANGED returns it
+
+
+def decode_image(
+    path: str,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    reduce_to: int | None = None,
+    background: tuple[int, int, int] = WHITE,
+) -> Decoded:
+    """Decode path to the 8-bit RGB pixels a viewer shows (first frame, EXIF-oriented, alpha composited).
+
+    Parameters
+    ----------
+    path : str
+        The image file.
+    max_pixels : int
+        Images whose header claims more pixels are rejected before any pixel is decoded.
+    reduce_to : int or None
+        None (the default) decodes every format at full size, so the pixels do not depend on the container.
+        An int lets a JPEG be decoded at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling) as long as its shorter
+        side stays >= 2 * reduce_to: faster, but its pixels then differ from a lossless copy's (config
+        `fast_jpeg`). height/width still describe the full-resolution image.
+    background : tuple of int
+        (r, g, b) 0..255 under transparent pixels (fastdiff.composite gives the formula).
+
+    Returns
+    -------
+    Decoded
+        rgb uint8 (h, w, 3) C-contiguous.
+
+    Raises
+    ------
+    DecodeError
+        With a user-facing message: unreadable, empty, truncated, corrupt, unrecognised or too large.
+
+    Notes
+    -----
+    PNGs go through Wuffs (png_wuffs) where its peak fits DECODE_BYTES_PER_PIXEL; everything else through
+    OpenCV's imread, which streams the file into an array allocated here at the size the header gives, so a decode
+    holds little more than its pixels (fastdiff.resources.thumbnails_mem_mb budgets the measured peak). Pillow
+    decodes what OpenCV cannot.
     """
     data = _read(path)
-    header = _open_lazily(data, max_pixels)
-    if header is not None:
-        _check_size(header.width, header.height, max_pixels)
+    image = _open_lazily(data, max_pixels)
+    if image is not None:
+        _check_size(image.width, image.height, max_pixels)
     container = _container(data)
     if container is not None and _is_truncated(data, container):
         raise DecodeError("truncated image data")
+    if image is None:
+        return _without_header(path, container, max_pixels)
+    header = _header(image, data, container)
+    if container == "PNG" and _wuffs_fits(data, header.width * header.height):
+        try:
+            rgb = decode_png(data, background)
+        except CorruptPNG as e:
+            raise DecodeError(f"corrupt image data: {e}") from None
+        if rgb is not None:
+            return Decoded(rgb=rgb, height=rgb.shape[0], width=rgb.shape[1])
+    del data, image  # the decoders below read the file themselves: only the pixels stay in memory
 
     factor = 1
-    if reduce_to is not None and header is not None and container == "JPEG":
-        factor = next((f for f in _REDUCED_RGB if min(header.size) / f >= 2 * reduce_to), 1)
-    try:  # only a PNG whose header passed the max_pixels check above
-        rgb = decode_png(data) if container == "PNG" and header is not None else None
-    except CorruptPNG as e:
-        raise DecodeError(f"corrupt image data: {e}") from None
-    if rgb is None:
-        try:
-            rgb = cv2.imdecode(np.frombuffer(data, np.uint8), _REDUCED_RGB.get(factor, cv2.IMREAD_COLOR_RGB))
-        except cv2.error:
-            rgb = None
-
-    if rgb is None:
-        if header is None:
-            if container is not None:
-                raise DecodeError(f"corrupt image data: unreadable {container} header")
-            raise DecodeError("not a recognised image format")
-        rgb = _pil_to_rgb(header)
-        height, width = rgb.shape[:2]
-    elif factor > 1:
-        height, width = _full_dims(rgb.shape, header, factor)
+    if reduce_to is not None and container == "JPEG":
+        factor = next((f for f in _REDUCED_RGB if min(header.width, header.height) / f >= 2 * reduce_to), 1)
+    if header.alpha:
+        rgb = _opencv_composited(path, header, background)
     else:
-        height, width = rgb.shape[:2]
+        rgb = _imread(path, _REDUCED_RGB.get(factor, cv2.IMREAD_COLOR_RGB), (header.height, header.width, 3))
+    if rgb is None:
+        rgb = _pil_to_rgb(path, background)
+    height, width = _full_dims(rgb.shape, header, factor) if factor > 1 else rgb.shape[:2]
     _check_size(width, height, max_pixels)
     return Decoded(rgb=rgb, height=height, width=width)
+
+
+def _wuffs_fits(data: bytes, pixels: int) -> bool:
+    """Whether Wuffs' peak for this PNG stays within DECODE_BYTES_PER_PIXEL (fastdiff.resources); else OpenCV decodes
+    it, which streams rows into its output and holds no copy of the file.
+
+    Wuffs holds at once the file, its work buffer (the whole filtered image at source depth, IHDR colour type and
+    bit depth; bit depths below 8 counted as 8) and its output (RGB, 3 bytes/px, or RGBA, 4, plus the 3-byte/px
+    composite, where the image may have alpha: colour types 3, 4 and 6). Small images may exceed the ratio by
+    _WUFFS_SLACK bytes, which resources.BASE_MB covers (an animated PNG's file holds every frame).
+    """
+    source = _PNG_CHANNELS.get(data[25], 4) * (2 if data[24] == 16 else 1)
+    output = 3 + (4 if data[25] in (3, 4, 6) else 0)
+    return len(data) + pixels * (source + output) <= pixels * DECODE_BYTES_PER_PIXEL + _WUFFS_SLACK
+
+
+def _without_header(path: str, container: str | None, max_pixels: int) -> Decoded:
+    """A file Pillow cannot identify: OpenCV's decode (formats Pillow lacks), or the reason it is unreadable."""
+    rgb = _imread(path, cv2.IMREAD_COLOR_RGB)
+    if rgb is None:
+        if container is not None:
+            raise DecodeError(f"corrupt image data: unreadable {container} header")
+        raise DecodeError("not a recognised image format")
+    _check_size(rgb.shape[1], rgb.shape[0], max_pixels)
+    return Decoded(rgb=rgb, height=rgb.shape[0], width=rgb.shape[1])
+
+
+def _header(image: Image.Image, data: bytes, container: str | None) -> _Header:
+    """The fields of _Header from Pillow's lazily opened image (and the PNG IHDR bit depth)."""
+    wide = (container == "PNG" and data[24] == 16) or 16 in _tiff_bits(image)
+    return _Header(
+        width=image.width,
+        height=image.height,
+        # Pillow loads a whole PNG's pixels to look for an eXIf chunk: only where one exists.
+        orientation=_orientation(image) if container != "PNG" or b"eXIf" in data else 1,
+        alpha=image.mode in _ALPHA_MODES or "transparency" in image.info,
+        sample_dtype=np.uint16 if wide else np.uint8,
+    )
+
+
+def _tiff_bits(image: Image.Image) -> tuple[int, ...]:
+    """A TIFF's BitsPerSample (tag 258), () for other formats."""
+    bits = getattr(image, "tag_v2", {}).get(258, ())
+    return bits if isinstance(bits, tuple) else (bits,)
+
+
+def _imread(path: str, flags: int, shape: tuple[int, ...] | None = None, dtype: type = np.uint8) -> np.ndarray | None:
+    """OpenCV's decode of path, or None where OpenCV cannot decode it.
+
+    Tried in turn, the first that succeeds wins (each is the same OpenCV decoder, so the pixels agree):
+    imread into a new array of the given shape/dtype (no second copy of the pixels; OpenCV refuses it where it
+    finds another size, e.g. an icon file's other entry, and returns it untouched where it has no decoder, hence
+    haveImageReader first); plain imread; imdecode of the file's bytes (OpenCV 5.0's imread fails on some EXIF-
+    rotated TIFFs that imdecode reads, and imread would crash on a path that is not valid UTF-8).
+    """
+    attempts = []
+    if _utf8(path) and cv2.haveImageReader(path):
+        if shape is not None:
+            attempts.append(lambda: cv2.imread(path, np.empty(shape, dtype), flags))
+        attempts.append(lambda: cv2.imread(path, flags))
+    attempts.append(lambda: cv2.imdecode(np.fromfile(path, np.uint8), flags))
+    for attempt in attempts:
+        try:
+            pixels = attempt()
+        except cv2.error:
+            continue
+        if pixels is not None and pixels.size:
+            return pixels
+    return None
+
+
+def _utf8(path: str) -> bool:
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes of a file name, kept by Python as lone surrogates
+        return False
+    return True
+
+
+def _opencv_composited(path: str, header: _Header, background: tuple[int, int, int]) -> np.ndarray | None:
+    """OpenCV's straight-alpha BGRA decode composited onto background and EXIF-oriented (IMREAD_UNCHANGED ignores
+    EXIF), or None where OpenCV gives no alpha channel (grey PNG with a tRNS key, grey+alpha TIFF) or no 8/16-bit
+    samples: Pillow decodes those."""
+    pixels = _imread(path, cv2.IMREAD_UNCHANGED, (header.height, header.width, 4), header.sample_dtype)
+    if pixels is None or pixels.ndim != 3 or pixels.shape[2] != 4 or pixels.dtype not in (np.uint8, np.uint16):
+        return None
+    height, width = pixels.shape[:2]
+    rgb = np.empty(
+        (width, height, 3) if header.orientation in _TRANSPOSING_ORIENTATIONS else (height, width, 3), np.uint8
+    )
+    composite(pixels, background, source_view(rgb, header.orientation), bgra=True)
+    return rgb
 
 
 def _read(path: str) -> bytes:
@@ -168,11 +308,11 @@ def _jpeg_truncated(data: bytes) -> bool:
     return True
 
 
-def _full_dims(shape: tuple[int, ...], header: Image.Image, factor: int) -> tuple[int, int]:
+def _full_dims(shape: tuple[int, ...], header: _Header, factor: int) -> tuple[int, int]:
     """Full-resolution (height, width) in the orientation OpenCV gave a 1/factor-scale decode."""
     height, width = header.height, header.width
     scaled = (-(-height // factor), -(-width // factor))
-    if shape[:2] == scaled[::-1] and (scaled[0] != scaled[1] or _orientation(header) in _TRANSPOSING_ORIENTATIONS):
+    if shape[:2] == scaled[::-1] and (scaled[0] != scaled[1] or header.orientation in _TRANSPOSING_ORIENTATIONS):
         return width, height
     return height, width
 
@@ -184,17 +324,23 @@ def _orientation(im: Image.Image) -> int:
         return 1
 
 
-def _pil_to_rgb(im: Image.Image) -> np.ndarray:
-    """Fallback decode: first frame, EXIF-oriented, alpha dropped (not composited), 16-bit scaled."""
+def _pil_to_rgb(path: str, background: tuple[int, int, int]) -> np.ndarray:
+    """Fallback decode with Pillow: first frame, EXIF-oriented, alpha composited, 16-bit grey scaled to 8 bits."""
     try:
-        ImageOps.exif_transpose(im, in_place=True)  # loads the first frame
-        if im.mode.startswith("I"):  # I, I;16, I;16B, ...: 16-bit range, scaled (not clipped) to 8 bits
-            grey = np.clip(np.asarray(im) >> 8, 0, 255).astype(np.uint8)
-            return np.repeat(grey[..., np.newaxis], 3, axis=2)
-        return np.array(im.convert("RGB"))
+        with Image.open(path) as im:
+            ImageOps.exif_transpose(im, in_place=True)  # loads the first frame
+            if im.mode.startswith("I"):  # I, I;16, I;16B, ...: 16-bit range, scaled (not clipped) to 8 bits
+                grey = np.clip(np.asarray(im) >> 8, 0, 255).astype(np.uint8)
+                return np.repeat(grey[..., np.newaxis], 3, axis=2)
+            if im.mode not in _ALPHA_MODES and "transparency" not in im.info:
+                return np.array(im.convert("RGB"))
+            rgba = np.asarray(im.convert("RGBA"))
     except MemoryError:
         raise
     except Exception as e:
         if "truncated" in str(e).lower():
             raise DecodeError("truncated image data") from e
         raise DecodeError(f"corrupt image data: {e}") from e
+    rgb = np.empty((*rgba.shape[:2], 3), np.uint8)
+    composite(rgba, background, rgb)
+    return rgb

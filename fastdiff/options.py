@@ -69,7 +69,9 @@ class ThumbnailOptions(_StageOptions):
     """How each file becomes a thumbnail (see `fastdiff.thumbnails`).
 
     `px_size` is the side of the square thumbnail in pixels; `shift_amount` the bit shift applied before hashing
-    (-7..7); `max_pixels` the largest image decoded; `hash_fn` a user hash's import path (None: sha-256).
+    (-7..7); `max_pixels` the largest image decoded; `hash_fn` a user hash's import path (None: sha-256);
+    `fast_jpeg` decodes JPEGs at a reduced DCT scale; `alpha_background` is the [r, g, b] (0-255) that transparent
+    pixels are composited onto (`fastdiff.composite`).
     """
 
     px_size: int
@@ -79,10 +81,12 @@ class ThumbnailOptions(_StageOptions):
     hash_fn: str | None
     compat: str
     base_dir: str | None
+    fast_jpeg: bool
+    alpha_background: list[int]
 
     @classmethod
     def from_config(cls, config: Config) -> Self:
-        return cls._select(config)
+        return cls._select(config, alpha_background=list(config.alpha_background))
 
 
 @dataclass(frozen=True)
@@ -171,7 +175,7 @@ class MergeOptions(_StageOptions):
 
     @classmethod
     def from_config(cls, config: Config) -> Self:
-        return cls._select(config, run_config=config.model_dump(exclude=set(REPORT_KEYS)))
+        return cls._select(config, run_config=config.model_dump(mode="json", exclude=set(REPORT_KEYS)))
 
     @property
     def threshold_value(self) -> float:

@@ -22,9 +22,15 @@ INDEX_RUNTIME_MIN = 60
 MERGE_MEM_MB = 2000
 # Merge run time: 1.5 to 6 minutes measured for 1M images with 1M to 5M result pairs.
 MERGE_IMAGES_PER_MIN = 20_000
-# Thumbnails: 137 MB measured for 970 photos with 2 threads; the margin per thread is for images near max_pixels
-# (89 Mpx: 270 MB decoded per thread, plus conversions).
-THUMBNAILS_BASE_MB, THUMBNAILS_PER_THREAD_MB = 400, 600
+# Peak resident bytes of one decode + thumbnail, per pixel of the image, worst case over the formats and paths of
+# fastdiff.decode (measured with ru_maxrss in a fresh process per decode, 16 Mpx images): Wuffs PNG (where it fits)
+# 8-bit RGBA 11.4, 16-bit RGB 9.2; OpenCV 16-bit RGBA PNG/TIFF 11.3-11.4 (8 bytes/px of samples + 3 of composite),
+# progressive 4:4:4 JPEG 9.1, uncompressed TIFF 10.3, lossless WebP with alpha 8.3, BMP 6.2, baseline JPEG 3.2.
+# Rounded up to 12.
+DECODE_BYTES_PER_PIXEL = 12
+# The thumbnail job's own footprint: Python with numpy, OpenCV, Pillow, Wuffs, and the batch of thumbnails being
+# built (137 MB measured for 970 photos with 2 threads; 400 leaves room for a 1000-file shard at large px_size).
+THUMBNAILS_BASE_MB = 400
 # Thumbnails run time: 5 files/s per thread, a pessimistic figure (38 files/s measured with 2 threads on photos).
 FILES_PER_SECOND_PER_THREAD = 5
 # Compare: pairs x rotations per second of one job at px_size 50, with a margin of 2.5: 3.8M measured on one CPU
@@ -45,9 +51,25 @@ def index_runtime(attempt: int) -> int:
     return attempt * INDEX_RUNTIME_MIN
 
 
-def thumbnails_mem_mb(threads: int, attempt: int) -> int:
-    """MB for a thumbnail job decoding with `threads` threads (one image in flight per thread)."""
-    return attempt * (THUMBNAILS_BASE_MB + THUMBNAILS_PER_THREAD_MB * threads)
+def thumbnails_mem_mb(threads: int, max_pixels: int, attempt: int) -> int:
+    """MB (2**20 bytes) a thumbnail job declares: every thread decoding an image of max_pixels at once.
+
+    Parameters
+    ----------
+    threads : int
+        Decoding threads of the job (config `threads`).
+    max_pixels : int
+        The largest image the decoder accepts (config `max_pixels`); larger ones are rejected from their header.
+    attempt : int
+        Snakemake's attempt number (1 on the first run).
+
+    Returns
+    -------
+    int
+        ``attempt * (THUMBNAILS_BASE_MB + threads * ceil(max_pixels * DECODE_BYTES_PER_PIXEL / 2**20))``; for the
+        defaults (2 threads, 89,478,485 pixels) 2,448 MB on the first attempt.
+    """
+    return attempt * (THUMBNAILS_BASE_MB + threads * math.ceil(max_pixels * DECODE_BYTES_PER_PIXEL / 2**20))
 
 
 def thumbnails_runtime(shard_size: int, threads: int, attempt: int) -> int:

@@ -59,13 +59,19 @@ def _changed_since_indexing(f: IndexedFile) -> str | None:
     return None
 
 
-def _one(f: IndexedFile, px_size: int, max_pixels: int) -> tuple[np.ndarray, int, int] | str:
-    """Thumbnail and original (h, w) of a file, or its error message. Also checks the file did not change."""
+def _one(
+    f: IndexedFile, px_size: int, max_pixels: int, fast_jpeg: bool, background: tuple[int, int, int]
+) -> tuple[np.ndarray, int, int] | str:
+    """Thumbnail and original (h, w) of a file, or its error message. Also checks the file did not change.
+
+    fast_jpeg lets JPEGs be decoded at a reduced DCT scale (decode_image's reduce_to); background is the colour
+    transparent pixels are composited onto.
+    """
     try:
         changed = _changed_since_indexing(f)
         if changed:
             return changed
-        decoded = decode_image(f.path, max_pixels=max_pixels, reduce_to=px_size)
+        decoded = decode_image(f.path, max_pixels, px_size if fast_jpeg else None, background)
         changed = _changed_since_indexing(f)  # also while it was decoded
         if changed:
             return changed
@@ -100,8 +106,9 @@ def build_batch(
     hash_fn : callable
         Thumbnail -> str, for the rotation hashes (sha256_hex, or a user hash).
     thumbnail : callable, optional
-        File -> (thumbnail, height, width) or an error message; by default this mode's decoder (`_one`); the
-        difPy-exact mode passes difPy's (`fastdiff.difpy_exact.thumbnails`).
+        File -> (thumbnail, height, width) or an error message; by default this mode's decoder (`_one`, with
+        options.fast_jpeg and options.alpha_background); the difPy-exact mode passes difPy's
+        (`fastdiff.difpy_exact.thumbnails`).
 
     Returns
     -------
@@ -112,7 +119,8 @@ def build_batch(
     cv2.setNumThreads(1)
     keys, paths, thumbs, heights, widths, hashes, err_keys, err_msgs = [], [], [], [], [], [], [], []
     px_size, shift_amount, rotate = options.px_size, options.shift_amount, options.rotate
-    decode_one = thumbnail or (lambda f: _one(f, px_size, options.max_pixels))
+    background = tuple(options.alpha_background)
+    decode_one = thumbnail or (lambda f: _one(f, px_size, options.max_pixels, options.fast_jpeg, background))
     with ThreadPoolExecutor(max_workers=threads) as pool:
         results = pool.map(decode_one, files)
         for done, (f, res) in enumerate(zip(files, results), 1):

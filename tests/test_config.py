@@ -20,12 +20,25 @@ from fastdiff.config import ConfigError, load_config
         ("match_aspect_by", 0.5),
         ("no_such_key", 1),
         ("part_a", ["/no/such/dir"]),
+        ("alpha_background", "pink"),
+        ("alpha_background", [255, 255]),
+        ("alpha_background", [0, 256, 0]),
+        ("alpha_background", [0.5, 0, 0]),
+        ("fast_jpeg", "sometimes"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path, key, value):
     raw = {"part_a": [str(tmp_path)], key: value}
     with pytest.raises(ConfigError, match=key):
         load_config(raw)
+
+
+@pytest.mark.parametrize("value, rgb", [("white", (255, 255, 255)), ("Black", (0, 0, 0)), ([10, 20, 30], (10, 20, 30))])
+def test_alpha_background_values(tmp_path, value, rgb):
+    assert load_config({"part_a": [str(tmp_path)], "alpha_background": value}).alpha_background == rgb
+    message = "must be 'white', 'black' or \\[r, g, b\\] with three integers 0-255"
+    with pytest.raises(ConfigError, match=f"alpha_background': .*{message}"):
+        load_config({"part_a": [str(tmp_path)], "alpha_background": [1, 2, 300]})
 
 
 def test_fastdiff_run_rejects_bad_config_before_any_job(tmp_path):

@@ -105,8 +105,9 @@ def test_resource_models():
     assert resources.compare_mem_mb(4000, 4000, 50, True, None) == 594
     assert resources.compare_mem_mb(4000, 4000, 50, True, None, attempt=2) == 594 + 297
     assert resources.compare_mem_mb(100, 100, 50, False, None) < resources.compare_mem_mb(100, 100, 50, True, None)
-    assert resources.thumbnails_mem_mb(threads=2, attempt=1) == 1600
-    assert resources.thumbnails_mem_mb(threads=2, attempt=2) == 3200
+    assert resources.thumbnails_mem_mb(threads=2, max_pixels=89_478_485, attempt=1) == 2448
+    assert resources.thumbnails_mem_mb(threads=2, max_pixels=89_478_485, attempt=2) == 2 * 2448
+    assert resources.thumbnails_mem_mb(threads=1, max_pixels=89_478_485, attempt=1) == 1424
     # 16M pairs x 4 rotations at 1.5M/s: 43 s, i.e. 1 minute over the start-up's 10; a block against itself: half
     assert resources.compare_runtime(4000, 4000, False, 50, True, False, 1) == 11
     assert resources.compare_runtime(40_000, 40_000, False, 50, True, False, 1) == 10 + 72

@@ -144,7 +144,7 @@ def index_runtime(wildcards, attempt):
 
 
 def thumbnails_mem_mb(wildcards, threads, attempt):
-    return resources.thumbnails_mem_mb(threads, attempt)
+    return resources.thumbnails_mem_mb(threads, CFG.max_pixels, attempt)
 
 
 def thumbnails_runtime(wildcards, threads, attempt):

@@ -1,4 +1,5 @@
 # Stage 2: one compressed thumbnail batch per index shard, decoded by a thread pool inside the job.
+from fastdiff.resources import thumbnails_mem_mb as decode_mem_mb
 
 
 rule thumbnails:

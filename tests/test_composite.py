@@ -1,0 +1,67 @@
+"""fastdiff.composite: the compositing formula, exactly, for every 8-bit input, and orientation views."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from fastdiff.composite import composite, source_view
+
+
+def reference(fg: np.ndarray, alpha: np.ndarray, bg: tuple[int, int, int], top: int) -> np.ndarray:
+    """round((a * fg + (top - a) * bg) / top) in floating point, bg scaled to the sample range, then to 8 bits."""
+    a = alpha.astype(np.float64)[..., np.newaxis]
+    scaled_bg = np.asarray(bg, np.float64) * (top // 255)
+    out = np.round((a * fg + (top - a) * scaled_bg) / top).astype(np.int64)
+    return (out >> (8 if top == 65535 else 0)).astype(np.uint8)
+
+
+@pytest.mark.parametrize("bg", [(255, 255, 255), (0, 0, 0), (77, 128, 201)])
+def test_every_8bit_alpha_and_colour(bg: tuple[int, int, int]) -> None:
+    a, fg = np.meshgrid(np.arange(256), np.arange(256), indexing="ij")
+    rgba = np.dstack([fg, np.roll(fg, 1, axis=1), 255 - fg, a]).astype(np.uint8)
+    out = np.empty((256, 256, 3), np.uint8)
+    composite(rgba, bg, out)
+    assert np.array_equal(out, reference(rgba[..., :3], rgba[..., 3], bg, 255))
+
+
+@pytest.mark.parametrize("bg", [(255, 255, 255), (0, 0, 0), (77, 128, 201)])
+def test_16bit_and_bgra(bg: tuple[int, int, int]) -> None:
+    rng = np.random.default_rng(3)
+    rgba = rng.integers(0, 65536, (301, 257, 4), np.uint16)
+    rgba[:5, :, 3] = 65535  # opaque rows take the copy shortcut
+    rgba[5:9, :, 3] = 0
+    out = np.empty((301, 257, 3), np.uint8)
+    composite(np.ascontiguousarray(rgba[..., [2, 1, 0, 3]]), bg, out, bgra=True)
+    assert np.array_equal(out, reference(rgba[..., :3], rgba[..., 3], bg, 65535))
+    assert np.array_equal(out[:5], rgba[:5, :, :3] >> 8)
+    assert np.all(out[5:9] == bg)
+
+
+def test_opaque_16bit_equals_16bit_rgb_reduction() -> None:
+    """An opaque 16-bit RGBA image gives the high bytes, as OpenCV and Wuffs reduce opaque 16-bit images."""
+    rgb = np.random.default_rng(4).integers(0, 65536, (20, 30, 3), np.uint16)
+    out = np.empty((20, 30, 3), np.uint8)
+    composite(np.dstack([rgb, np.full((20, 30), 65535, np.uint16)]), (255, 255, 255), out)
+    assert np.array_equal(out, rgb >> 8)
+
+
+def test_rejects_bad_input() -> None:
+    with pytest.raises(ValueError, match="expected uint8/uint16"):
+        composite(np.zeros((2, 2, 4), np.float32), (0, 0, 0), np.empty((2, 2, 3), np.uint8))
+    with pytest.raises(ValueError, match="out has shape"):
+        composite(np.zeros((2, 2, 4), np.uint8), (0, 0, 0), np.empty((2, 3, 3), np.uint8))
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_source_view_matches_pillow_exif_transpose(orientation: int) -> None:
+    stored = np.random.default_rng(orientation).integers(0, 256, (7, 11, 3), np.uint8)
+    im = Image.fromarray(stored)
+    exif = im.getexif()
+    exif[0x0112] = orientation
+    im.info["exif"] = exif.tobytes()
+    shown = np.asarray(ImageOps.exif_transpose(im))
+    oriented = np.zeros_like(shown)
+    source_view(oriented, orientation)[...] = stored
+    assert np.array_equal(oriented, shown)
