@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from . import kernel
+from . import hash_join, kernel, prune
 from .atomic import atomic_path
 from .batch import Batch, load_batch
 from .config import Config
@@ -39,6 +39,7 @@ class CompareOptions:
     diff: DiffFunction | None = None  # a user difference instead of the MSE kernel
     metric: str = "mse"  # 'difpy': difPy 4.2.1's wrap-around metric (compat difpy)
     two_partitions: bool = False  # blocks of partition A against blocks of partition B
+    prune: bool = True  # exact pruning by lower bounds (fastdiff.prune); False: brute force, the reference
 
     @classmethod
     def from_config(cls, config: Config, on_gpu: bool = False) -> CompareOptions:
@@ -57,6 +58,7 @@ class CompareOptions:
             diff=diff,
             metric="difpy" if config.compat == "difpy" else "mse",
             two_partitions=bool(config.part_b),
+            prune=config.prune,
         )
 
 
@@ -86,7 +88,8 @@ def compare_setup(config: Config) -> tuple[CompareOptions, ModuleType]:
 
 def memory_bound_mb(n_a: int, n_b: int, px_size: int, rotate: bool, tile_size: int) -> int:
     """Upper bound on the memory of one compare job: both blocks (uint8), the cache of prepared tiles of a,
-    one prepared tile of b, the product accumulators, and the interpreter (about 200 MB)."""
+    one prepared tile of b, the product accumulators, the bounds of the pruned compare (fastdiff.prune.memory_bytes)
+    and the interpreter (about 200 MB)."""
     d = px_size * px_size * 3
     rotations = 4 if rotate else 1
     tile_a = min(tile_size, n_a)
@@ -95,7 +98,8 @@ def memory_bound_mb(n_a: int, n_b: int, px_size: int, rotate: bool, tile_size: i
     cache = min(5 * d * n_a, CACHE_BYTES + 5 * d * tile_a)
     side_b = rotations * tile_b * d * 5
     products = 3 * rotations * tile_a * tile_b * 4
-    return int((blocks + cache + side_b + products) / 2**20) + 200
+    pruning = prune.memory_bytes(n_a, n_b, px_size, rotations, tile_a, tile_b)
+    return int((blocks + cache + side_b + products + pruning) / 2**20) + 200
 
 
 def load_block(paths: list[str], threads: int = 4) -> Batch:
@@ -126,6 +130,40 @@ def _shape_key(block: Batch, opts: CompareOptions) -> np.ndarray:
     if opts.match_aspect_by is not None:
         return long_side / np.maximum(short_side, 1)
     return np.zeros(len(block.keys))
+
+
+def _prunes(opts: CompareOptions, a: Batch, b: Batch) -> bool:
+    """Whether the pruned compare applies: the MSE kernel (no user difference) and a finite threshold."""
+    return opts.prune and opts.diff is None and np.isfinite(opts.threshold) and len(a.keys) > 0 and len(b.keys) > 0
+
+
+def _order(block: Batch, opts: CompareOptions, sums: np.ndarray | None) -> np.ndarray:
+    """The order of the images in the tiles: by shape (compatible images together), then by sum when pruning."""
+    key = _shape_key(block, opts)
+    return np.argsort(key, kind="stable") if sums is None else np.lexsort((sums, key))
+
+
+def _equal_pairs(
+    a: Batch,
+    b: Batch,
+    rank_a: np.ndarray,
+    rank_b: np.ndarray,
+    opts: CompareOptions,
+    same_block: bool,
+    pruner: prune.Pruner,
+    found: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """The pairs at threshold 0 (fastdiff.hash_join): allowed, not already hash matches (`found`), with the exact
+    rotation (kernel.exact_sse's tie rules) as a row of compare_blocks' results."""
+    ia, ib = hash_join.equal_pairs(a.thumbs, b.thumbs, 4 if opts.rotate else 1)
+    ok = allowed_each(np, Dims.of(np, a, rank_a), ia, Dims.of(np, b, rank_b), ib, opts, same_block)
+    for ha, hb, _mse, _rot, kind in found:
+        if kind == HASH_MATCH:
+            ok &= ~np.isin(ia * len(b.keys) + ib, ha * len(b.keys) + hb)
+    ia, ib = ia[ok], ib[ok]
+    reverse = None if same_block or opts.two_partitions else pruner.xp.asarray(rank_a[ia] > rank_b[ib])
+    sse, rot = (_host(v) for v in pruner.exact(pruner.xp.asarray(ia), pruner.xp.asarray(ib), reverse))
+    return ia, ib, sse.astype(np.float64) / pruner.d, rot, COMPUTED
 
 
 def pair_ranks(a: Batch, b: Batch, same_block: bool, two_partitions: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -224,8 +262,13 @@ def compare_blocks(a: Batch, b: Batch, opts: CompareOptions, same_block: bool, x
         return compare_blocks_difpy(a, b, opts, same_block)
     started = time.time()
     found: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]] = []  # (ia, ib, mse, rotation, kind)
-    order_a = np.argsort(_shape_key(a, opts), kind="stable")
-    order_b = np.argsort(_shape_key(b, opts), kind="stable")
+    rotations = 4 if opts.rotate else 1
+    thumbs_a = xp.asarray(a.thumbs)
+    thumbs_b = thumbs_a if b is a else xp.asarray(b.thumbs)
+    # pruned compare: images sorted by (shape, sum), so that the band of each image is a few tiles
+    pruner = prune.Pruner(xp, thumbs_a, thumbs_b, opts.threshold, rotations) if _prunes(opts, a, b) else None
+    order_a = _order(a, opts, None if pruner is None else pruner.sums_a)
+    order_b = _order(b, opts, None if pruner is None else pruner.sums_b)
     rank_a, rank_b = pair_ranks(a, b, same_block, opts.two_partitions)
     t = opts.tile_size
     if opts.skip_matching_hash:
@@ -235,22 +278,26 @@ def compare_blocks(a: Batch, b: Batch, opts: CompareOptions, same_block: bool, x
         pos_a, pos_b = np.argsort(order_a), np.argsort(order_b)
         hash_tile = (pos_a[ha] // t, pos_b[hb] // t)
         hash_local = (pos_a[ha] % t, pos_b[hb] % t)
-    rotations = 4 if opts.rotate else 1
-    thumbs_a, dims_a = xp.asarray(a.thumbs), Dims.of(xp, a, rank_a)
-    thumbs_b, dims_b = (thumbs_a, dims_a) if b is a else (xp.asarray(b.thumbs), Dims.of(xp, b, rank_b))
+    dims_a = Dims.of(xp, a, rank_a)
+    dims_b = dims_a if b is a else Dims.of(xp, b, rank_b)
+    zero = pruner is not None and opts.threshold == 0  # threshold 0: equal thumbnails, a hash join (no products)
+    if zero:
+        found.append(_equal_pairs(a, b, rank_a, rank_b, opts, same_block, pruner, found))
     # prepared tiles of `a` are reused for every tile of `b` while they fit in the cache
     cache_bytes = CACHE_BYTES if xp is np else DEVICE_CACHE_BYTES
     cache_a: dict[int, kernel.Side] | None = {} if a.thumbs[0:1].nbytes * 5 * len(order_a) <= cache_bytes else None
     n_tiles = -(-len(order_a) // t) * -(-len(order_b) // t)
     done = 0
-    for tb in range(0, len(order_b), t):
+    for tb in range(0, len(order_b) if not zero or opts.keep_non_matching_aspects else 0, t):
         ib = order_b[tb : tb + t]
         ib_dev = xp.asarray(ib)
         side_b = None
         for ta in range(0, len(order_a), t):
             ia = order_a[ta : ta + t]
-            ia_dev = xp.asarray(ia)
             done += 1
+            if pruner is not None and not opts.keep_non_matching_aspects and pruner.outside_band(ia, ib):
+                continue
+            ia_dev = xp.asarray(ia)
             ordered = ordered_pairs(xp, dims_a, ia_dev, dims_b, ib_dev, same_block)
             compatible = compatible_pairs(xp, dims_a, ia_dev, dims_b, ib_dev, opts)
             if opts.keep_non_matching_aspects:
@@ -260,7 +307,7 @@ def compare_blocks(a: Batch, b: Batch, opts: CompareOptions, same_block: bool, x
             if opts.skip_matching_hash:
                 here = (hash_tile[0] == ta // t) & (hash_tile[1] == tb // t)
                 mask[xp.asarray(hash_local[0][here]), xp.asarray(hash_local[1][here])] = False
-            if not bool(mask.any()):
+            if zero or not bool(mask.any()):
                 continue
             # pairs whose image of b comes first in the index order: their rotation is taken from b's side
             # (never inside one block, nor across partitions A and B: pair_ranks puts all of a first there)
@@ -278,6 +325,11 @@ def compare_blocks(a: Batch, b: Batch, opts: CompareOptions, same_block: bool, x
                     rot = np.where(_host(reverse)[ri, rj] & (rot > 0), 4 - rot, rot)
                 found.append((ia[ri], ib[rj], mse, rot, COMPUTED))
                 continue
+            if pruner is not None:  # few pairs left by the bounds: computed exactly; many: through the filter below
+                mask, exact = pruner.tile(ia_dev, ib_dev, mask, reverse)
+                if exact is not None:
+                    found.append((ia[exact[0]], ib[exact[1]], exact[2], exact[3], COMPUTED))
+                    continue
             if side_b is None:
                 side_b = kernel.prepare(xp, thumbs_b[ib_dev], rotations)
             side_a = cache_a.get(ta) if cache_a is not None else None
@@ -293,6 +345,9 @@ def compare_blocks(a: Batch, b: Batch, opts: CompareOptions, same_block: bool, x
             )
             found.append((ia[ri], ib[rj], mse, rot, COMPUTED))
             log.info("tile %d/%d: %d matching pairs", done, n_tiles, len(ri))
+    if pruner is not None:
+        total = len(a.keys) * (len(a.keys) - 1) // 2 if same_block else len(a.keys) * len(b.keys)
+        log.info("%s", pruner.counts.line(total, sum(len(f[0]) for f in found if f[4] == COMPUTED)))
     ia = np.concatenate([f[0] for f in found]).astype(np.int64) if found else np.zeros(0, np.int64)
     ib = np.concatenate([f[1] for f in found]).astype(np.int64) if found else np.zeros(0, np.int64)
     flipped = rank_a[ia] > rank_b[ib]
