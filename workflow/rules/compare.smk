@@ -17,14 +17,20 @@ def compare_mem_mb(wildcards, attempt):
 # assumption, not measured here (no GPU on the reference machine): a few percent of a data-centre GPU's TF32 rate.
 # A job that runs out of time is retried with twice the limit.
 COMPARE_RATE = {"cpu": 1.5e6, "gpu": 2e8}
+# With prune (the default) the bounds leave a few candidates in a thousand pairs on real images: measured 2.9e7
+# pairs per second equivalent on one 10,000-image block (benchmarks/prune.py run), taken with a margin of 3. Data
+# where nothing prunes (low-contrast noise) runs at the brute-force rate: such a job runs out of time and is retried
+# with a limit that grows with each attempt.
+PRUNED_RATE = {"cpu": 1e7, "gpu": 2e9}
 
 
 def compare_runtime(wildcards, attempt):
-    """Minutes: start-up and loading, plus the block pair's pairs at COMPARE_RATE; each retry gets more."""
+    """Minutes: start-up and loading, plus the block pair's pairs at PRUNED_RATE (COMPARE_RATE without prune);
+    each retry gets more."""
     n_a, n_b = (block_images(b) for b in (wildcards.bi, wildcards.bj))
     pairs = n_a * (n_a - 1) // 2 if wildcards.bi == wildcards.bj else n_a * n_b
     work = pairs * (4 if CFG.rotate else 1) * (CFG.px_size / 50) ** 2
-    rate = COMPARE_RATE["gpu" if CFG.device == "gpu" else "cpu"]
+    rate = (PRUNED_RATE if CFG.prune else COMPARE_RATE)["gpu" if CFG.device == "gpu" else "cpu"]
     return attempt * (10 + math.ceil(work / rate / 60))
 
 
@@ -41,6 +47,8 @@ rule compare:
         f"{WORK}/compare/{{bi}}_{{bj}}.npz",
     log:
         f"{WORK}/logs/compare/{{bi}}_{{bj}}.log",
+    benchmark:
+        f"{WORK}/benchmarks/compare/{{bi}}_{{bj}}.tsv"
     conda:
         GPU_ENV if CFG.device == "gpu" else CPU_ENV
     threads: compare_threads
