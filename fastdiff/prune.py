@@ -268,6 +268,9 @@ class Pruner:
             return xp.zeros(0, xp.int64), xp.zeros(0, xp.int64)
         ri, rj = xp.concatenate(found_i), xp.concatenate(found_j)
         self.counts.channels += len(ri)
+        if len(ri) > DENSE * mask.shape[0] * mask.shape[1]:  # the GEMM filter follows: the grid would not pay
+            self.counts.grid += len(ri)
+            return ri, rj
         # grid: pair by pair (dot products of K values; small matrix products run far slower through BLAS threads)
         keep = xp.zeros(len(ri), bool)
         for s in range(0, len(ri), GRID_BATCH):
