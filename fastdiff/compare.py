@@ -8,7 +8,7 @@ from types import ModuleType
 
 import numpy as np
 
-from . import kernel
+from . import hash_join, kernel, prune
 from .batch import Batch
 from .options import CompareOptions
 from .pairing import Dims, allowed_each, compatible_pairs, ordered_pairs, pair_ranks, shape_key
@@ -33,6 +33,40 @@ def compare_device(opts: CompareOptions) -> str:
     """The device a compare job runs on: a CPU-only user difference (cpu_diff without gpu_diff) keeps it on the
     CPU; otherwise the configured device."""
     return "cpu" if opts.cpu_diff and not opts.gpu_diff else opts.device
+
+
+def _prunes(opts: CompareOptions, a: Batch, b: Batch, diff: DiffFunction | None) -> bool:
+    """Whether the pruned compare applies: the MSE kernel (no user difference) and a finite threshold."""
+    return opts.prune and diff is None and np.isfinite(opts.threshold) and len(a.keys) > 0 and len(b.keys) > 0
+
+
+def _order(block: Batch, opts: CompareOptions, sums: np.ndarray | None) -> np.ndarray:
+    """The order of the images in the tiles: by shape (compatible images together), then by sum when pruning."""
+    key = shape_key(block, opts)
+    return np.argsort(key, kind="stable") if sums is None else np.lexsort((sums, key))
+
+
+def _equal_pairs(
+    a: Batch,
+    b: Batch,
+    rank_a: np.ndarray,
+    rank_b: np.ndarray,
+    opts: CompareOptions,
+    same_block: bool,
+    pruner: prune.Pruner,
+    found: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """The pairs at threshold 0 (fastdiff.hash_join): allowed, not already hash matches (`found`), with the exact
+    rotation (kernel.exact_sse's tie rules) as a row of compare_blocks' results."""
+    ia, ib = hash_join.equal_pairs(a.thumbs, b.thumbs, 4 if opts.rotate else 1)
+    ok = allowed_each(np, Dims.of(np, a, rank_a), ia, Dims.of(np, b, rank_b), ib, opts, same_block)
+    for ha, hb, _mse, _rot, kind in found:
+        if kind == HASH_MATCH:
+            ok &= ~np.isin(ia * len(b.keys) + ib, ha * len(b.keys) + hb)
+    ia, ib = ia[ok], ib[ok]
+    reverse = None if same_block or opts.two_partitions else pruner.xp.asarray(rank_a[ia] > rank_b[ib])
+    sse, rot = (_host(v) for v in pruner.exact(pruner.xp.asarray(ia), pruner.xp.asarray(ib), reverse))
+    return ia, ib, sse.astype(np.float64) / pruner.d, rot, COMPUTED
 
 
 def _hash_matches(
@@ -88,8 +122,13 @@ def compare_blocks(
     """
     started = time.time()
     found: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]] = []  # (ia, ib, mse, rotation, kind)
-    order_a = np.argsort(shape_key(a, opts), kind="stable")
-    order_b = np.argsort(shape_key(b, opts), kind="stable")
+    rotations = 4 if opts.rotate else 1
+    thumbs_a = xp.asarray(a.thumbs)
+    thumbs_b = thumbs_a if b is a else xp.asarray(b.thumbs)
+    # pruned compare: images sorted by (shape, sum), so that the band of each image is a few tiles
+    pruner = prune.Pruner(xp, thumbs_a, thumbs_b, opts.threshold, rotations) if _prunes(opts, a, b, diff) else None
+    order_a = _order(a, opts, None if pruner is None else pruner.sums_a)
+    order_b = _order(b, opts, None if pruner is None else pruner.sums_b)
     rank_a, rank_b = pair_ranks(a, b, same_block, opts.two_partitions)
     t = opts.tile(on_gpu=xp is not np)
     if opts.skip_matching_hash:
@@ -99,22 +138,26 @@ def compare_blocks(
         pos_a, pos_b = np.argsort(order_a), np.argsort(order_b)
         hash_tile = (pos_a[ha] // t, pos_b[hb] // t)
         hash_local = (pos_a[ha] % t, pos_b[hb] % t)
-    rotations = 4 if opts.rotate else 1
-    thumbs_a, dims_a = xp.asarray(a.thumbs), Dims.of(xp, a, rank_a)
-    thumbs_b, dims_b = (thumbs_a, dims_a) if b is a else (xp.asarray(b.thumbs), Dims.of(xp, b, rank_b))
+    dims_a = Dims.of(xp, a, rank_a)
+    dims_b = dims_a if b is a else Dims.of(xp, b, rank_b)
+    zero = pruner is not None and opts.threshold == 0  # threshold 0: equal thumbnails, a hash join (no products)
+    if zero:
+        found.append(_equal_pairs(a, b, rank_a, rank_b, opts, same_block, pruner, found))
     # prepared tiles of `a` are reused for every tile of `b` while they fit in the cache
     cache_bytes = CACHE_BYTES if xp is np else DEVICE_CACHE_BYTES
     cache_a: dict[int, kernel.Side] | None = {} if a.thumbs[0:1].nbytes * 5 * len(order_a) <= cache_bytes else None
     n_tiles = -(-len(order_a) // t) * -(-len(order_b) // t)
     done = 0
-    for tb in range(0, len(order_b), t):
+    for tb in range(0, len(order_b) if not zero or opts.keep_non_matching_aspects else 0, t):
         ib = order_b[tb : tb + t]
         ib_dev = xp.asarray(ib)
         side_b = None
         for ta in range(0, len(order_a), t):
             ia = order_a[ta : ta + t]
-            ia_dev = xp.asarray(ia)
             done += 1
+            if pruner is not None and not opts.keep_non_matching_aspects and pruner.outside_band(ia, ib):
+                continue
+            ia_dev = xp.asarray(ia)
             ordered = ordered_pairs(xp, dims_a, ia_dev, dims_b, ib_dev, same_block)
             compatible = compatible_pairs(xp, dims_a, ia_dev, dims_b, ib_dev, opts)
             if opts.keep_non_matching_aspects:
@@ -124,7 +167,7 @@ def compare_blocks(
             if opts.skip_matching_hash:
                 here = (hash_tile[0] == ta // t) & (hash_tile[1] == tb // t)
                 mask[xp.asarray(hash_local[0][here]), xp.asarray(hash_local[1][here])] = False
-            if not bool(mask.any()):
+            if zero or not bool(mask.any()):
                 continue
             # pairs whose image of b comes first in the index order: their rotation is taken from b's side
             # (never inside one block, nor across partitions A and B: pair_ranks puts all of a first there)
@@ -141,6 +184,11 @@ def compare_blocks(
                     rot = np.where(_host(reverse)[ri, rj] & (rot > 0), 4 - rot, rot)
                 found.append((ia[ri], ib[rj], mse, rot, COMPUTED))
                 continue
+            if pruner is not None:  # few pairs left by the bounds: computed exactly; many: through the filter below
+                mask, exact = pruner.tile(ia_dev, ib_dev, mask, reverse)
+                if exact is not None:
+                    found.append((ia[exact[0]], ib[exact[1]], exact[2], exact[3], COMPUTED))
+                    continue
             if side_b is None:
                 side_b = kernel.prepare(xp, thumbs_b[ib_dev], rotations)
             side_a = cache_a.get(ta) if cache_a is not None else None
@@ -156,6 +204,9 @@ def compare_blocks(
             )
             found.append((ia[ri], ib[rj], mse, rot, COMPUTED))
             log.info("tile %d/%d: %d matching pairs", done, n_tiles, len(ri))
+    if pruner is not None:
+        total = len(a.keys) * (len(a.keys) - 1) // 2 if same_block else len(a.keys) * len(b.keys)
+        log.info("%s", pruner.counts.line(total, sum(len(f[0]) for f in found if f[4] == COMPUTED)))
     ia = np.concatenate([f[0] for f in found]).astype(np.int64) if found else np.zeros(0, np.int64)
     ib = np.concatenate([f[1] for f in found]).astype(np.int64) if found else np.zeros(0, np.int64)
     flipped = rank_a[ia] > rank_b[ib]

@@ -124,6 +124,7 @@ class Config(BaseModel):
     skip_matching_hash: bool = False
     keep_non_matching_aspects: bool = False
     tile_size: int | Literal["auto"] = "auto"
+    prune: bool = True  # exact pruning by lower bounds (fastdiff.prune); false: brute force, the reference
     device: Literal["cpu", "gpu", "auto"] = "auto"
     do_compare: bool = True  # false: hash-only mode, pairs are equal thumbnail hashes, no compare job runs
     # --- user functions (dotted import paths), checked on a tiny sample before any job runs

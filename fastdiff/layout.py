@@ -37,8 +37,11 @@ log = logging.getLogger(__name__)
 LAYOUT = "layout.json"
 VERSION = 1
 # With block_size 'auto', a compare block holds at least this many images: one block pair is then about
-# 16M pairs (seconds of work), which amortises the start-up of a job and the loading of its batches.
-AUTO_MIN_BLOCK_IMAGES = 4000
+# 2e8 pairs, about 7 s of pruned compare on real images at 2.9e7 pairs/s (benchmarks/prune.py run; 1.5 minutes
+# brute force), well beyond the ~2 s start-up of a job and the loading of its batches (150 MB a block at px 50).
+# At 10^7 images, max_compare_jobs (2,000) makes blocks of about 160,000 images: a job is then about 15 minutes of
+# pruned compare, and its memory (compare.memory_bound_mb) about 4 GB.
+AUTO_MIN_BLOCK_IMAGES = 20000
 # device 'gpu': a job keeps its two blocks resident on the device; at 131,072 images a block pair is about
 # 7e10 pairs, seconds of GPU work, against a second or two of CUDA start-up and batch loading.
 AUTO_MIN_BLOCK_IMAGES_GPU = 131072

@@ -117,6 +117,9 @@ class CompareOptions(_StageOptions):
         Whether `cpu_diff` works on stacks of thumbnails, as found out once when the config was validated.
     compat : str
         'default', or 'difpy' for difPy 4.2.1's metric (`fastdiff.stages`).
+    prune : bool
+        Skip pairs by exact lower bounds before the exact kernel (`fastdiff.prune`); False is brute force, the
+        reference in tests and benchmarks. The results are the same either way.
     """
 
     threshold: float
@@ -132,6 +135,7 @@ class CompareOptions(_StageOptions):
     gpu_diff: str | None = None
     diff_vectorised: bool = False
     compat: str = "default"
+    prune: bool = True
 
     def tile(self, on_gpu: bool) -> int:
         """The tile side: tile_size, or for 'auto' CPU_TILE on the CPU and GPU_TILE on a GPU."""

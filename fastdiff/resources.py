@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+from . import prune
 from .compare import CACHE_BYTES
 from .options import CPU_TILE
 
@@ -37,6 +38,11 @@ FILES_PER_SECOND_PER_THREAD = 5
 # core (a 4,000 x 4,000 block pair in 17 s, loading included; benchmarks/scale.py compare). The GPU figure is an
 # assumption (no GPU on the reference machine): a few percent of a data-centre GPU's TF32 rate.
 COMPARE_RATE = {"cpu": 1.5e6, "gpu": 2e8}
+# With prune (the default) the bounds leave a few candidates in a thousand pairs on real images: measured 2.9e7
+# pairs per second equivalent on one 10,000-image block (benchmarks/prune.py run), taken with a margin of 3. Data
+# where nothing prunes (low-contrast noise) runs at the brute-force rate: such a job runs out of time and is retried
+# with a limit that grows with each attempt.
+PRUNED_RATE = {"cpu": 1e7, "gpu": 2e9}
 INTERPRETER_MB = 200  # Python, numpy, OpenCV and the job's bookkeeping
 START_MIN = 10  # minutes of start-up slack in every run-time estimate
 
@@ -83,7 +89,8 @@ def compare_mem_mb(n_a: int, n_b: int, px_size: int, rotate: bool, tile_size: in
     The bound adds both blocks (uint8, n * px*px*3 bytes), the cache of prepared tiles of the first block (float32
     rotations plus int64 norms: at most 5 bytes per value, capped by `fastdiff.compare.CACHE_BYTES`), the prepared
     rotations of one tile of the second block, three float32 products of one tile pair per rotation (the product,
-    its accumulator and the filter's comparison), and INTERPRETER_MB.
+    its accumulator and the filter's comparison), the bounds of the pruned compare (`fastdiff.prune.memory_bytes`)
+    and INTERPRETER_MB.
 
     Parameters
     ----------
@@ -98,15 +105,19 @@ def compare_mem_mb(n_a: int, n_b: int, px_size: int, rotate: bool, tile_size: in
     cache = min(5 * d * n_a, CACHE_BYTES + 5 * d * tile_a)
     side_b = rotations * tile_b * d * 5
     products = 3 * rotations * tile_a * tile_b * 4
-    bound = int((blocks + cache + side_b + products) / 2**20) + INTERPRETER_MB
+    pruning = prune.memory_bytes(n_a, n_b, px_size, rotations, tile_a, tile_b)
+    bound = int((blocks + cache + side_b + products + pruning) / 2**20) + INTERPRETER_MB
     return bound + (attempt - 1) * bound // 2
 
 
-def compare_runtime(n_a: int, n_b: int, same_block: bool, px_size: int, rotate: bool, gpu: bool, attempt: int) -> int:
-    """Minutes for a compare job: start-up plus its pairs x rotations at COMPARE_RATE, scaled by px_size^2."""
+def compare_runtime(
+    n_a: int, n_b: int, same_block: bool, px_size: int, rotate: bool, gpu: bool, pruned: bool, attempt: int
+) -> int:
+    """Minutes for a compare job: start-up plus its pairs x rotations at PRUNED_RATE (COMPARE_RATE without
+    pruning), scaled by px_size^2."""
     pairs = n_a * (n_a - 1) // 2 if same_block else n_a * n_b
     work = pairs * (4 if rotate else 1) * (px_size / 50) ** 2
-    rate = COMPARE_RATE["gpu" if gpu else "cpu"]
+    rate = (PRUNED_RATE if pruned else COMPARE_RATE)["gpu" if gpu else "cpu"]
     return attempt * (START_MIN + math.ceil(work / rate / 60))
 
 

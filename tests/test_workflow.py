@@ -41,6 +41,10 @@ def test_pairs_equal_brute_force(collection, tmp_path, similarity, rotate, same_
     assert sorted(p.name for p in out.iterdir()) == sorted(
         ["fastdiff.sqlite", "results.json", "lower_quality.json", "stats.json", "work"]
     )
+    # every compare job leaves its benchmark file and logs what the bounds left
+    assert list((out / "work" / "benchmarks" / "compare").glob("*.tsv"))
+    logs = [p.read_text() for p in (out / "work" / "logs" / "compare").glob("*.log")]
+    assert logs and all("pruned compare: " in text for text in logs)
     if similarity == "similar" and not same_dim:  # the planted near-copies are all found
         paths = {(a, b) for a, b in path_pairs(out)} | {(b, a) for a, b in path_pairs(out)}
         missing = [

@@ -160,7 +160,7 @@ def compare_mem_mb(wildcards, attempt):
 def compare_runtime(wildcards, attempt):
     n_a, n_b = (block_images(b) for b in (wildcards.bi, wildcards.bj))
     same = wildcards.bi == wildcards.bj
-    return resources.compare_runtime(n_a, n_b, same, CFG.px_size, CFG.rotate, ON_GPU, attempt)
+    return resources.compare_runtime(n_a, n_b, same, CFG.px_size, CFG.rotate, ON_GPU, CFG.prune, attempt)
 
 
 def compare_threads(wildcards):

@@ -1,0 +1,288 @@
+"""Exact pruning of the all-pairs compare: integer lower bounds on the SSE discard most pairs before the kernel.
+
+Bounds (all on SSE(a, b) = sum over the d = px*px*3 values of (a - b)^2, integers a, b in 0..255).
+
+* Partition bound. For any partition of the d positions into groups G with integer sums S_G,
+  Cauchy-Schwarz gives (S_G(a) - S_G(b))^2 = (sum_G (a - b))^2 <= |G| * sum_G (a - b)^2, hence
+  SSE(a, b) >= sum_G (S_G(a) - S_G(b))^2 / |G|. A finer partition never gives a smaller bound.
+* Band. The partition into one group gives SSE >= (S(a) - S(b))^2 / d, i.e. MSE >= (mean_a - mean_b)^2: with the
+  images sorted by S, the candidates of an image lie in a band of S of half-width sqrt(threshold * d * d).
+* Channel means. The partition into the 3 colour channels (d / 3 values each), the same for every rotation.
+* Grid. The groups are the cells of a g x g grid of each colour channel, with cut points closed under x -> px - x
+  (`grid_cuts`). rot90 maps such a grid onto itself, so the cell sums of rot90(b, k) are rot90 of the cell sums of
+  b, with equal cell sizes: the bound of (a, rot90(b, k)) costs K = 3 g^2 products, not d, for each rotation, and
+  min over k of the bound is <= min over k of the SSE, the quantity compared with the threshold.
+
+Exactness of the arithmetic (u = 2**-53, the float64 unit round-off).
+
+* Sums: every S_G is an integer <= 255 d < 2**53 computed in float64, exact in any summation order.
+* Threshold: a pair is a match when fl(sse / d) <= t, which implies sse <= t d (1 + 2u). `limit` =
+  fl(t d (1 + 2**-30)) + margin is above that, so a pair is discarded only when its computed bound exceeds `limit`.
+* Band and channel means: differences of integer sums are exact, and their squares, sums of 3 and scaling add a
+  relative error <= 6u (all terms are non-negative), far inside the 2**-30 slack.
+* Grid: the bound is computed as n_a + n_b - 2 c, with n = sum_G S_G^2 / |G| and c = sum_G S_G(a) S_G(b) / |G|;
+  each of these sums of K terms is within gamma_(K+4) (sum of the absolute terms) of its value (standard dot product
+  error, any order, FMA or not), and the absolute terms add up to at most 255^2 d each (S_G <= 255 |G|). The
+  computed bound is therefore within `grid_margin` = 4 * 255^2 d * 2 (K + 6) u of the exact bound, and `limit`
+  includes that margin.
+
+The cascade: tiles, then sub-tiles, outside the band are skipped (the images are sorted by sum); the channel bound
+is evaluated for the pairs of the sub-tiles left, and the grid bound for the pairs it leaves.
+Pairs left by the bounds are computed exactly (`fastdiff.kernel.exact_sse`, with its tie rules between rotations)
+when they are few, or by the kernel's GEMM filter restricted to them when they are many (`DENSE`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from . import kernel
+
+log = logging.getLogger(__name__)
+
+GRID = 5  # cells per side of the grid bound (benchmarks/prune.py grid: 5 keeps the fewest survivors per cost)
+SUB = 128  # side of the sub-tiles that the band skips inside a tile
+DENSE = 0.02  # survivors per pair of a tile above which the GEMM filter is cheaper than exact pair sums
+GRID_BATCH = 8192  # pairs whose grid bound is computed at a time
+SUM_CHUNK = 2**22  # int64 row sums at a time when summing cells
+
+
+def grid_cuts(px: int, g: int) -> np.ndarray:
+    """Cut points 0 = c_0 < ... < c_g = px of a grid of g cells per side that rot90 maps onto itself.
+
+    Parameters
+    ----------
+    px : int
+        Thumbnail side in pixels.
+    g : int
+        Cells per side, 1 <= g <= px.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 (g + 1,), with c_(g - i) = px - c_i (cuts closed under x -> px - x); (g,) when px is odd and g even,
+        whose middle cut cannot be symmetric.
+    """
+    low = [(i * px) // g for i in range((g + 1) // 2)]  # the cuts below the middle
+    middle = [px // 2] if g % 2 == 0 and px % 2 == 0 else []  # (odd px, even g: the middle cells are one)
+    return np.asarray(low + middle + [px - c for c in reversed(low)], np.int64)
+
+
+def grid_margin(d: int, cells: int) -> float:
+    """Upper bound on |computed - exact| of the grid bound in SSE units (module docstring), for `cells` groups."""
+    return 4.0 * 255**2 * d * 2 * (cells + 6) * 2.0**-53
+
+
+def cell_sums(xp: ModuleType, thumbs: Any, cuts: np.ndarray) -> Any:
+    """Integer sums of each grid cell of each channel.
+
+    Parameters
+    ----------
+    xp : module
+        numpy or cupy.
+    thumbs : array
+        uint8 (n, px, px, 3) on xp's device.
+    cuts : numpy.ndarray
+        int64 (g + 1,) cut points (`grid_cuts`).
+
+    Returns
+    -------
+    array
+        float64 (n, g, g, 3) holding exact integers (each <= 255 px^2 < 2**53; summed as int64).
+    """
+    n, px, g = thumbs.shape[0], thumbs.shape[1], len(cuts) - 1
+    step = max(1, SUM_CHUNK // (g * px * 3))
+    parts = []
+    for s in range(0, n, step):
+        x = thumbs[s : s + step]
+        rows = xp.stack([x[:, cuts[i] : cuts[i + 1]].sum(axis=1, dtype=xp.int64) for i in range(g)], axis=1)
+        cells = xp.stack([rows[:, :, cuts[j] : cuts[j + 1]].sum(axis=2) for j in range(g)], axis=2)
+        parts.append(cells.astype(xp.float64))
+    return xp.concatenate(parts) if parts else xp.zeros((0, g, g, 3))
+
+
+def memory_bytes(n_a: int, n_b: int, px: int, rotations: int, tile_a: int, tile_b: int) -> int:
+    """Upper bound on the memory the pruning adds to a compare job (bytes).
+
+    The cell sums of both blocks (float64), their per-tile copies (a: 3 arrays; b: 2 per rotation), the int64 row
+    and cell sums of a chunk of `cell_sums`, the survivors of a tile (two int64 positions and a bool mask
+    for each of its pairs, at most), the prepared sides of the pairs computed exactly (at most a tile of a, and
+    every rotation of a tile of b, float32, plus `kernel.prepare`'s int32 and rotation temporaries), and
+    `kernel.exact_sse`'s float64 batches, and a batch of pair-by-pair grid bounds.
+    """
+    d = px * px * 3
+    cells = 3 * min(GRID, px) ** 2 * 8
+    sums = (n_a + n_b) * cells + 3 * tile_a * cells + 2 * rotations * tile_b * cells
+    chunk = 2 * SUM_CHUNK * 8 + d
+    survivors = tile_a * tile_b * (2 * 8 + 1)
+    sides = (tile_a + rotations * tile_b) * d * (4 + 4 + 1) + (tile_a + tile_b) * d * 4
+    refine = 3 * kernel.REFINE_BATCH * d * 8
+    grid = 4 * GRID_BATCH * cells
+    return sums + chunk + survivors + sides + refine + grid
+
+
+@dataclass
+class Counts:
+    """What the bounds left, for the job's log."""
+
+    pairs: int = 0  # pairs of the tiles looked at (before any bound)
+    band: int = 0  # pairs in the sub-tiles that the band keeps
+    channels: int = 0  # allowed pairs that the bound of the channel means keeps
+    grid: int = 0  # allowed pairs that the grid bound keeps
+    dense_tiles: int = 0  # tiles sent to the GEMM filter
+    started: float = field(default_factory=time.time)
+
+    def line(self, total: int, matches: int) -> str:
+        """One log line: the `total` pairs of the block pair, the candidates left after each bound, the matches
+        and the seconds since the bounds were set up."""
+        return (
+            f"pruned compare: {total} pairs; {self.pairs} in tiles inside the band, {self.band} in sub-tiles inside "
+            f"the band, {self.channels} after the channel means, {self.grid} after the grid bound "
+            f"({self.dense_tiles} tiles through the GEMM filter); {matches} matches; "
+            f"{time.time() - self.started:.2f} s"
+        )
+
+
+class Pruner:
+    """The bounds of one block pair, and the pruned comparison of its tiles.
+
+    Parameters
+    ----------
+    xp : module
+        numpy or cupy.
+    thumbs_a, thumbs_b : array
+        uint8 (n, px, px, 3) and (m, px, px, 3) on xp's device (the same object for a block with itself).
+    threshold : float
+        MSE threshold (0-255 scale), >= 0.
+    rotations : int
+        1 or 4.
+    """
+
+    def __init__(self, xp: ModuleType, thumbs_a: Any, thumbs_b: Any, threshold: float, rotations: int) -> None:
+        self.xp, self.thumbs_a, self.thumbs_b = xp, thumbs_a, thumbs_b
+        self.threshold, self.rotations = threshold, rotations
+        px = thumbs_a.shape[1]
+        self.d = px * px * 3
+        cuts = grid_cuts(px, min(GRID, px))
+        sizes = np.diff(cuts)
+        weights = np.repeat((1.0 / np.outer(sizes, sizes))[:, :, None], 3, axis=2)  # 1 / |G| in (g, g, 3) order
+        self.weights = xp.asarray(weights.reshape(-1))
+        cells = weights.size
+        self.limit = threshold * self.d * (1 + 2.0**-30) + grid_margin(self.d, cells)
+        self.cells_a = cell_sums(xp, thumbs_a, cuts)
+        self.cells_b = self.cells_a if thumbs_b is thumbs_a else cell_sums(xp, thumbs_b, cuts)
+        self.channels_a = self.cells_a.sum(axis=(1, 2))  # float64 (n, 3) exact integer sums of each channel
+        self.channels_b = self.cells_b.sum(axis=(1, 2))
+        self.sums_a = _host(self.channels_a.sum(axis=1)).astype(np.int64)  # exact integers
+        self.sums_b = _host(self.channels_b.sum(axis=1)).astype(np.int64)
+        self.counts = Counts()
+
+    def outside_band(self, ia: np.ndarray, ib: np.ndarray) -> bool:
+        """Whether no pair of images ia x ib (host indices) can be within the threshold: their sums differ by more
+        than the band (exact: Python integers against the float limit)."""
+        low_a, high_a = self.sums_a[ia].min(), self.sums_a[ia].max()
+        low_b, high_b = self.sums_b[ib].min(), self.sums_b[ib].max()
+        gap = int(max(0, low_b - high_a, low_a - high_b))
+        return gap * gap > self.limit * self.d
+
+    def tile(self, ia: Any, ib: Any, mask: Any, reverse: Any) -> tuple[Any, tuple[np.ndarray, ...] | None]:
+        """The pruned comparison of one tile.
+
+        Parameters
+        ----------
+        ia, ib : array
+            int64 (ta,) and (tb,): images of a and b in the tile (xp's device).
+        mask : array
+            bool (ta, tb): the allowed pairs.
+        reverse : array or None
+            bool (ta, tb): pairs whose rotation is seen from b (`kernel.exact_sse`).
+
+        Returns
+        -------
+        tuple
+            (mask, None) when many pairs are left: `mask` keeps only them, for the GEMM filter
+            (`kernel.compare_tile`); or (mask, (ri, rj, mse, rotation)) with the exact matches (host arrays: int64
+            positions in the tile, float64 MSE, int8 rotation) when few are left.
+        """
+        xp = self.xp
+        ri, rj = self._survivors(ia, ib, mask)
+        if len(ri) > DENSE * mask.shape[0] * mask.shape[1]:
+            self.counts.dense_tiles += 1
+            keep = xp.zeros(mask.shape, bool)
+            keep[ri, rj] = True
+            return keep, None
+        rev = None if reverse is None else reverse[ri, rj]
+        sse, rot = self.exact(ia[ri], ib[rj], rev)
+        mse = sse.astype(xp.float64) / self.d
+        ok = mse <= self.threshold
+        return mask, tuple(_host(v) for v in (ri[ok], rj[ok], mse[ok], rot[ok]))
+
+    def exact(self, ia: Any, ib: Any, reverse: Any) -> tuple[Any, Any]:
+        """Exact min SSE over rotations (int64) and rotation (int8) of the pairs (ia[t], ib[t]) of the blocks, as
+        `kernel.exact_sse`, preparing only the images involved."""
+        xp = self.xp
+        if len(ia) == 0:
+            return xp.zeros(0, xp.int64), xp.zeros(0, xp.int8)
+        ua, la = xp.unique(ia, return_inverse=True)
+        ub, lb = xp.unique(ib, return_inverse=True)
+        side_a = kernel.prepare(xp, self.thumbs_a[ua], 1)
+        side_b = kernel.prepare(xp, self.thumbs_b[ub], self.rotations)
+        return kernel.exact_sse(xp, side_a, side_b, la.reshape(-1), lb.reshape(-1), reverse)
+
+    def _survivors(self, ia: Any, ib: Any, mask: Any) -> tuple[Any, Any]:
+        """Positions (ri, rj) in the tile of the allowed pairs that both the band and the grid bound keep."""
+        xp = self.xp
+        w = self.weights
+        a = self.cells_a[ia].reshape(len(ia), -1)
+        cells_b = self.cells_b[ib]
+        b = xp.stack([xp.rot90(cells_b, k, axes=(1, 2)).reshape(len(ib), -1) for k in range(self.rotations)])
+        norm_a = (a * a) @ w
+        norm_b = (b[0] * b[0]) @ w  # the same for every rotation: rot90 keeps the cell sizes
+        aw = a * w
+        chan_a, chan_b = self.channels_a[ia], self.channels_b[ib]
+        sums_a, sums_b = _host(chan_a.sum(axis=1)), _host(chan_b.sum(axis=1))
+        self.counts.pairs += mask.shape[0] * mask.shape[1]
+        found_i, found_j = [], []
+        for r0 in range(0, len(ia), SUB):
+            sa = sums_a[r0 : r0 + SUB]
+            for c0 in range(0, len(ib), SUB):
+                sb = sums_b[c0 : c0 + SUB]
+                gap = max(sb.min() - sa.max(), sa.min() - sb.max(), 0.0)
+                if gap * gap / self.d > self.limit:  # band: no pair of the sub-tile is close enough in mean
+                    continue
+                sub = mask[r0 : r0 + SUB, c0 : c0 + SUB]
+                self.counts.band += sub.size
+                # channel means: the partition into the 3 channels, the same for every rotation
+                diff = chan_a[r0 : r0 + SUB, None, :] - chan_b[None, c0 : c0 + SUB, :]
+                ok = ((diff * diff).sum(axis=2) * (3 / self.d) <= self.limit) & sub
+                i, j = xp.nonzero(ok)
+                found_i.append(i + r0)
+                found_j.append(j + c0)
+        if not found_i:
+            return xp.zeros(0, xp.int64), xp.zeros(0, xp.int64)
+        ri, rj = xp.concatenate(found_i), xp.concatenate(found_j)
+        self.counts.channels += len(ri)
+        if len(ri) > DENSE * mask.shape[0] * mask.shape[1]:  # the GEMM filter follows: the grid would not pay
+            self.counts.grid += len(ri)
+            return ri, rj
+        # grid: pair by pair (dot products of K values; small matrix products run far slower through BLAS threads)
+        keep = xp.zeros(len(ri), bool)
+        for s in range(0, len(ri), GRID_BATCH):
+            i, j = ri[s : s + GRID_BATCH], rj[s : s + GRID_BATCH]
+            x = aw[i]
+            cross = xp.stack([xp.einsum("ij,ij->i", x, b[k][j]) for k in range(self.rotations)]).max(axis=0)
+            keep[s : s + GRID_BATCH] = norm_a[i] + norm_b[j] - 2 * cross <= self.limit
+        ri, rj = ri[keep], rj[keep]
+        self.counts.grid += len(ri)
+        return ri, rj
+
+
+def _host(array: Any) -> np.ndarray:
+    """A device array as a numpy array (no copy for numpy input)."""
+    return array.get() if hasattr(array, "get") else np.asarray(array)

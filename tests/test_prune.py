@@ -1,0 +1,182 @@
+"""The pruned compare (fastdiff.prune, fastdiff.hash_join) equals brute force bit for bit: pairs, MSE, rotations."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from test_kernel import _batch, brute, planted
+
+from fastdiff import hash_join, prune
+from fastdiff.batch import Batch
+from fastdiff.compare import compare_blocks
+from fastdiff.config import load_config
+from fastdiff.options import CompareOptions
+
+
+def natural(rng: np.random.Generator, n: int, px: int) -> np.ndarray:
+    """Smooth images (few random gradients and blobs, like photographs), with near copies, rotations and exact
+    copies planted, some of them at the threshold."""
+    y, x = np.mgrid[0:px, 0:px] / px
+    t = np.empty((n, px, px, 3), np.uint8)
+    for i in range(n):
+        base = rng.uniform(0, 255, 3) + rng.uniform(-80, 80, 3) * x[..., None] + rng.uniform(-80, 80, 3) * y[..., None]
+        cx, cy, r = rng.uniform(0, 1, 3)
+        base += rng.uniform(-60, 60, 3) * (((x - cx) ** 2 + (y - cy) ** 2) < r * r / 4)[..., None]
+        t[i] = np.clip(base + rng.normal(0, 3, base.shape), 0, 255)
+    for i in range(0, n - 1, 5):
+        kind = i % 4
+        if kind == 0:
+            t[i + 1] = np.clip(t[i].astype(int) + rng.integers(-2, 3, t[i].shape), 0, 255)
+        elif kind == 1:
+            t[i + 1] = np.rot90(t[i], rng.integers(1, 4))
+        elif kind == 2:
+            t[i + 1] = t[i]
+        else:
+            t[i + 1] = t[i]
+            t[i + 1].reshape(-1)[: rng.integers(1, 40)] ^= 1  # SSE a small integer: at or next to the threshold
+    return t
+
+
+def adversarial(rng: np.random.Generator, n: int, px: int) -> np.ndarray:
+    """Low-contrast noise around one grey level: no bound prunes anything."""
+    return (128 + rng.integers(-2, 3, (n, px, px, 3))).astype(np.uint8)
+
+
+def rows(p) -> list[tuple]:
+    return list(zip(p.key_a.tolist(), p.key_b.tolist(), p.mse.tolist(), p.rotation.tolist(), p.kind.tolist()))
+
+
+def both(a: Batch, b: Batch, opts: CompareOptions, same: bool) -> tuple[list[tuple], list[tuple]]:
+    pruned = compare_blocks(a, b, dataclasses.replace(opts, prune=True), same)
+    plain = compare_blocks(a, b, dataclasses.replace(opts, prune=False), same)
+    return rows(pruned), rows(plain)
+
+
+SETS = {"random": planted, "natural": natural, "adversarial": adversarial}
+
+
+@pytest.mark.parametrize("px", [50, 37, 10])
+@pytest.mark.parametrize("g", [1, 2, 3, 4, 5, 6])
+def test_grid_is_rotation_symmetric(px, g):
+    """The cell sums of rot90(x) are rot90 of the cell sums of x, with cells of equal size: the bound commutes with
+    rotation."""
+    cuts = prune.grid_cuts(px, g)
+    assert cuts[0] == 0 and cuts[-1] == px and np.all(np.diff(cuts) > 0)
+    assert np.array_equal(px - cuts[::-1], cuts)
+    t = np.random.default_rng(px).integers(0, 256, (3, px, px, 3), dtype=np.uint8)
+    cells = prune.cell_sums(np, t, cuts)
+    assert np.array_equal(cells.sum(axis=(1, 2, 3)), t.reshape(3, -1).sum(axis=1))
+    for k in range(4):
+        assert np.array_equal(prune.cell_sums(np, np.rot90(t, k, axes=(1, 2)).copy(), cuts), np.rot90(cells, k, (1, 2)))
+
+
+@pytest.mark.parametrize("name", list(SETS))
+def test_bounds_never_exceed_the_exact_sse(name):
+    rng = np.random.default_rng(3)
+    px = 20
+    t = SETS[name](rng, 30, px)
+    d = px * px * 3
+    exact = brute(t, t, True) * d
+    p = prune.Pruner(np, t, t, threshold=0.0, rotations=4)
+    ia, ib = np.arange(30), np.arange(30)
+    p.limit = np.inf  # keep every pair: the survivors are all pairs, then compare the bound itself
+    a = p.cells_a.reshape(30, -1)
+    for k in range(4):
+        b = np.rot90(p.cells_b, k, axes=(1, 2)).reshape(30, -1)
+        bound = ((a[:, None, :] - b[None, :, :]) ** 2 * p.weights).sum(axis=2)
+        sse_k = np.array([[np.sum((t[i].astype(float) - np.rot90(t[j], k)) ** 2) for j in ib] for i in ia])
+        assert np.all(bound <= sse_k + 1e-6)
+    channel = ((p.channels_a[:, None] - p.channels_b[None]) ** 2).sum(axis=2) * 3 / d
+    assert np.all(channel <= exact + 1e-6)
+
+
+@pytest.mark.parametrize("name", list(SETS))
+@pytest.mark.parametrize("rotate", [True, False])
+@pytest.mark.parametrize("tile", [16, 1024])
+def test_pruned_equals_brute_force(name, rotate, tile):
+    rng = np.random.default_rng(7)
+    n, px = 90, 16
+    t = SETS[name](rng, n, px)
+    d = px * px * 3
+    keys = np.arange(n, dtype=np.int64)
+    dims = np.tile([[100, 100]], (n, 1))
+    exact = brute(t, t, rotate)
+    some = np.unique(exact[np.triu_indices(n, 1)])[:6]
+    for threshold in (0.0, *some, 7 / d, 5.0, 30.0):
+        opts = CompareOptions(threshold=float(threshold), rotate=rotate, same_dim=False, tile_size=tile)
+        pruned, plain = both(_batch(t, keys, dims), _batch(t, keys, dims), opts, True)
+        assert pruned == plain, threshold
+        ei, ej = np.nonzero(np.triu(exact <= threshold, 1))
+        assert [(i, j, m) for i, j, m, _r, _k in pruned] == list(zip(ei.tolist(), ej.tolist(), exact[ei, ej].tolist()))
+
+
+@pytest.mark.parametrize("dense", [0.0, 1.0])
+@pytest.mark.parametrize("same_dim, aspect, keep", [(True, None, False), (False, 1.2, False), (True, None, True)])
+def test_shapes_blocks_and_both_paths(monkeypatch, dense, same_dim, aspect, keep):
+    """same_dim / match_aspect_by, split blocks, skip_matching_hash, and both the exact and the GEMM path of a tile."""
+    monkeypatch.setattr(prune, "DENSE", dense)
+    rng = np.random.default_rng(11)
+    n, px = 80, 12
+    t = natural(rng, n, px)
+    dims = rng.choice(np.array([[100, 200], [200, 100], [150, 150], [100, 130]]), n)
+    keys = np.arange(n, dtype=np.int64)
+    for threshold in (0.0, 3.0, 40.0):
+        for hashes in (False, True):
+            opts = CompareOptions(
+                threshold=threshold,
+                same_dim=same_dim,
+                match_aspect_by=aspect,
+                keep_non_matching_aspects=keep,
+                skip_matching_hash=hashes,
+                tile_size=16,
+            )
+            pruned, plain = both(_batch(t, keys, dims), _batch(t, keys, dims), opts, True)
+            assert pruned == plain
+            parts = [_batch(t[s], keys[s], dims[s]) for s in (slice(0, 37), slice(37, n))]
+            assert both(parts[0], parts[1], opts, False)[0] == both(parts[0], parts[1], opts, False)[1]
+
+
+def test_incremental_blocks_and_two_partitions():
+    """Keys not in path order (an incremental run: rotations seen from b) and partitions A x B."""
+    rng = np.random.default_rng(5)
+    n, px = 40, 10
+    t = natural(rng, n, px)
+    t[8] = np.rot90(t[9], 1)
+    t[10] = np.maximum(t[10], np.rot90(t[10], 2))
+    t[11] = np.rot90(t[10], 1)  # rotations 1 and 3 tie
+    dims = np.tile([[100, 100]], (n, 1))
+    paths = np.asarray([f"/p/{k:02d}" for k in rng.permutation(n)])
+    full = Batch(**{**_batch(t, np.arange(n), dims).__dict__, "paths": paths})
+    first, second = (
+        Batch(**{**full.__dict__, **{f: getattr(full, f)[s] for f in ("keys", "paths", "thumbs", "height", "width")}})
+        for s in (slice(20, n), slice(0, 20))
+    )
+    for two in (False, True):
+        for threshold in (0.0, 4.0, 1e4):
+            opts = CompareOptions(threshold=threshold, same_dim=False, two_partitions=two)
+            pruned, plain = both(first, second, opts, False)
+            assert pruned == plain
+
+
+def test_hash_join_checks_the_bytes(monkeypatch):
+    """A hash collision is never a pair: every thumbnail gets the same digest, the bytes decide."""
+    rng = np.random.default_rng(2)
+    t = rng.integers(0, 256, (12, 6, 6, 3), dtype=np.uint8)
+    t[3] = np.rot90(t[1], 3)
+    t[5] = t[1]
+    monkeypatch.setattr(hash_join, "digests", lambda thumbs, r: np.zeros((len(thumbs), r), np.uint64))
+    ia, ib = hash_join.equal_pairs(t, t, 4)
+    same = {(i, j) for i, j in zip(ia.tolist(), ib.tolist()) if i < j}
+    assert same == {(1, 3), (1, 5), (3, 5)}
+    ia, ib = hash_join.equal_pairs(t, t, 1)
+    assert {(i, j) for i, j in zip(ia.tolist(), ib.tolist()) if i < j} == {(1, 5)}
+
+
+def test_config_key_and_margin(tmp_path):
+    options = CompareOptions.from_config(load_config({"part_a": [str(tmp_path)], "prune": False}))
+    assert options.prune is False  # the key reaches the compare jobs' options (their params)
+    t = natural(np.random.default_rng(0), 20, 10)
+    p = prune.Pruner(np, t, t, 5.0, 4)
+    assert p.limit >= 5.0 * p.d and p.limit - 5.0 * p.d < 1.0  # the margins are tiny in SSE units
