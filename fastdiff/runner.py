@@ -26,9 +26,11 @@ from .atomic import atomic_open
 from .config import load_config
 from .options import STAGE_OPTIONS, stage_params
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SNAKEFILE = REPO_ROOT / "Snakefile"
-DEFAULT_CONFIG = REPO_ROOT / "config" / "config.yaml"
+WORKFLOW_DIR = Path(__file__).resolve().parent / "workflow"  # shipped inside the package: any install runs it
+SNAKEFILE = WORKFLOW_DIR / "Snakefile"
+DEFAULT_CONFIG = WORKFLOW_DIR / "config" / "config.yaml"
+PROFILES = WORKFLOW_DIR / "profiles"
+CHECKOUT = Path(__file__).resolve().parent.parent  # the examples' folder, in a checkout (not in an install)
 VALIDATED_ENV = "FASTDIFF_VALIDATED_CONFIG"  # digest of the config mapping the runner validated
 
 
@@ -37,9 +39,10 @@ class RunError(RuntimeError):
 
 
 def default_config() -> dict[str, Any]:
-    """config/config.yaml of the workflow, with its example part_a made absolute (it is relative to the checkout)."""
-    raw: dict[str, Any] = yaml.safe_load(DEFAULT_CONFIG.read_text()) if DEFAULT_CONFIG.exists() else {}
-    raw["part_a"] = [str(REPO_ROOT / d) for d in raw.get("part_a", [])]
+    """The workflow's config/config.yaml; its example part_a (relative to a checkout) made absolute, or left out
+    where the package is installed without the examples."""
+    raw: dict[str, Any] = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    raw["part_a"] = [str(CHECKOUT / d) for d in raw.get("part_a", []) if (CHECKOUT / d).is_dir()]
     return raw
 
 
@@ -75,7 +78,7 @@ def run_workflow(
     cores : int
         Snakemake's --cores.
     profile : str
-        A workflow profile under profiles/ ('default': local; 'slurm').
+        A workflow profile shipped with the workflow ('default': local; 'slurm').
     dry_run : bool
         Only show the jobs.
     snakemake_args : sequence of str
@@ -89,12 +92,10 @@ def run_workflow(
         The workflow cannot be started; the message says why.
     """
     config = load_config(raw)
-    if not SNAKEFILE.exists():
-        raise RunError(f"the workflow is not found at {SNAKEFILE}; install with 'pip install -e .' from a checkout")
-    profile_dir = REPO_ROOT / "profiles" / profile
+    profile_dir = PROFILES / profile
     if not (profile_dir / "config.yaml").is_file():
-        names = sorted(p.parent.name for p in (REPO_ROOT / "profiles").glob("*/config.yaml"))
-        raise RunError(f"no profile {profile!r} (profiles/{profile}/config.yaml); available: {', '.join(names)}")
+        names = sorted(p.parent.name for p in PROFILES.glob("*/config.yaml"))
+        raise RunError(f"no profile {profile!r}; available: {', '.join(names)}")
     workdir = Path(config.output_dir) / "work"
     try:
         workdir.mkdir(parents=True, exist_ok=True)
@@ -111,6 +112,7 @@ def run_workflow(
         _clear_stale_lock(workdir)
         cmd = [
             sys.executable,
+            "-P",  # not the current folder first on sys.path: a folder named fastdiff there must not shadow the package
             "-m",
             "fastdiff.run_snakemake",
             "--snakefile",
@@ -152,6 +154,7 @@ def _clear_stale_lock(workdir: Path) -> None:
         subprocess.run(
             [
                 sys.executable,
+                "-P",
                 "-m",
                 "snakemake",
                 "--snakefile",

@@ -3,13 +3,18 @@
 import os
 import sys
 
-# Jobs import the package from this checkout, also inside --use-conda environments.
-os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [workflow.basedir, os.environ.get("PYTHONPATH")]))
-sys.path.insert(0, workflow.basedir)
+# Jobs import the package this workflow ships in (the folder holding fastdiff/workflow/rules, three levels up), also
+# inside --use-conda environments; with PYTHONSAFEPATH no job puts its current folder first on sys.path, so a folder
+# named fastdiff there (a clone) cannot shadow it.
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(workflow.current_basedir))))
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [PACKAGE_ROOT, os.environ.get("PYTHONPATH")]))
+os.environ["PYTHONSAFEPATH"] = "1"
+sys.path.insert(0, PACKAGE_ROOT)
 
 
 envvars:
-    "PYTHONPATH",  # set just above; declared so that Snakemake passes it on to remote (SLURM) jobs
+    "PYTHONPATH",  # set just above; declared so that Snakemake passes them on to remote (SLURM) jobs
+    "PYTHONSAFEPATH",
 
 
 from fastdiff import resources
@@ -33,8 +38,8 @@ OUT = CFG.output_dir
 WORK = f"{OUT}/work"
 INDEX = f"{WORK}/index"
 LAYOUT = f"{WORK}/layout"  # the shards and blocks of the previous run, kept by the index job (fastdiff.layout)
-CPU_ENV = "../../envs/cpu.yaml"
-GPU_ENV = "../../envs/gpu.yaml"
+CPU_ENV = "../envs/cpu.yaml"
+GPU_ENV = "../envs/gpu.yaml"
 ON_GPU = CFG.device == "gpu"
 
 
