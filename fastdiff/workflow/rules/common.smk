@@ -17,12 +17,12 @@ envvars:
     "PYTHONSAFEPATH",
 
 
-from fastdiff import resources
+from fastdiff import resources, small_run, workpaths
 from fastdiff.config import ConfigError, load_config
 from fastdiff.index import read_manifest, version_path
 from fastdiff.layout import remove_stale
 from fastdiff.merge import OUTPUT_FILES
-from fastdiff.options import stage_params
+from fastdiff.options import STAGE_OPTIONS, stage_params
 from fastdiff.runner import validated_params
 
 # Validated once: by the fastdiff runner that started this process (it passes the stage options it built), else
@@ -36,8 +36,8 @@ except ConfigError as err:
 
 OUT = CFG.output_dir
 WORK = f"{OUT}/work"
-INDEX = f"{WORK}/index"
-LAYOUT = f"{WORK}/layout"  # the shards and blocks of the previous run, kept by the index job (fastdiff.layout)
+INDEX = workpaths.index_dir(WORK)
+LAYOUT = workpaths.layout_dir(WORK)  # the shards and blocks of the previous run, kept by the index job
 CPU_ENV = "../envs/cpu.yaml"
 GPU_ENV = "../envs/gpu.yaml"
 ON_GPU = CFG.device == "gpu"
@@ -52,6 +52,10 @@ wildcard_constraints:
 def params_of(stage):
     """The options of a stage (fastdiff.options) as its rule's params: a change reruns that stage."""
     return PARAMS[stage] if PARAMS is not None else stage_params(CFG, stage)
+
+
+if workflow.is_main_process:  # files an in-process small run made with other options than these: made again
+    small_run.forget_changed(WORK, {stage: params_of(stage) for stage in STAGE_OPTIONS})
 
 
 def final_outputs():
@@ -84,15 +88,15 @@ def manifest():
 
 
 def shard_path(shard):
-    return f"{LAYOUT}/{shard}.json"
+    return workpaths.shard_path(WORK, shard)
 
 
 def batch_path(shard):
-    return f"{WORK}/thumbs/{shard}.npz"
+    return workpaths.batch_path(WORK, shard)
 
 
 def block_output(bi, bj):
-    return f"{WORK}/compare/{bi}_{bj}.npz"
+    return workpaths.block_output(WORK, bi, bj)
 
 
 def block_batches(block):
