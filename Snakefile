@@ -3,3 +3,11 @@
 
 
 include: "fastdiff/workflow/Snakefile"
+
+
+# An included file's rules are never the default target: this one asks for what the packaged `all` asks for.
+rule checkout:
+    default_target: True
+    input:
+        rules.all.input,
+    localrule: True

@@ -15,7 +15,7 @@ import yaml
 from . import __version__
 from .config import NAMED_THRESHOLDS, ConfigError
 from .query import add_query_parser, run_query
-from .runner import RunError, default_config, run_workflow
+from .runner import RunError, default_config, resolve_paths, run_workflow
 from .screen import NORMAL, Show
 from .small_run import MAX_FILES
 
@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def resolve_config(args: argparse.Namespace) -> dict[str, Any]:
-    """The run's full config: config/config.yaml, then flags, then --config; paths made absolute."""
+    """The run's full config: the workflow's config.yaml, then flags, then --config; paths resolved (resolve_paths)."""
     raw = default_config()
     if args.dirs:
         raw["part_a"] = list(args.dirs)
@@ -123,11 +123,8 @@ def resolve_config(args: argparse.Namespace) -> dict[str, Any]:
     }
     raw.update({k: v for k, v in flags.items() if v is not None})
     raw.update(dict(args.config))
-    for key in ("part_a", "part_b", "ignore_paths"):
-        if key != "part_a" or raw.get("compat") != "difpy":  # difPy's arguments stay as given, under base_dir
-            raw[key] = [os.path.abspath(p) for p in raw.get(key) or []]
-    raw["output_dir"] = os.path.abspath(args.output)
-    return raw
+    raw["output_dir"] = args.output
+    return resolve_paths(raw)
 
 
 def run(args: argparse.Namespace, snakemake_args: list[str]) -> int:

@@ -51,6 +51,26 @@ def default_config() -> dict[str, Any]:
     return raw
 
 
+def resolve_paths(raw: dict[str, Any]) -> dict[str, Any]:
+    """The configuration with its paths made absolute against the current folder, and an output folder inside an
+    input folder added to ignore_paths (never indexed).
+
+    `fastdiff run` and plain `snakemake` (in the Snakefile) both resolve the configuration so: the same settings
+    are the same configuration after this, and give the same options for every stage (a later run of either
+    reuses what the other made).
+    """
+    raw = dict(raw)
+    for key in ("part_a", "part_b", "ignore_paths"):
+        if key != "part_a" or raw.get("compat") != "difpy":  # difPy's arguments stay as given, under base_dir
+            raw[key] = [os.path.abspath(p) for p in raw.get(key) or []]
+    raw["output_dir"] = out = os.path.abspath(raw.get("output_dir") or "results")
+    inputs = [os.path.join(raw.get("base_dir") or "", d) for d in [*raw.get("part_a", []), *raw["part_b"]]]
+    inside = any(os.path.commonpath([out, os.path.abspath(d)]) == os.path.abspath(d) for d in inputs)
+    if inside and out not in raw["ignore_paths"]:
+        raw["ignore_paths"] = [*raw["ignore_paths"], out]
+    return raw
+
+
 def config_digest(raw: dict[str, Any]) -> str:
     """A digest of a config mapping as Snakemake reads it back from YAML."""
     canonical = json.dumps(yaml.safe_load(yaml.safe_dump(raw)), sort_keys=True, default=str)
@@ -102,6 +122,7 @@ def run_workflow(
     RunError
         The workflow cannot be started; the message says why.
     """
+    raw = resolve_paths(raw)
     config = load_config(raw)
     profile_dir = PROFILES / profile
     if not (profile_dir / "config.yaml").is_file():
@@ -128,8 +149,7 @@ def run_workflow(
         bar = ProgressBar(workdir, config, show.progress and not show.snakemake and not dry_run)
         try:
             if here:
-                small_run.run(config, params, cores, bar.update)
-                code = 0
+                code = _run_here(config, params, cores, bar)
             else:
                 code = _run_snakemake(config, params, raw, cores, profile_dir, dry_run, snakemake_args, show, bar)
         except KeyboardInterrupt:
@@ -140,6 +160,19 @@ def run_workflow(
         if code == 0 and show.summary and not dry_run:
             print_summary(config, time.time() - started)
         return code
+
+
+def _run_here(config: Config, params: dict[str, dict[str, Any]], cores: int, bar: ProgressBar) -> int:
+    """A small run in this process (`fastdiff.small_run`); 1 if a stage failed (its log has the traceback)."""
+    started = time.time()
+    try:
+        small_run.run(config, params, cores, bar.update)
+    except Exception as err:  # a stage's error, already in its job log: said in one line here
+        bar.close()
+        print(f"fastdiff: the run failed: {err}; the job logs are in {config.output_dir}/work/logs", file=sys.stderr)
+        _explain_failure(Path(config.output_dir), Path(config.output_dir) / "work", started)
+        return 1
+    return 0
 
 
 def _run_snakemake(

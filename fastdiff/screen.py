@@ -47,6 +47,7 @@ class Show:
 
 
 NORMAL = Show()
+PROGRESS = Show(summary=False)  # the difPy API and command: they print their own results
 QUIET = Show(progress=False, summary=False)
 
 

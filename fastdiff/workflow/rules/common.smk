@@ -23,14 +23,15 @@ from fastdiff.index import read_manifest, version_path
 from fastdiff.layout import remove_stale
 from fastdiff.merge import OUTPUT_FILES
 from fastdiff.options import STAGE_OPTIONS, stage_params
-from fastdiff.runner import validated_params
+from fastdiff.runner import resolve_paths, validated_params
 
 # Validated once: by the fastdiff runner that started this process (it passes the stage options it built), else
 # here in the main process. A job process (SLURM) does not look at the folders and user functions again, and jobs
 # read only their options (params).
 PARAMS = validated_params(config)
 try:
-    CFG = load_config(config, check_environment=workflow.is_main_process and PARAMS is None)
+    # paths resolved as `fastdiff run` resolves them: the same settings give the same options (README, Reruns)
+    CFG = load_config(resolve_paths(config), check_environment=workflow.is_main_process and PARAMS is None)
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
 
