@@ -21,6 +21,7 @@ from tqdm import tqdm
 from . import workpaths
 from .config import Config
 from .merge import DATABASE, LOWER_QUALITY, RESULTS, STATS
+from .words import plural
 
 # Comparing one pair costs about what decoding one file costs divided by this (CPU, 50 px thumbnails, four
 # rotations): the weight of pairs against files in the one bar.
@@ -136,11 +137,6 @@ def start_line(config: Config) -> str:
     threshold = config.threshold if isinstance(config.threshold, str) else f"MSE <= {config.threshold:g}"
     rotate = ", rotations" if config.rotate else ""
     return f"fastdiff: searching {folders} for {threshold}{rotate}; results in {config.output_dir}"
-
-
-def plural(n: int, one: str, many: str | None = None) -> str:
-    """'1 file', '2 files' (or the given plural)."""
-    return f"{n:,} {one}" if n == 1 else f"{n:,} {many or one + 's'}"
 
 
 def summary(config: Config, seconds: float) -> tuple[list[str], list[str]]:
