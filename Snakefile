@@ -1,31 +1,13 @@
-# fastdiff: index -> thumbnails -> compare -> merge (-> report). Thin on purpose: the logic lives in the fastdiff
-# package; rule files hold rules only, their input and resource functions are in workflow/rules/common.smk.
-from snakemake.utils import min_version
-
-min_version("9.0")
+# The workflow ships inside the package (fastdiff/workflow/Snakefile), so that any install of fastdiff runs it;
+# this file lets `snakemake --cores N` run it from a checkout, with profiles/default applied.
 
 
-configfile: "config/config.yaml"
+include: "fastdiff/workflow/Snakefile"
 
 
-include: "workflow/rules/common.smk"
-include: "workflow/rules/index.smk"
-include: "workflow/rules/thumbnails.smk"
-include: "workflow/rules/compare.smk"
-include: "workflow/rules/merge.smk"
-include: "workflow/rules/report.smk"
-
-
-rule all:
+# An included file's rules are never the default target: this one asks for what the packaged `all` asks for.
+rule checkout:
     default_target: True
     input:
-        final_outputs(),
-        report_outputs(),
-
-
-onsuccess:
-    remove_stale_outputs()
-
-
-onerror:
-    explain_failure()
+        rules.all.input,
+    localrule: True

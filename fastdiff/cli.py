@@ -3,18 +3,31 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
+import re
 import sys
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, NoReturn
 
 import yaml
 
-from .config import ConfigError
+from . import __version__
+from .config import NAMED_THRESHOLDS, ConfigError
 from .query import add_query_parser, run_query
-from .runner import RunError, default_config, run_workflow
+from .runner import RunError, default_config, resolve_paths, run_workflow
+from .screen import NORMAL, Show
+from .small_run import MAX_FILES
 
 
-def _key_value(text: str) -> tuple[str, Any]:
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """' (did you mean 'x'?)' for the closest of choices (difflib), or ''."""
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def key_value(text: str) -> tuple[str, Any]:
+    """A --config KEY=VALUE item, the value read as YAML (as Snakemake reads --config)."""
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
@@ -31,24 +44,46 @@ def _cores(text: str) -> int:
     return cores
 
 
-def _similarity(text: str) -> str | float:
-    return text if text in ("duplicates", "similar") else float(text)
+def similarity(text: str) -> str | float:
+    """--similarity: 'duplicates', 'similar' or a number."""
+    if text in NAMED_THRESHOLDS:
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not 'duplicates', 'similar' or a number{did_you_mean(text, NAMED_THRESHOLDS)}"
+        ) from None
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with a did-you-mean for an unknown option."""
+
+    def error(self, message: str) -> NoReturn:
+        unknown = re.match(r"unrecognized arguments: (\S+)", message)
+        if unknown:
+            options = [o for action in self._actions for o in action.option_strings]
+            for sub in self._subparsers._group_actions if self._subparsers else []:
+                options += [o for parser in sub.choices.values() for a in parser._actions for o in a.option_strings]
+            message += did_you_mean(unknown.group(1).split("=")[0], options)
+        super().error(message)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fastdiff", description="Exact all-to-all duplicate image search.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = Parser(prog="fastdiff", description="Exact all-to-all duplicate image search.")
+    parser.add_argument("--version", action="version", version=f"fastdiff {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     run = sub.add_parser(
         "run",
         help="run the workflow on directories (default: the bundled examples)",
         description="Find duplicate and similar images in DIRs. Outputs in OUT: fastdiff.sqlite, "
         "results.json, lower_quality.json, stats.json (intermediates in OUT/work).",
     )
-    run.add_argument("dirs", nargs="*", metavar="DIR", help="directories of partition A (default: config/config.yaml)")
+    run.add_argument("dirs", nargs="*", metavar="DIR", help="folders of partition A (checkout: the examples)")
     run.add_argument("-o", "--output", default="results", metavar="OUT", help="output directory (default: results)")
     run.add_argument("--cores", type=_cores, default=os.cpu_count() or 1, help="cores for snakemake (default: all)")
     run.add_argument("--part-b", nargs="+", metavar="DIR", help="partition B: only A x B pairs are compared")
-    run.add_argument("--similarity", type=_similarity, help="'duplicates' (MSE 0), 'similar' (MSE 5) or a number")
+    run.add_argument("--similarity", type=similarity, help="'duplicates' (MSE 0), 'similar' (MSE 5) or a number")
     run.add_argument("--rotate", action=argparse.BooleanOptionalAction, help="also match 90/180/270 rotations")
     run.add_argument("--same-dim", action=argparse.BooleanOptionalAction, help="only compare images of equal size")
     run.add_argument("--px-size", type=int, help="thumbnail side in pixels (default 50)")
@@ -56,18 +91,26 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--shard-size", type=int, help="files per index shard / thumbnail job")
     run.add_argument(
         "--config",
-        type=_key_value,
-        action="append",
+        type=key_value,
+        nargs="+",
+        action="extend",
         default=[],
         metavar="KEY=VALUE",
-        help="set any config key (see config/config.yaml); may be repeated",
+        help="set any config key (the README lists them), e.g. --config threads=4 report=true; may be repeated",
     )
     run.add_argument("--dry-run", "-n", action="store_true", help="show the jobs without running them")
+    run.add_argument("-v", "--verbose", action="store_true", help="show Snakemake's own output instead of the bar")
+    run.add_argument(
+        "--snakemake",
+        action="store_true",
+        help=f"always run the jobs through Snakemake (by default local runs of at most {MAX_FILES:,} files run in "
+        "this process, faster, writing the same files)",
+    )
     run.add_argument(
         "--profile",
         metavar="NAME",
         default="default",
-        help="workflow profile profiles/NAME of this checkout, e.g. 'slurm' (default: 'default', local)",
+        help="workflow profile shipped with fastdiff: 'default' (local) or 'slurm'",
     )
     run.epilog = "Arguments after '--' are passed to snakemake unchanged, e.g. -- --keep-going."
     add_query_parser(sub)
@@ -75,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def resolve_config(args: argparse.Namespace) -> dict[str, Any]:
-    """The run's full config: config/config.yaml, then flags, then --config; paths made absolute."""
+    """The run's full config: the workflow's config.yaml, then flags, then --config; paths resolved (resolve_paths)."""
     raw = default_config()
     if args.dirs:
         raw["part_a"] = list(args.dirs)
@@ -90,17 +133,19 @@ def resolve_config(args: argparse.Namespace) -> dict[str, Any]:
     }
     raw.update({k: v for k, v in flags.items() if v is not None})
     raw.update(dict(args.config))
-    for key in ("part_a", "part_b", "ignore_paths"):
-        if key != "part_a" or raw.get("compat") != "difpy":  # difPy's arguments stay as given, under base_dir
-            raw[key] = [os.path.abspath(p) for p in raw.get(key) or []]
-    raw["output_dir"] = os.path.abspath(args.output)
-    return raw
+    raw["output_dir"] = args.output
+    return resolve_paths(raw)
 
 
 def run(args: argparse.Namespace, snakemake_args: list[str]) -> int:
     """`fastdiff run`: the workflow on the resolved configuration; 2 on a bad configuration or setup."""
+    raw = resolve_config(args)
+    if not raw["part_a"]:
+        print("fastdiff: give the folders to search: fastdiff run DIR [DIR ...] -o OUT", file=sys.stderr)
+        return 2
+    show = Show(snakemake=True) if args.verbose else NORMAL
     try:
-        return run_workflow(resolve_config(args), args.cores, args.profile, args.dry_run, snakemake_args)
+        return run_workflow(raw, args.cores, args.profile, args.dry_run, snakemake_args, show, not args.snakemake)
     except (ConfigError, RunError) as err:
         print(f"fastdiff: {err}", file=sys.stderr)
         return 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 from typing import Any, Literal
 
@@ -255,6 +256,10 @@ def load_config(raw: dict[str, Any], check_environment: bool = True) -> Config:
         lines = []
         for e in err.errors():
             key = ".".join(str(p) for p in e["loc"]) or "config"
+            if e["type"] == "extra_forbidden":
+                close = difflib.get_close_matches(key, list(Config.model_fields), n=1)
+                lines.append(f"unknown config key '{key}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+                continue
             got = f" (got {e['input']!r})" if "input" in e and not isinstance(e["input"], dict) else ""
             lines.append(f"config key '{key}': {e['msg']}{got}")
         raise ConfigError("invalid fastdiff configuration:\n  " + "\n  ".join(lines)) from None

@@ -10,16 +10,15 @@ from collections.abc import Iterator
 
 
 @contextlib.contextmanager
-def logging_to(path: str | os.PathLike[str]) -> Iterator[logging.Logger]:
-    """Send fastdiff's log records to `path` and stderr for the duration of a job; log any exception."""
+def logging_to(path: str | os.PathLike[str], echo: bool = True) -> Iterator[logging.Logger]:
+    """Send fastdiff's log records to `path` (and stderr, with echo) for the duration of a job; log any exception."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     logger = logging.getLogger("fastdiff")
     logger.setLevel(logging.INFO)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    handlers = [
-        logging.FileHandler(path, encoding="utf-8", errors="backslashreplace"),
-        logging.StreamHandler(sys.stderr),
-    ]
+    handlers: list[logging.Handler] = [logging.FileHandler(path, encoding="utf-8", errors="backslashreplace")]
+    if echo:
+        handlers.append(logging.StreamHandler(sys.stderr))
     for h in handlers:
         h.setFormatter(fmt)
         logger.addHandler(h)

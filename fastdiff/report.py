@@ -23,6 +23,7 @@ from .batch import load_batch
 from .config import NAMED_THRESHOLDS
 from .db.reader import Cluster, Image, ResultDB
 from .index import read_order
+from .words import plural
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,11 @@ figcaption { font-size: 0.8em; overflow-wrap: anywhere; }
 
 def _size(n: int) -> str:
     return f"{n} B" if n < 1024 else f"{n / 1024:.1f} KB" if n < 1024**2 else f"{n / 1024**2:.1f} MB"
+
+
+def _file_url(path: str) -> str:
+    """A file:// link to the original file, percent-encoded (spaces, #, ?, non-ASCII) and escaped for HTML."""
+    return html.escape(Path(os.path.abspath(path)).as_uri(), quote=True)
 
 
 def _text(text: str) -> str:
@@ -85,7 +91,8 @@ def _figure(image: Image, png: bytes | None, dif: float | None) -> str:
     mse = "best copy" if kept else f"MSE {dif:.6g}"
     return (
         f'<figure class="image {badge}" data-key="{image.key}"><div class="thumb">{img}</div>'
-        f'<figcaption><span class="badge">{badge}</span> <b>{_text(os.path.basename(image.path))}</b><br>'
+        f'<figcaption><span class="badge">{badge}</span> <a href="{_file_url(image.path)}"><b>'
+        f"{_text(os.path.basename(image.path))}</b></a><br>"
         f'{w}&times;{h} px &middot; <span title="{image.file_size} bytes">{_size(image.file_size)}</span>'
         f' &middot; <span class="mse">{mse}</span><br><span class="path">{_text(image.path)}</span>'
         f"</figcaption></figure>"
@@ -105,7 +112,7 @@ def _group(number: int, cluster: Cluster, start: int, stop: int, store: sqlite3.
     continued = f", copies {start + 1}&ndash;{stop} of {len(cluster.members)}" if split else ""
     return (
         f'<section class="group" id="group-{number}" data-group="{number}" data-size="{cluster.size}">'
-        f"<h2>Group {number} <span>{cluster.size} images{continued}</span></h2>"
+        f"<h2>Group {number} <span>{plural(cluster.size, 'image')}{continued}</span></h2>"
         f'<div class="images">{"".join(figures)}</div></section>'
     )
 
@@ -184,10 +191,11 @@ def write_report(
     ]
     table = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in rows)
     links = "".join(
-        f'<li><a href="{page_name(n)}">page {n}</a>: groups {a}&ndash;{b}</li>' for n, (a, b) in enumerate(ranges, 1)
+        f'<li><a href="{page_name(n)}">page {n}</a>: ' + (f"group {a}" if a == b else f"groups {a}&ndash;{b}") + "</li>"
+        for n, (a, b) in enumerate(ranges, 1)
     )
     body = f'<table class="summary">{table}</table>' + (
-        f'<h2>{len(ranges)} pages</h2><ol class="pages">{links}</ol>'
+        f'<h2>{plural(len(ranges), "page")}</h2><ol class="pages">{links}</ol>'
         if ranges
         else "<p>No duplicate groups were found.</p>"
     )

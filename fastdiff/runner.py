@@ -8,11 +8,14 @@ checks only the mapping's shape and uses those options.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -22,15 +25,19 @@ from typing import Any
 
 import yaml
 
+from . import small_run
 from .atomic import atomic_open
-from .config import load_config
+from .config import Config, load_config
 from .device import DeviceError
 from .options import STAGE_OPTIONS, stage_params
 from .preflight import PreflightError, check_run, jobs_run_here
+from .screen import NORMAL, ProgressBar, Show, print_summary, start_line
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SNAKEFILE = REPO_ROOT / "Snakefile"
-DEFAULT_CONFIG = REPO_ROOT / "config" / "config.yaml"
+WORKFLOW_DIR = Path(__file__).resolve().parent / "workflow"  # shipped inside the package: any install runs it
+SNAKEFILE = WORKFLOW_DIR / "Snakefile"
+DEFAULT_CONFIG = WORKFLOW_DIR / "config" / "config.yaml"
+PROFILES = WORKFLOW_DIR / "profiles"
+CHECKOUT = Path(__file__).resolve().parent.parent  # the examples' folder, in a checkout (not in an install)
 VALIDATED_ENV = "FASTDIFF_VALIDATED_CONFIG"  # digest of the config mapping the runner validated
 
 
@@ -39,9 +46,30 @@ class RunError(RuntimeError):
 
 
 def default_config() -> dict[str, Any]:
-    """config/config.yaml of the workflow, with its example part_a made absolute (it is relative to the checkout)."""
-    raw: dict[str, Any] = yaml.safe_load(DEFAULT_CONFIG.read_text()) if DEFAULT_CONFIG.exists() else {}
-    raw["part_a"] = [str(REPO_ROOT / d) for d in raw.get("part_a", [])]
+    """The workflow's config/config.yaml; its example part_a (relative to a checkout) made absolute, or left out
+    where the package is installed without the examples."""
+    raw: dict[str, Any] = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    raw["part_a"] = [str(CHECKOUT / d) for d in raw.get("part_a", []) if (CHECKOUT / d).is_dir()]
+    return raw
+
+
+def resolve_paths(raw: dict[str, Any]) -> dict[str, Any]:
+    """The configuration with its paths made absolute against the current folder, and an output folder inside an
+    input folder added to ignore_paths (never indexed).
+
+    `fastdiff run` and plain `snakemake` (in the Snakefile) both resolve the configuration so: the same settings
+    are the same configuration after this, and give the same options for every stage (a later run of either
+    reuses what the other made).
+    """
+    raw = dict(raw)
+    for key in ("part_a", "part_b", "ignore_paths"):
+        if key != "part_a" or raw.get("compat") != "difpy":  # difPy's arguments stay as given, under base_dir
+            raw[key] = [os.path.abspath(p) for p in raw.get(key) or []]
+    raw["output_dir"] = out = os.path.abspath(raw.get("output_dir") or "results")
+    inputs = [os.path.join(raw.get("base_dir") or "", d) for d in [*raw.get("part_a", []), *raw["part_b"]]]
+    inside = any(os.path.commonpath([out, os.path.abspath(d)]) == os.path.abspath(d) for d in inputs)
+    if inside and out not in raw["ignore_paths"]:
+        raw["ignore_paths"] = [*raw["ignore_paths"], out]
     return raw
 
 
@@ -67,8 +95,10 @@ def run_workflow(
     profile: str = "default",
     dry_run: bool = False,
     snakemake_args: Sequence[str] = (),
+    show: Show = NORMAL,
+    in_process: bool = True,
 ) -> int:
-    """Validate `raw` and run the workflow on it; return Snakemake's exit code.
+    """Validate `raw` and run the workflow on it; return its exit code (130 when interrupted).
 
     Parameters
     ----------
@@ -77,11 +107,15 @@ def run_workflow(
     cores : int
         Snakemake's --cores.
     profile : str
-        A workflow profile under profiles/ ('default': local; 'slurm').
+        A workflow profile shipped with the workflow ('default': local; 'slurm').
     dry_run : bool
         Only show the jobs.
     snakemake_args : sequence of str
         Passed to Snakemake unchanged.
+    show : Show
+        What to print besides errors (`fastdiff.screen`).
+    in_process : bool
+        Run a small local run in this process (`fastdiff.small_run`) rather than through Snakemake.
 
     Raises
     ------
@@ -91,13 +125,12 @@ def run_workflow(
         The workflow cannot be started (also a setting that could only fail inside a job, `fastdiff.preflight`);
         the message says why.
     """
+    raw = resolve_paths(raw)
     config = load_config(raw)
-    if not SNAKEFILE.exists():
-        raise RunError(f"the workflow is not found at {SNAKEFILE}; install with 'pip install -e .' from a checkout")
-    profile_dir = REPO_ROOT / "profiles" / profile
+    profile_dir = PROFILES / profile
     if not (profile_dir / "config.yaml").is_file():
-        names = sorted(p.parent.name for p in (REPO_ROOT / "profiles").glob("*/config.yaml"))
-        raise RunError(f"no profile {profile!r} (profiles/{profile}/config.yaml); available: {', '.join(names)}")
+        names = sorted(p.parent.name for p in PROFILES.glob("*/config.yaml"))
+        raise RunError(f"no profile {profile!r}; available: {', '.join(names)}")
     try:
         settings = yaml.safe_load((profile_dir / "config.yaml").read_text()) or {}
         check_run(config, jobs_here=jobs_run_here(settings, snakemake_args))
@@ -116,40 +149,141 @@ def run_workflow(
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise RunError(f"another fastdiff run is using {config.output_dir}") from None
-        _clear_stale_lock(workdir)
-        cmd = [
-            sys.executable,
-            "-m",
-            "fastdiff.run_snakemake",
-            "--snakefile",
-            str(SNAKEFILE),
-            "--directory",
-            str(workdir),
-            "--configfile",
-            str(workdir / "config.yaml"),
-            "--cores",
-            str(cores),
-            "--rerun-incomplete",
-            "--scheduler",
-            "greedy",
-            "--workflow-profile",
-            str(profile_dir),
-            *(["--dry-run"] if dry_run else []),
-            *snakemake_args,
-        ]
         params = {stage: stage_params(config, stage) for stage in STAGE_OPTIONS}
-        env = {**os.environ, VALIDATED_ENV: json.dumps({"config": config_digest(raw), "params": params})}
+        here = in_process and profile == "default" and not dry_run and not snakemake_args and small_run.eligible(config)
+        if show.progress and not dry_run:
+            print(start_line(config), flush=True)
         started = time.time()
-        code = subprocess.call(cmd, env=env)
-        for _ in range(MAX_REBUILD_RUNS):  # a job found a corrupt thumbnail batch and removed it: rebuild it now
-            if code == 0 or dry_run or not _job_logs_with(workdir, started, CORRUPT_BATCH):
-                break
-            print("fastdiff: a corrupt thumbnail batch was removed; running again to rebuild it", file=sys.stderr)
-            started = time.time()
-            code = subprocess.call(cmd, env=env)
-        if code != 0:
-            _explain_failure(Path(config.output_dir), workdir, started)
+        bar = ProgressBar(workdir, config, show.progress and not show.snakemake and not dry_run)
+        try:
+            if here:
+                code = _run_here(config, params, cores, bar)
+            else:
+                code = _run_snakemake(config, params, raw, cores, profile_dir, dry_run, snakemake_args, show, bar)
+        except KeyboardInterrupt:
+            bar.close()
+            print("\nfastdiff: interrupted; run the same command to resume", file=sys.stderr)
+            return 130
+        bar.close()
+        if code == 0 and show.summary and not dry_run:
+            print_summary(config, time.time() - started)
         return code
+
+
+def _run_here(config: Config, params: dict[str, dict[str, Any]], cores: int, bar: ProgressBar) -> int:
+    """A small run in this process (`fastdiff.small_run`); 1 if a stage failed (its log has the traceback)."""
+    started = time.time()
+    try:
+        small_run.run(config, params, cores, bar.update)
+    except Exception as err:  # a stage's error, already in its job log: said in one line here
+        bar.close()
+        print(f"fastdiff: the run failed: {err}; the job logs are in {config.output_dir}/work/logs", file=sys.stderr)
+        _explain_failure(Path(config.output_dir), Path(config.output_dir) / "work", started)
+        return 1
+    return 0
+
+
+def _run_snakemake(
+    config: Config,
+    params: dict[str, dict[str, Any]],
+    raw: dict[str, Any],
+    cores: int,
+    profile_dir: Path,
+    dry_run: bool,
+    snakemake_args: Sequence[str],
+    show: Show,
+    bar: ProgressBar,
+) -> int:
+    """Run Snakemake on the workflow (again, after a job removed a corrupt batch); its output goes to
+    work/logs/snakemake.log unless show.snakemake or a dry run."""
+    workdir = Path(config.output_dir) / "work"
+    _clear_stale_lock(workdir)
+    cmd = [
+        sys.executable,
+        "-P",  # not the current folder first on sys.path: a folder named fastdiff there must not shadow the package
+        "-m",
+        "fastdiff.run_snakemake",
+        "--snakefile",
+        str(SNAKEFILE),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(workdir / "config.yaml"),
+        "--cores",
+        str(cores),
+        "--rerun-incomplete",
+        "--scheduler",
+        "greedy",
+        "--workflow-profile",
+        str(profile_dir),
+        *(["--dry-run"] if dry_run else []),
+        *snakemake_args,
+    ]
+    env = {**os.environ, VALIDATED_ENV: json.dumps({"config": config_digest(raw), "params": params})}
+    log = None if show.snakemake or dry_run else workdir / "logs" / "snakemake.log"
+    started = time.time()
+    code = _follow(cmd, env, log, bar)
+    for _ in range(MAX_REBUILD_RUNS):  # a job found a corrupt thumbnail batch and removed it: rebuild it now
+        if code == 0 or dry_run or not _job_logs_with(workdir, started, CORRUPT_BATCH):
+            break
+        print("fastdiff: a corrupt thumbnail batch was removed; running again to rebuild it", file=sys.stderr)
+        started = time.time()
+        code = _follow(cmd, env, log, bar)
+    if code != 0:
+        if log is not None:
+            _show_failure(log)
+        _explain_failure(Path(config.output_dir), workdir, started)
+    return code
+
+
+def _follow(cmd: list[str], env: dict[str, str], log: Path | None, bar: ProgressBar) -> int:
+    """Run Snakemake (output to `log`, appended, if given) and redraw the bar until it ends.
+
+    On Ctrl-C (which a terminal sends to Snakemake and its jobs too) wait for Snakemake to stop its jobs and remove
+    their incomplete outputs, then raise KeyboardInterrupt.
+    """
+    if log is not None:
+        log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a", encoding="utf-8") if log is not None else contextlib.nullcontext() as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT if out else None)
+        try:
+            while proc.poll() is None:
+                bar.update()
+                time.sleep(0.25)
+            bar.update()
+            return proc.returncode
+        except KeyboardInterrupt:
+            _stop(proc)
+            raise
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop Snakemake after a Ctrl-C: it has the SIGINT already when it came from a terminal; else send it one."""
+    for signum, wait in ((None, 5), (signal.SIGINT, 60), (signal.SIGTERM, 30)):
+        if signum is not None:
+            proc.send_signal(signum)
+        try:
+            proc.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+        except KeyboardInterrupt:  # Ctrl-C again: stop waiting gently
+            proc.terminate()
+    proc.kill()
+    proc.wait()
+
+
+def _show_failure(log: Path) -> None:
+    """After a failed Snakemake run: the error lines of its output and where the logs are."""
+    lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    job_logs = [m.group(1) for ln in lines if (m := re.search(r"log: (.+?) \(check log file", ln))]
+    errors = [ln.strip() for ln in lines if re.match(r"\s*(\w+Error|Error in rule|fastdiff:)", ln)]
+    for line in errors[-6:]:
+        print(line, file=sys.stderr)
+    for path in dict.fromkeys(job_logs):
+        tail = [ln for ln in Path(path).read_text(errors="replace").splitlines() if ln.strip()][-1:]
+        print(f"fastdiff: job log {path}: {tail[0] if tail else '(empty)'}", file=sys.stderr)
+    print(f"fastdiff: Snakemake's output is in {log}", file=sys.stderr)
 
 
 def _clear_stale_lock(workdir: Path) -> None:
@@ -160,6 +294,7 @@ def _clear_stale_lock(workdir: Path) -> None:
         subprocess.run(
             [
                 sys.executable,
+                "-P",
                 "-m",
                 "snakemake",
                 "--snakefile",

@@ -17,13 +17,23 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def run_fastdiff(
-    dirs: list[Path], out: Path, *args: str, cores: int = 2, check: bool = True, env_pythonpath: bool = False
+    dirs: list[Path],
+    out: Path,
+    *args: str,
+    cores: int = 2,
+    check: bool = True,
+    env_pythonpath: bool = False,
+    snakemake: bool = True,
 ) -> subprocess.CompletedProcess:
     """`fastdiff run DIRS -o OUT ARGS` as a user runs it; fails the test with snakemake's output on error.
 
     env_pythonpath puts tests/ on PYTHONPATH, so user functions defined there can be imported by the jobs.
+    snakemake: through Snakemake with its output shown (--snakemake -v), which most tests check; else as a user runs
+    it by default (small runs in process, the short screen).
     """
-    cmd = [sys.executable, "-m", "fastdiff.cli", "run", *map(str, dirs), "-o", str(out), "--cores", str(cores), *args]
+    how = ["--snakemake", "-v"] if snakemake else []
+    cmd = [sys.executable, "-m", "fastdiff.cli", "run", *map(str, dirs), "-o", str(out), "--cores", str(cores), *how]
+    cmd += args
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)} if env_pythonpath else None
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env)
     if check and proc.returncode != 0:

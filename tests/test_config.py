@@ -61,7 +61,7 @@ def test_snakemake_rejects_bad_config_before_any_job(tmp_path):
             "--snakefile",
             str(REPO / "Snakefile"),
             "--configfile",
-            str(REPO / "config/config.yaml"),
+            str(REPO / "fastdiff/workflow/config/config.yaml"),
             "--config",
             f"part_a=[{tmp_path}]",
             "rotate=maybe",

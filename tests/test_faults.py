@@ -144,7 +144,7 @@ DRIVER = textwrap.dedent("""
             os.unlink(os.path.join(mnt, "filler"))
             continue
         proc = subprocess.run([sys.executable, "-m", "fastdiff.cli", "run", images, "-o", os.path.join(mnt, "out"),
-                               "--cores", "2", *step], capture_output=True, text=True)
+                               "--cores", "2", "--snakemake", "-v", *step], capture_output=True, text=True)
         out = os.path.join(mnt, "out")
         files = {}
         for name in ("results.json", "lower_quality.json", "stats.json"):

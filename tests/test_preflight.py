@@ -38,7 +38,7 @@ def snakemake(
 ) -> subprocess.CompletedProcess:
     """A plain `snakemake --cores CORES --config part_a=[tmp_path/d] output_dir=tmp_path/out CONFIG`."""
     cmd = [sys.executable, "-m", "snakemake", "--directory", str(tmp_path), "--snakefile", str(REPO / "Snakefile")]
-    cmd += ["--configfile", str(REPO / "config/config.yaml"), "--cores", cores, "--config"]
+    cmd += ["--configfile", str(REPO / "fastdiff/workflow/config/config.yaml"), "--cores", cores, "--config"]
     cmd += [f"part_a=[{tmp_path / 'd'}]", f"output_dir={tmp_path / 'out'}", *config]
     return run(cmd, REPO, env)
 

@@ -82,7 +82,7 @@ def test_sigkill_during_each_stage_then_rerun_gives_identical_results(clean_run,
         "FASTDIFF_SLOW_WRITES": "1.5",
         "FASTDIFF_SLOW_WRITES_MATCH": held,
     }
-    cmd = [sys.executable, "-m", "fastdiff.cli", "run", str(root), "-o", str(out), "--cores", "2", *ARGS]
+    cmd = [sys.executable, "-m", "fastdiff.cli", "run", str(root), "-o", str(out), "--cores", "2", "--snakemake", *ARGS]
     proc = subprocess.Popen(
         cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )

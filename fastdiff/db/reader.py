@@ -4,6 +4,7 @@
 
     with ResultDB("results") as db:                  # OUT or the .sqlite file; opened read-only
         print(db.pair_count(), db.cluster_count(), db.hash_cluster_count())
+        pairs = db.pairs_frame()                     # pandas: pairs_frame, files_frame, groups_frame
         for cluster in db.clusters():                # connected components of the pair graph
             print(cluster.head.path, [(m.image.path, m.dif) for m in cluster.members])
         group = db.cluster(0, kind="star")           # the i-th best-copy group (results.json's groups)
@@ -22,10 +23,13 @@ from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from ..grouping import store_best_copy_groups
 from .schema import HASH_CLUSTER_ID
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ClusterKind = Literal["components", "star"]
 HASH_MATCH = 2  # dif_table.success of a pair found by equal hashes
@@ -303,6 +307,47 @@ class ResultDB:
         if row is None:
             raise IndexError(i)
         return self._hash_cluster(row[0])
+
+    # --- pandas (imported here: the workflow's jobs read the database without it)
+    def pairs_frame(self, max_dif: float | None = None) -> pd.DataFrame:
+        """The matching pairs as a DataFrame: key_a, path_a, key_b, path_b, dif, hash_match (dif <= max_dif if
+        given), in key order."""
+        import pandas as pd
+
+        frame = pd.read_sql_query(
+            "SELECT t.key_a, a.path AS path_a, t.key_b, b.path AS path_b, t.dif, t.success = 2 AS hash_match "
+            "FROM dif_table t JOIN directory a ON a.key = t.key_a JOIN directory b ON b.key = t.key_b "
+            "WHERE t.success IN (1, 2) AND (?1 IS NULL OR t.dif <= ?1) ORDER BY t.key_a, t.key_b",
+            self._con,
+            params=(max_dif,),
+        )
+        return frame.astype({"hash_match": bool})
+
+    def files_frame(self) -> pd.DataFrame:
+        """Every directory entry as a DataFrame: key, path, filename, width, height (EXIF-oriented, -1 if never
+        decoded), file_size, created, part_b, compared (decoded and compared), error."""
+        import pandas as pd
+
+        frame = pd.read_sql_query(
+            "SELECT key, path, filename, py AS width, px AS height, file_size, created, part_b, "
+            "success = 1 AS compared, error FROM directory ORDER BY key",
+            self._con,
+        )
+        return frame.astype({"part_b": bool, "compared": bool})
+
+    def groups_frame(self) -> pd.DataFrame:
+        """The best-copy groups (results.json's) as a DataFrame, one row per image: group (0-based, by the kept
+        copy's key), key, path, kept (the best copy), dif (MSE to the kept copy; 0 for it)."""
+        import pandas as pd
+
+        frame = pd.read_sql_query(
+            'SELECT DENSE_RANK() OVER (ORDER BY g.head) - 1 AS "group", d.key, d.path, g.kept, g.dif FROM ('
+            "SELECT head, head AS key, 1 AS kept, 0.0 AS dif FROM best_copy_group GROUP BY head UNION ALL "
+            "SELECT head, member, 0, dif FROM best_copy_group) g JOIN directory d ON d.key = g.key "
+            "ORDER BY g.head, g.kept DESC, d.key",
+            self._con,
+        )
+        return frame.astype({"kept": bool})
 
     # --- summary and the one write
     def summary(self) -> dict[str, int]:

@@ -59,6 +59,10 @@ CREATE INDEX directory_hash_270 ON directory (hash_270);
 CREATE INDEX directory_hash_cluster ON directory ({HASH_CLUSTER_ID}, key);
 CREATE INDEX dif_table_key_b ON dif_table (key_b);
 CREATE INDEX best_copy_group_head ON best_copy_group (head);
+CREATE VIEW matching_pairs AS           -- the matching pairs with their paths (success 1 computed, 2 hash match)
+    SELECT t.key_a, a.path AS path_a, t.key_b, b.path AS path_b, t.dif, t.success = 2 AS hash_match, t.rotation
+    FROM dif_table t JOIN directory a ON a.key = t.key_a JOIN directory b ON b.key = t.key_b
+    WHERE t.success IN (1, 2);
 """
 
 DIRECTORY_COLUMNS = (

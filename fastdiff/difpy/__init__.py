@@ -21,6 +21,7 @@ from .. import safe_files
 from ..config import ConfigError
 from ..difpy_exact.merge import lower_quality_and_counts
 from ..runner import RunError, default_config, run_workflow
+from ..screen import PROGRESS, QUIET
 
 __all__ = ["build", "search"]
 
@@ -148,7 +149,7 @@ class build:
         """Run the workflow with the search options; return results, lower_quality and stats as paths are given."""
         raw = {**default_config(), **self.config, **search_config, "output_dir": str(self.work_dir.absolute())}
         try:
-            code = run_workflow(raw, cores, snakemake_args=[] if show_progress else ["--quiet", "all"])
+            code = run_workflow(raw, cores, show=PROGRESS if show_progress else QUIET)
         except (ConfigError, RunError) as err:
             raise ValueError(str(err)) from None
         if code != 0:

@@ -3,32 +3,38 @@
 import os
 import sys
 
-# Jobs import the package from this checkout, also inside --use-conda environments.
-os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [workflow.basedir, os.environ.get("PYTHONPATH")]))
-sys.path.insert(0, workflow.basedir)
+# Jobs import the package this workflow ships in (the folder holding fastdiff/workflow/rules, three levels up), also
+# inside --use-conda environments; with PYTHONSAFEPATH no job puts its current folder first on sys.path, so a folder
+# named fastdiff there (a clone) cannot shadow it.
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(workflow.current_basedir))))
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [PACKAGE_ROOT, os.environ.get("PYTHONPATH")]))
+os.environ["PYTHONSAFEPATH"] = "1"
+sys.path.insert(0, PACKAGE_ROOT)
 
 
 
 envvars:
-    "PYTHONPATH",  # set just above; declared so that Snakemake passes it on to remote (SLURM) jobs
+    "PYTHONPATH",  # set just above; declared so that Snakemake passes them on to remote (SLURM) jobs
+    "PYTHONSAFEPATH",
 
 
-from fastdiff import resources
+from fastdiff import resources, small_run, workpaths
 from fastdiff.config import ConfigError, load_config
 from fastdiff.device import DeviceError
 from fastdiff.index import read_manifest, version_path
 from fastdiff.layout import remove_stale
 from fastdiff.merge import OUTPUT_FILES
-from fastdiff.options import stage_params
+from fastdiff.options import STAGE_OPTIONS, stage_params
 from fastdiff.preflight import PreflightError, check_run
-from fastdiff.runner import validated_params
+from fastdiff.runner import resolve_paths, validated_params
 
 # Validated once: by the fastdiff runner that started this process (it passes the stage options it built), else
 # here in the main process. A job process (SLURM) does not look at the folders and user functions again, and jobs
 # read only their options (params).
 PARAMS = validated_params(config)
 try:
-    CFG = load_config(config, check_environment=workflow.is_main_process and PARAMS is None)
+    # paths resolved as `fastdiff run` resolves them: the same settings give the same options (README, Reruns)
+    CFG = load_config(resolve_paths(config), check_environment=workflow.is_main_process and PARAMS is None)
     if workflow.is_main_process and PARAMS is None:  # before any job; the GPU only where jobs run here
         local = workflow.local_exec
         check_run(
@@ -41,10 +47,10 @@ except (ConfigError, PreflightError, DeviceError) as err:
 
 OUT = CFG.output_dir
 WORK = f"{OUT}/work"
-INDEX = f"{WORK}/index"
-LAYOUT = f"{WORK}/layout"  # the shards and blocks of the previous run, kept by the index job (fastdiff.layout)
-CPU_ENV = "../../envs/cpu.yaml"
-GPU_ENV = "../../envs/gpu.yaml"
+INDEX = workpaths.index_dir(WORK)
+LAYOUT = workpaths.layout_dir(WORK)  # the shards and blocks of the previous run, kept by the index job
+CPU_ENV = "../envs/cpu.yaml"
+GPU_ENV = "../envs/gpu.yaml"
 ON_GPU = CFG.device == "gpu"
 
 
@@ -57,6 +63,10 @@ wildcard_constraints:
 def params_of(stage):
     """The options of a stage (fastdiff.options) as its rule's params: a change reruns that stage."""
     return PARAMS[stage] if PARAMS is not None else stage_params(CFG, stage)
+
+
+if workflow.is_main_process:  # files an in-process small run made with other options than these: made again
+    small_run.forget_changed(WORK, {stage: params_of(stage) for stage in STAGE_OPTIONS})
 
 
 def final_outputs():
@@ -89,15 +99,15 @@ def manifest():
 
 
 def shard_path(shard):
-    return f"{LAYOUT}/{shard}.json"
+    return workpaths.shard_path(WORK, shard)
 
 
 def batch_path(shard):
-    return f"{WORK}/thumbs/{shard}.npz"
+    return workpaths.batch_path(WORK, shard)
 
 
 def block_output(bi, bj):
-    return f"{WORK}/compare/{bi}_{bj}.npz"
+    return workpaths.block_output(WORK, bi, bj)
 
 
 def block_batches(block):
