@@ -80,7 +80,7 @@ def resolve_config(args: argparse.Namespace) -> dict[str, Any]:
     }
     raw.update({k: v for k, v in flags.items() if v is not None})
     raw.update(dict(args.config))
-    for key in ("part_a", "part_b", "ignore_paths"):
+    for key in ("part_a", "part_b", "ignore_paths", "prefer"):
         if key != "part_a" or raw.get("compat") != "difpy":  # difPy's arguments stay as given, under base_dir
             raw[key] = [os.path.abspath(p) for p in raw.get(key) or []]
     raw["output_dir"] = os.path.abspath(args.output)
