@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from .atomic import atomic_open
+from .paths import display
 
 MANIFEST_VERSION = 1
 # link() cannot place the file in the destination: copy it there, then remove the source
@@ -110,11 +111,13 @@ def _execute(action: str, moves: list[tuple[str, str]], manifest: str) -> list[t
 
 
 def _report(skipped: list[tuple[str, str]], moves: list[tuple[str, str]], dry_run: bool, verb: str) -> None:
+    """Print what is left alone and, in a dry run, what would be done (paths as `fastdiff.paths.display`, which any
+    terminal can print; the manifest holds the exact paths)."""
     for path, reason in skipped:
-        print(f"left alone: {path} ({reason})")
+        print(f"left alone: {display(path)} ({reason})")
     if dry_run:
         for source, target in moves:
-            print(f"would {verb} {source} -> {target}")
+            print(f"would {verb} {display(source)} -> {display(target)}")
 
 
 def confirm(question: str, assume_yes: bool) -> bool:
