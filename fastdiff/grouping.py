@@ -6,6 +6,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import groupby
+from operator import itemgetter
 
 
 @dataclass(frozen=True)
@@ -64,15 +66,8 @@ def reference_groups(con: sqlite3.Connection) -> Iterator[BestCopyGroup]:
             FROM dif_table t JOIN directory b ON b.key = t.key_b
             WHERE t.success IN (1, 2) AND b.part_b = 1)
         WHERE n = 1 ORDER BY head, member""")
-    head, copies = None, []
-    for h, member, dif in rows:
-        if h != head and copies:
-            yield BestCopyGroup(head, copies)
-            copies = []
-        head = h
-        copies.append((member, dif))
-    if copies:
-        yield BestCopyGroup(head, copies)
+    for head, group in groupby(rows, key=itemgetter(0)):
+        yield BestCopyGroup(head, [(member, dif) for _, member, dif in group])
 
 
 def best_copy_groups(con: sqlite3.Connection) -> Iterator[BestCopyGroup]:
