@@ -101,6 +101,9 @@ class Config(BaseModel):
     # --- what to scan (index stage)
     part_a: list[str] = Field(min_length=1, description="directories of partition A")
     part_b: list[str] = Field(default_factory=list, description="directories of partition B (A x B only)")
+    prefer: list[str] = Field(
+        default_factory=list, description="folders whose copies are kept when quality ties (fastdiff.keeper)"
+    )
     recursive: bool = True
     in_folder: bool = False
     ignore_names: list[str] = Field(default_factory=list)
@@ -153,6 +156,17 @@ class Config(BaseModel):
                 raise ValueError(f"not a directory: {d!r}")
         if len(set(map(os.path.realpath, dirs))) != len(dirs):
             raise ValueError("the same directory is given twice")
+        return dirs
+
+    @field_validator("prefer")
+    @classmethod
+    def _preferred_folders(cls, dirs: list[str], info: ValidationInfo) -> list[str]:
+        if _check_environment(info):
+            missing = [d for d in dirs if not os.path.isdir(d)]
+            if missing:
+                raise ValueError(f"not a directory: {missing[0]!r}")
+        if len(set(map(os.path.abspath, dirs))) != len(dirs):
+            raise ValueError("the same folder is given twice")
         return dirs
 
     @field_validator("hash_fn")
@@ -213,6 +227,8 @@ class Config(BaseModel):
     def _partition_modes(self) -> Config:
         if self.in_folder and self.part_b:
             raise ValueError("in_folder compares inside each folder of part_a; it cannot be combined with part_b")
+        if self.compat == "difpy" and self.prefer:
+            raise ValueError("compat 'difpy' keeps difPy's keeper rule: prefer is not allowed")
         if self.compat == "difpy" and (self.part_b or not self.do_compare):
             raise ValueError("compat 'difpy' compares all pairs of part_a: part_b and do_compare false are not allowed")
         if self.compat == "difpy" and (self.cpu_diff or self.gpu_diff):

@@ -12,6 +12,7 @@ from typing import IO, Any
 
 from .atomic import atomic_open
 from .options import MergeOptions
+from .paths import from_bytes
 
 RESULTS, LOWER_QUALITY, STATS = "results.json", "lower_quality.json", "stats.json"
 
@@ -78,16 +79,20 @@ def stats_record(
 
 def write_results(con: sqlite3.Connection, options: MergeOptions, results: IO[str], lower: IO[str]) -> int:
     """Stream difPy's result mapping {best copy: [[copy, mse], ...]} (nested per folder with in_folder) and the
-    lower_quality list from the database's best_copy_group table; return the number of lower-quality copies."""
+    lower_quality list from the database's best_copy_group table; return the number of lower-quality copies.
+
+    Paths are written losslessly (`fastdiff.paths`): `os.fsencode` of a path read back with `json` is the file's.
+    """
     rows = con.execute("""
-        SELECT h.path, m.path, g.dif, h.dir_index FROM best_copy_group g
+        SELECT h.path_bytes, m.path_bytes, g.dif, h.dir_index FROM best_copy_group g
         JOIN directory h ON h.key = g.head JOIN directory m ON m.key = g.member ORDER BY g.head, g.member""")
     dump = json.dumps
     folder = best = None
     count = 0
     results.write("{")
     lower.write("[")
-    for best_path, copy, dif, dir_index in rows:
+    for best_raw, copy_raw, dif, dir_index in rows:
+        best_path, copy = from_bytes(best_raw), from_bytes(copy_raw)
         if options.in_folder and options.part_a[dir_index] != folder:
             results.write(("]}, " if folder is not None else "") + dump(options.part_a[dir_index]) + ": {")
             folder, best = options.part_a[dir_index], None

@@ -1,10 +1,13 @@
-"""Best-copy groups: every image in at most one group, under its best copy."""
+"""Best-copy groups: every image in at most one group, under its best copy (the first in the keeper order,
+`fastdiff.keeper`), or, with partition B, under the B image it matches best."""
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import groupby
+from operator import itemgetter
 
 
 @dataclass(frozen=True)
@@ -14,7 +17,7 @@ class BestCopyGroup:
     Attributes
     ----------
     best_copy : int
-        Key of the best copy: the largest pixel count, then the larger file, then index order.
+        Key of the best copy: the first in the keeper order (`fastdiff.keeper`); with partition B, a B image.
     copies : list of (int, float)
         (key, MSE to the best copy) of its lower-quality copies, in key order.
     """
@@ -23,15 +26,15 @@ class BestCopyGroup:
     copies: list[tuple[int, float]]
 
 
-def matched_keys_by_quality(con: sqlite3.Connection) -> Iterator[int]:
-    """Keys of every image with at least one match, best copy first: pixels, then file size, then index order."""
+def matched_keys_by_rank(con: sqlite3.Connection) -> Iterator[int]:
+    """Keys of every image with at least one match, in the keeper order (directory.keeper_rank)."""
     yield from (
         k
         for (k,) in con.execute("""
         SELECT key FROM directory WHERE key IN (
             SELECT key_a FROM dif_table WHERE success IN (1, 2)
             UNION SELECT key_b FROM dif_table WHERE success IN (1, 2))
-        ORDER BY px * py DESC, file_size DESC, key ASC""")
+        ORDER BY keeper_rank""")
     )
 
 
@@ -43,6 +46,28 @@ def matches_of(con: sqlite3.Connection, key: int) -> list[tuple[int, float]]:
         UNION ALL SELECT key_a, dif FROM dif_table WHERE key_b = ?1 AND success IN (1, 2) ORDER BY 1""",
         (key,),
     ).fetchall()
+
+
+def has_partition_b(con: sqlite3.Connection) -> bool:
+    """Whether the run had a partition B (then every pair is A x B)."""
+    return con.execute("SELECT EXISTS (SELECT 1 FROM directory WHERE part_b = 1)").fetchone()[0] == 1
+
+
+def reference_groups(con: sqlite3.Connection) -> Iterator[BestCopyGroup]:
+    """Groups against partition B, the reference: every A image that matches a B image is a copy of the B image it
+    matches best (the smallest MSE, then the first in the keeper order); B images are never copies.
+
+    Groups come in head key order, copies in key order.
+    """
+    rows = con.execute("""
+        SELECT head, member, dif FROM (
+            SELECT t.key_b AS head, t.key_a AS member, t.dif AS dif,
+                ROW_NUMBER() OVER (PARTITION BY t.key_a ORDER BY t.dif, b.keeper_rank) AS n
+            FROM dif_table t JOIN directory b ON b.key = t.key_b
+            WHERE t.success IN (1, 2) AND b.part_b = 1)
+        WHERE n = 1 ORDER BY head, member""")
+    for head, group in groupby(rows, key=itemgetter(0)):
+        yield BestCopyGroup(head, [(member, dif) for _, member, dif in group])
 
 
 def best_copy_groups(con: sqlite3.Connection) -> Iterator[BestCopyGroup]:
@@ -57,7 +82,7 @@ def best_copy_groups(con: sqlite3.Connection) -> Iterator[BestCopyGroup]:
         con.execute("""SELECT COALESCE(MAX(k), -1) + 1 FROM (SELECT MAX(key) AS k FROM directory
         UNION ALL SELECT MAX(key_a) FROM dif_table UNION ALL SELECT MAX(key_b) FROM dif_table)""").fetchone()[0]
     )
-    for best in matched_keys_by_quality(con):
+    for best in matched_keys_by_rank(con):
         if grouped[best]:
             continue
         copies = [(k, dif) for k, dif in matches_of(con, best) if not grouped[k]]
@@ -69,10 +94,11 @@ def best_copy_groups(con: sqlite3.Connection) -> Iterator[BestCopyGroup]:
 
 
 def store_best_copy_groups(con: sqlite3.Connection) -> int:
-    """Write the best-copy groups of dif_table into the empty best_copy_group table (member = copy, head = best
-    copy, Fast-Diff-Py's column names); commit; return the number of groups."""
+    """Write the groups of dif_table into the empty best_copy_group table (member = copy, head = best copy,
+    Fast-Diff-Py's column names): `reference_groups` with partition B, else `best_copy_groups`; commit; return the
+    number of groups."""
     n_groups = 0
-    for group in best_copy_groups(con):
+    for group in reference_groups(con) if has_partition_b(con) else best_copy_groups(con):
         rows = ((k, group.best_copy, dif) for k, dif in group.copies)
         con.executemany("INSERT INTO best_copy_group VALUES (?, ?, ?)", rows)
         n_groups += 1

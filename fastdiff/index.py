@@ -26,6 +26,10 @@ REJECTED = "rejected.json"
 ORDER = "order.npy"
 
 
+class OverlapError(ValueError):
+    """Every file of part_a is also in part_b: nothing would be compared."""
+
+
 def _is_hidden(name: str) -> bool:
     return name.startswith(".")
 
@@ -79,7 +83,25 @@ def _walk(
 
 
 def scan(config: IndexOptions) -> Scan:
-    """Scan the configured partitions into a deterministic, sorted list of files to decode."""
+    """Scan the configured partitions into a deterministic, sorted list of files to decode.
+
+    Parameters
+    ----------
+    config : IndexOptions
+
+    Returns
+    -------
+    Scan
+        Files in index order (partition A, then B; sorted paths in each section), the rejected entries and the
+        sections. A file reached twice (nested folders, symlinks, bind mounts: the same st_dev and st_ino) is
+        indexed once, and a file in both partitions as partition B's (`Scan.shared` counts them); a path listed
+        twice is one entry.
+
+    Raises
+    ------
+    OverlapError
+        If part_b is set and every file of part_a is also in part_b.
+    """
     ignore_names = set(config.ignore_names)
     ignore_paths = [os.path.abspath(p) for p in config.ignore_paths]
     allowed = set(config.allowed_extensions)
@@ -100,41 +122,58 @@ def scan(config: IndexOptions) -> Scan:
                 ]
             per_section.append(sorted(entries, key=lambda e: e[0]))
 
-    files: list[IndexedFile] = []
-    rejected: list[RejectedFile] = []
-    seen: dict[tuple[int, int], str] = {}
-    for section, entries in zip(sections, per_section):
-        for path, st, dir_index in entries:
+    # Partition B is the reference: its sections claim files first, so a file in both partitions (B nested in A, the
+    # same folder twice, a symlink or bind mount) is compared as B only. A path listed twice is one entry.
+    kept: dict[int, list[tuple[str, os.stat_result]]] = {}
+    refused: dict[int, list[RejectedFile]] = {}
+    seen: dict[tuple[int, int], tuple[str, int]] = {}  # (st_dev, st_ino) -> (path, part) of the file indexed
+    listed: set[str] = set()
+    shared = 0
+    for i in sorted(range(len(sections)), key=lambda i: -sections[i].part):
+        section, kept[i], refused[i] = sections[i], [], []
+        for path, st, dir_index in per_section[i]:
+            if path in listed:
+                shared += section.part == 0 and bool(config.part_b)
+                continue
+            listed.add(path)
             if isinstance(st, OSError):
-                rejected.append(RejectedFile(path, section.part, st.strerror or str(st), "unreadable", dir_index))
-                continue
-            if not stat.S_ISREG(st.st_mode):
+                refused[i].append(RejectedFile(path, section.part, st.strerror or str(st), "unreadable", dir_index))
+            elif not stat.S_ISREG(st.st_mode):
                 reason = f"not a regular file ({kind_of(st.st_mode)})"
-                rejected.append(RejectedFile(path, section.part, reason, "unreadable", dir_index))
-                continue
-            if config.limit_extensions and _extension(os.path.basename(path)) not in allowed:
-                rejected.append(
+                refused[i].append(RejectedFile(path, section.part, reason, "unreadable", dir_index))
+            elif config.limit_extensions and _extension(os.path.basename(path)) not in allowed:
+                refused[i].append(
                     RejectedFile(
                         path, section.part, "Unsupported file type", "unsupported", dir_index, st.st_size, st.st_ctime
                     )
                 )
-                continue
-            inode = (st.st_dev, st.st_ino)
-            if inode in seen:
-                rejected.append(
-                    RejectedFile(
-                        path, section.part, f"same file as {seen[inode]}", "alias", dir_index, st.st_size, st.st_ctime
-                    )
-                )
-                continue
-            seen[inode] = path
+            elif (st.st_dev, st.st_ino) in seen:
+                first, part = seen[(st.st_dev, st.st_ino)]
+                shared += part != section.part
+                reason = f"same file as {first}"
+                refused[i].append(RejectedFile(path, section.part, reason, "alias", dir_index, st.st_size, st.st_ctime))
+            else:
+                seen[(st.st_dev, st.st_ino)] = (path, section.part)
+                kept[i].append((path, st, dir_index))
+
+    files: list[IndexedFile] = []
+    for section in sections:
+        for path, st, dir_index in kept[section.id]:
             files.append(
                 IndexedFile(
                     len(files), path, section.part, section.id, st.st_size, st.st_ctime, dir_index, st.st_mtime_ns
                 )
             )
-        log.info("section %d: %d files indexed so far, %d rejected", section.id, len(files), len(rejected))
-    return Scan(files, rejected, sections)
+        log.info("section %d: %d files indexed so far", section.id, len(files))
+    rejected = [r for section in sections for r in refused[section.id]]
+    if shared:
+        log.warning("%d files of part_a are also in part_b: they are compared as part_b (the reference) only", shared)
+        if not any(f.part == 0 for f in files):
+            raise OverlapError(
+                f"part_a and part_b overlap completely: all {shared} files of part_a are also in part_b, so no "
+                "A x B pair is left to compare; give part_a folders that hold files outside part_b"
+            )
+    return Scan(files, rejected, sections, shared)
 
 
 def write_index(
@@ -153,6 +192,7 @@ def write_index(
     manifest = {
         "n_files": len(result.files),
         "n_rejected": len(result.rejected),
+        "n_shared": result.shared,
         "sections": [asdict(s) for s in result.sections],
         "shards": [{"name": s.name, "part": s.part, "section": s.section, "n": len(s.files)} for s in plan.shards],
         "blocks": [{"name": b.name, "shards": list(b.shards)} for b in plan.blocks],

@@ -7,12 +7,14 @@ import logging
 import sqlite3
 from pathlib import Path
 
+from . import index
 from .atomic import atomic_open
 from .db import writer
 from .db.build import DATABASE, MergeInputs, file_rows, new_database, pair_rows
 from .difpy_outputs import LOWER_QUALITY, RESULTS, STATS, stats_record, write_json, write_results
 from .grouping import store_best_copy_groups
 from .options import MergeOptions
+from .paths import from_bytes
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +33,7 @@ def merge(inputs: MergeInputs, out_dir: Path, options: MergeOptions) -> None:
         for rows, hashes in file_rows(inputs, order, build):
             writer.insert_files(con, rows, hashes)
         writer.insert_pairs(con, pair_rows(inputs.pair_paths, order, search))
-        writer.finish(con, options.run_config)
+        writer.finish(con, options.run_config, options.prefer)
         if not options.do_compare:
             writer.insert_hash_pairs(
                 con,
@@ -46,14 +48,17 @@ def merge(inputs: MergeInputs, out_dir: Path, options: MergeOptions) -> None:
             atomic_open(out_dir / LOWER_QUALITY, "w", encoding="ascii") as lower,
         ):
             n_lower = write_results(con, options, results, lower)
-        write_json(out_dir, STATS, _stats(con, options, build, search))
+        stats = _stats(con, options, build, search)
+        if options.part_b:  # not in difPy's stats: files of part_a compared as part_b only (fastdiff.index.scan)
+            stats["shared_with_part_b"] = index.read_manifest(inputs.index_dir)["n_shared"]
+        write_json(out_dir, STATS, stats)
     log.info("%d groups, %d lower-quality copies written to %s", n_groups, n_lower, out_dir)
 
 
 def _stats(con: sqlite3.Connection, options: MergeOptions, build: list, search: list) -> dict[str, object]:
     """difPy 4.2.1's stats of the run in the database."""
     invalid = con.execute(
-        "SELECT path, error FROM directory WHERE error IS NOT NULL AND error NOT LIKE 'same file as %' "
+        "SELECT path_bytes, error FROM directory WHERE error IS NOT NULL AND error NOT LIKE 'same file as %' "
         "ORDER BY allowed DESC, key"
     ).fetchall()
     searched = con.execute("SELECT COUNT(*) FROM directory WHERE success = 1").fetchone()[0]
@@ -61,4 +66,5 @@ def _stats(con: sqlite3.Connection, options: MergeOptions, build: list, search: 
         "SELECT COALESCE(SUM(dif = 0), 0), COALESCE(SUM(dif != 0), 0) FROM best_copy_group"
     ).fetchone()
     directory = options.part_a + options.part_b
-    return stats_record(options, directory, searched, dict(invalid), duplicates, similar, build, search)
+    logs = {from_bytes(raw): error for raw, error in invalid}
+    return stats_record(options, directory, searched, logs, duplicates, similar, build, search)

@@ -175,6 +175,7 @@ class MergeOptions(_StageOptions):
     do_compare: bool
     compat: str
     base_dir: str | None
+    prefer: list[str]
     run_config: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

@@ -12,6 +12,7 @@ from dataclasses import asdict
 from typing import TextIO
 
 from .db.reader import Cluster, HashCluster, Image, Pair, Problem, ResultDB
+from .paths import display
 
 _CONTROL = {i: f"\\x{i:02x}" for i in range(32)} | {0x7F: "\\x7f"}
 
@@ -53,8 +54,9 @@ def add_query_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _text(text: str) -> str:
-    """A path on one line: control characters shown as escapes."""
-    return text.translate(_CONTROL)
+    """A path on one line, for reading: undecodable bytes and control characters shown as escapes (`--json` gives
+    the exact paths, `fastdiff.paths`)."""
+    return display(text).translate(_CONTROL)
 
 
 def _size(n: int) -> str:

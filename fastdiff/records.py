@@ -68,8 +68,10 @@ class Section:
 
 @dataclass
 class Scan:
-    """The result of scanning the partitions: files to decode in index order, rejected entries, sections."""
+    """The result of scanning the partitions: files to decode in index order, rejected entries, sections, and the
+    number of files of partition A that are also in partition B (compared as B only)."""
 
     files: list[IndexedFile]
     rejected: list[RejectedFile]
     sections: list[Section]
+    shared: int = 0

@@ -23,6 +23,7 @@ from .batch import load_batch
 from .config import NAMED_THRESHOLDS
 from .db.reader import Cluster, Image, ResultDB
 from .index import read_order
+from .paths import display
 from .words import plural
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,8 @@ def _file_url(path: str) -> str:
 
 
 def _text(text: str) -> str:
-    return html.escape(text.replace("\n", "\\n"))
+    """A path as HTML text: undecodable bytes shown as escapes (`fastdiff.paths.display`), newlines as \\n."""
+    return html.escape(display(text).replace("\n", "\\n"))
 
 
 def _store_thumbnails(db: ResultDB, batch_paths: list[str], order: np.ndarray, store: sqlite3.Connection) -> None:

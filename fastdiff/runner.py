@@ -62,7 +62,7 @@ def resolve_paths(raw: dict[str, Any]) -> dict[str, Any]:
     reuses what the other made).
     """
     raw = dict(raw)
-    for key in ("part_a", "part_b", "ignore_paths"):
+    for key in ("part_a", "part_b", "ignore_paths", "prefer"):
         if key != "part_a" or raw.get("compat") != "difpy":  # difPy's arguments stay as given, under base_dir
             raw[key] = [os.path.abspath(p) for p in raw.get(key) or []]
     raw["output_dir"] = out = os.path.abspath(raw.get("output_dir") or "results")

@@ -29,6 +29,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from .atomic import atomic_open
+from .paths import display
 from .special_files import NotRegularFile, check_regular, open_regular
 
 MANIFEST_VERSION = 1
@@ -278,11 +279,13 @@ def _execute(action: str, moves: list[tuple[str, str]], manifest: str) -> Outcom
 
 
 def _report(skipped: list[tuple[str, str]], moves: list[tuple[str, str]], dry_run: bool, verb: str) -> None:
+    """Print what is left alone and, in a dry run, what would be done (paths as `fastdiff.paths.display`, which any
+    terminal can print; the manifest holds the exact paths)."""
     for path, reason in skipped:
-        print(f"left alone: {path} ({reason})")
+        print(f"left alone: {display(path)} ({reason})")
     if dry_run:
         for source, target in moves:
-            print(f"would {verb} {source} -> {target}")
+            print(f"would {verb} {display(source)} -> {display(target)}")
 
 
 def _remove_if_created_empty(folder: str, existed: bool) -> None:

@@ -37,11 +37,11 @@ def db_path(tmp_path):
     con = database.create(path)
     database.insert_files(
         con,
-        [(k, p, p.rsplit("/", 1)[1], e, s, h, w, a, size, 0.0, 0, 0) for k, p, e, s, h, w, a, size, _ in FILES],
+        [(k, p, e, s, h, w, a, size, 0.0, -1, 0, 0) for k, p, e, s, h, w, a, size, _ in FILES],
         [(k, *hs) for k, *_, hs in FILES if hs],
     )
     database.insert_pairs(con, PAIRS)
-    database.finish(con, {"threshold": 5.0})
+    database.finish(con, {"threshold": 5.0}, [])
     store_best_copy_groups(con)
     con.close()
     return path
@@ -122,9 +122,9 @@ def test_components_stream_pairs_in_memory_of_the_images(tmp_path):
     """100,000 images, 50,000 pairs: the union-find holds about 9 bytes per image, no list of pairs."""
     n = 100_000
     con = database.create(tmp_path / "big.sqlite")
-    database.insert_files(con, ((k, f"/{k}", str(k), None, 1, 10, 10, 1, 1, 0.0, 0, 0) for k in range(n)), [])
+    database.insert_files(con, ((k, f"/{k}", None, 1, 10, 10, 1, 1, 0.0, -1, 0, 0) for k in range(n)), [])
     database.insert_pairs(con, ((k, k + 1, 0.5, 1, 0) for k in range(0, n, 2)))
-    database.finish(con, {})
+    database.finish(con, {}, [])
     con.close()
     with ResultDB(tmp_path / "big.sqlite") as db:
         tracemalloc.start()

@@ -183,11 +183,9 @@ def test_report_renders_in_headless_chromium(report_run, tmp_path):
 def test_large_groups_continue_on_the_next_page(tmp_path, monkeypatch):
     n = 9  # key 0 is the best copy (largest), 1..7 its copies, 8 matches nothing
     con = database.create(tmp_path / "fastdiff.sqlite")
-    database.insert_files(
-        con, [(k, f"/p/{k}.png", f"{k}.png", None, 1, 20 - k, 20, 1, 100, 0.0, 0, 0) for k in range(n)], []
-    )
+    database.insert_files(con, [(k, f"/p/{k}.png", None, 1, 20 - k, 20, 1, 100, 0.0, -1, 0, 0) for k in range(n)], [])
     database.insert_pairs(con, [(0, k, k / 10, 1, 0) for k in range(1, 8)])
-    database.finish(con, {"threshold": 1.0})
+    database.finish(con, {"threshold": 1.0}, [])
     store_best_copy_groups(con)
     con.close()
     rng = np.random.default_rng(0)
@@ -219,7 +217,7 @@ def test_large_groups_continue_on_the_next_page(tmp_path, monkeypatch):
 
 def test_empty_result_gives_an_index_without_pages(tmp_path):
     con = database.create(tmp_path / "fastdiff.sqlite")
-    database.finish(con, {"threshold": 0.0})
+    database.finish(con, {"threshold": 0.0}, [])
     con.close()
     (tmp_path / "index").mkdir()
     np.save(tmp_path / "index" / "order.npy", np.zeros(0, np.int64))

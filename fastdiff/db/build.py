@@ -4,7 +4,6 @@ every shard and rejected entry, and the dif_table rows of every block output, ke
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -54,7 +53,7 @@ def new_database(out_dir: Path) -> Iterator[sqlite3.Connection]:
 def file_rows(
     inputs: MergeInputs, order: np.ndarray, spans: list[tuple[float, float]]
 ) -> Iterator[tuple[list[tuple], list[tuple]]]:
-    """Directory rows (`fastdiff.db.schema.DIRECTORY_COLUMNS`) and hash rows (key, h0, h90, h180, h270): one chunk
+    """File rows (`fastdiff.db.writer.FILE_FIELDS`) and hash rows (key, h0, h90, h180, h270): one chunk
     per shard, then one for the rejected entries; keys are this run's index order.
 
     The (start, end) time of each thumbnail job is appended to `spans`.
@@ -72,8 +71,9 @@ def file_rows(
             key = int(order[f.key])
             h, w, hs = ok.get(f.key, (-1, -1, None))
             decoded = 0 if hs is None else 1
-            name = os.path.basename(f.path)
-            rows.append((key, f.path, name, errors.get(f.key), decoded, h, w, 1, f.size, f.ctime, f.dir_index, f.part))
+            rows.append(
+                (key, f.path, errors.get(f.key), decoded, h, w, 1, f.size, f.ctime, f.mtime_ns, f.dir_index, f.part)
+            )
             if hs is not None:
                 hashes.append((key, *hs))
         yield rows, hashes
@@ -81,8 +81,7 @@ def file_rows(
     rejected = []
     for i, r in enumerate(index.read_rejected(inputs.index_dir)):
         failed = 0 if r.kind == "unreadable" else -1  # not attempted: unsupported type, second path of a file
-        name = os.path.basename(r.path)
-        rejected.append((first + i, r.path, name, r.reason, failed, -1, -1, 0, r.size, r.ctime, r.dir_index, r.part))
+        rejected.append((first + i, r.path, r.reason, failed, -1, -1, 0, r.size, r.ctime, -1, r.dir_index, r.part))
     yield rejected, []
 
 

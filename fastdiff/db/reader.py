@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from ..grouping import store_best_copy_groups
+from ..paths import from_bytes
 from .schema import HASH_CLUSTER_ID
 
 if TYPE_CHECKING:
@@ -34,14 +35,13 @@ if TYPE_CHECKING:
 ClusterKind = Literal["components", "star"]
 HASH_MATCH = 2  # dif_table.success of a pair found by equal hashes
 
-_IMAGE = "d.key, d.path, d.py, d.px, d.file_size"  # width = py, height = px (Fast-Diff-Py's columns)
-_QUALITY = "d.px * d.py DESC, d.file_size DESC, d.key ASC"  # best copy first, as the merge's groups
+_IMAGE = "d.key, d.path_bytes, d.py, d.px, d.file_size"  # width = py, height = px (Fast-Diff-Py's columns)
 
 
 @dataclass(frozen=True)
 class Image:
     key: int
-    path: str
+    path: str  # the file's path: os.fsencode(path) is its exact bytes (fastdiff.paths)
     width: int
     height: int
     file_size: int
@@ -57,7 +57,7 @@ class Member:
 class Cluster:
     """A group of matching images, each image in at most one cluster of a kind."""
 
-    head: Image  # the best copy: most pixels, then the larger file, then index order
+    head: Image  # the best copy: the first in the keeper order (fastdiff.keeper); with part_b, a B image
     members: list[Member]  # the other images, in key order
 
     @property
@@ -103,7 +103,8 @@ def database_path(path: str | os.PathLike[str]) -> Path:
 
 
 def _image(row: tuple) -> Image:
-    return Image(*row)
+    key, raw, *rest = row
+    return Image(key, from_bytes(raw), *rest)
 
 
 class ResultDB:
@@ -141,17 +142,17 @@ class ResultDB:
 
     def errors(self) -> Iterator[Problem]:
         """Entries that failed: unreadable at indexing (stage 'index') or not decodable (stage 'decode')."""
-        for key, path, allowed, error in self._con.execute(
-            "SELECT key, path, allowed, error FROM directory WHERE success = 0 ORDER BY key"
+        for key, raw, allowed, error in self._con.execute(
+            "SELECT key, path_bytes, allowed, error FROM directory WHERE success = 0 ORDER BY key"
         ):
-            yield Problem(key, path, "decode" if allowed else "index", error)
+            yield Problem(key, from_bytes(raw), "decode" if allowed else "index", error)
 
     def disallowed(self) -> Iterator[Problem]:
         """Entries skipped at indexing without an error: unsupported file types and second paths of one file."""
-        for key, path, error in self._con.execute(
-            "SELECT key, path, error FROM directory WHERE allowed = 0 AND success = -1 ORDER BY key"
+        for key, raw, error in self._con.execute(
+            "SELECT key, path_bytes, error FROM directory WHERE allowed = 0 AND success = -1 ORDER BY key"
         ):
-            yield Problem(key, path, "index", error)
+            yield Problem(key, from_bytes(raw), "index", error)
 
     # --- pairs
     def pair_count(self, max_dif: float | None = None) -> int:
@@ -165,13 +166,13 @@ class ResultDB:
         found by equal hashes."""
         rows = self._con.execute(
             """
-            SELECT t.key_a, a.path, t.key_b, b.path, t.dif, t.success FROM dif_table t
+            SELECT t.key_a, a.path_bytes, t.key_b, b.path_bytes, t.dif, t.success FROM dif_table t
             JOIN directory a ON a.key = t.key_a JOIN directory b ON b.key = t.key_b
             WHERE t.success IN (1, ?2) AND (?1 IS NULL OR t.dif <= ?1) ORDER BY t.key_a, t.key_b""",
             (max_dif, HASH_MATCH if hash_matches else 1),
         )
         for key_a, path_a, key_b, path_b, dif, success in rows:
-            yield Pair(key_a, path_a, key_b, path_b, dif, success == HASH_MATCH)
+            yield Pair(key_a, from_bytes(path_a), key_b, from_bytes(path_b), dif, success == HASH_MATCH)
 
     def _dif(self, a: int, b: int) -> float | None:
         row = self._con.execute(
@@ -216,7 +217,7 @@ class ResultDB:
             _image(r)
             for r in self._con.execute(
                 f"SELECT {_IMAGE} FROM temp.component c JOIN directory d ON d.key = c.key "
-                f"WHERE c.level = ? AND c.comp = ? ORDER BY {_QUALITY}",
+                "WHERE c.level = ? AND c.comp = ? ORDER BY d.keeper_rank",
                 (level, comp),
             )
         ]

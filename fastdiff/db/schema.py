@@ -10,8 +10,9 @@ HASH_CLUSTER_ID = "MIN(hash_0, COALESCE(hash_90, hash_0), COALESCE(hash_180, has
 SCHEMA = f"""
 CREATE TABLE directory (
     key INTEGER PRIMARY KEY,             -- index order; rejected entries follow the indexed files
-    path TEXT NOT NULL,
-    filename TEXT NOT NULL,
+    path TEXT NOT NULL,                  -- readable text (fastdiff.paths.display), not unique
+    path_bytes BLOB NOT NULL UNIQUE,     -- the path's exact bytes (os.fsencode); no two entries share one
+    filename TEXT NOT NULL,              -- readable text of the last path component
     error TEXT,                          -- why the file was not compared (NULL when it was)
     success INTEGER NOT NULL DEFAULT -1 CHECK (success IN (-1, 0, 1)),  -- 1 decoded, 0 error, -1 not attempted
     px INTEGER NOT NULL DEFAULT -1,      -- original height (EXIF-oriented), as Fast-Diff-Py
@@ -19,14 +20,15 @@ CREATE TABLE directory (
     allowed INTEGER NOT NULL CHECK (allowed IN (0, 1)),  -- passed the extension filter and is not an alias
     file_size INTEGER NOT NULL DEFAULT -1,
     created REAL NOT NULL DEFAULT -1,    -- st_ctime
+    mtime_ns INTEGER NOT NULL DEFAULT -1,  -- st_mtime_ns at indexing (-1 unknown)
+    keeper_rank INTEGER UNIQUE,          -- decoded images in the keeper order, 0 first (fastdiff.keeper); else NULL
     dir_index INTEGER NOT NULL DEFAULT -1,  -- position of its input directory (part_a then part_b)
     part_b INTEGER NOT NULL DEFAULT 0 CHECK (part_b IN (0, 1)),
     hash_0 INTEGER REFERENCES hash_table (key),
     hash_90 INTEGER REFERENCES hash_table (key),
     hash_180 INTEGER REFERENCES hash_table (key),
     hash_270 INTEGER REFERENCES hash_table (key),
-    deleted INTEGER NOT NULL DEFAULT 0,
-    UNIQUE (path, part_b)
+    deleted INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE hash_table (
     key INTEGER PRIMARY KEY,
@@ -68,6 +70,7 @@ CREATE VIEW matching_pairs AS           -- the matching pairs with their paths (
 DIRECTORY_COLUMNS = (
     "key",
     "path",
+    "path_bytes",
     "filename",
     "error",
     "success",
@@ -76,6 +79,7 @@ DIRECTORY_COLUMNS = (
     "allowed",
     "file_size",
     "created",
+    "mtime_ns",
     "dir_index",
     "part_b",
 )

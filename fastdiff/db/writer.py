@@ -8,16 +8,31 @@ import os
 import sqlite3
 from collections.abc import Iterable
 
+from ..keeper import store_keeper_ranks
+from ..paths import display, path_bytes
 from .schema import DIRECTORY_COLUMNS, SCHEMA
 
+FILE_FIELDS = (
+    "key",
+    "path",
+    "error",
+    "success",
+    "px",
+    "py",
+    "allowed",
+    "file_size",
+    "created",
+    "mtime_ns",
+    "dir_index",
+    "part_b",
+)
+"""The fields of a file row given to insert_files: DIRECTORY_COLUMNS without the ones derived from the path."""
 
-def db_text(text: str) -> str:
-    """Text SQLite can store: undecodable file-name bytes (surrogate escapes) are shown as backslash escapes."""
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+def _directory_row(row: tuple) -> tuple:
+    """A FILE_FIELDS row as a DIRECTORY_COLUMNS row: the path as readable text, exact bytes and file name."""
+    key, path, *rest = row
+    return (key, display(path), path_bytes(path), display(os.path.basename(path)), *rest)
 
 
 def create(path: str | os.PathLike[str]) -> sqlite3.Connection:
@@ -33,12 +48,10 @@ def create(path: str | os.PathLike[str]) -> sqlite3.Connection:
 
 
 def insert_files(con: sqlite3.Connection, rows: Iterable[tuple], hashes: Iterable[tuple]) -> None:
-    """Stage directory rows (DIRECTORY_COLUMNS order) and their rotation hashes (key, h0, h90, h180, h270), in any
-    order; finish() sorts them into the tables."""
+    """Stage file rows (FILE_FIELDS order; the path as fastdiff holds it, `fastdiff.paths`) and their rotation
+    hashes (key, h0, h90, h180, h270), in any order; finish() sorts them into the tables."""
     marks = ", ".join("?" * len(DIRECTORY_COLUMNS))
-    con.executemany(
-        f"INSERT INTO staged_directory VALUES ({marks})", ((*r[:1], db_text(r[1]), db_text(r[2]), *r[3:]) for r in rows)
-    )
+    con.executemany(f"INSERT INTO staged_directory VALUES ({marks})", map(_directory_row, rows))
     con.executemany(
         "INSERT INTO staged_hash VALUES (?, ?, ?, ?, ?)", ((k, *(h or None for h in hs)) for k, *hs in hashes)
     )
@@ -49,9 +62,10 @@ def insert_pairs(con: sqlite3.Connection, rows: Iterable[tuple[int, int, float, 
     con.executemany("INSERT INTO staged_dif VALUES (?, ?, ?, ?, ?)", rows)
 
 
-def finish(con: sqlite3.Connection, config: dict[str, object]) -> None:
+def finish(con: sqlite3.Connection, config: dict[str, object], prefer: list[str]) -> None:
     """Build directory, hash_table and dif_table from the staged rows in key order (the same database whatever order
-    the rows came in), and store the config."""
+    the rows came in), number the images in the keeper order with the `prefer` folders (`fastdiff.keeper`), and
+    store the config."""
     columns = ", ".join(DIRECTORY_COLUMNS)
     con.executescript(f"""
         INSERT INTO directory ({columns}) SELECT {columns} FROM staged_directory ORDER BY key;
@@ -79,7 +93,7 @@ def finish(con: sqlite3.Connection, config: dict[str, object]) -> None:
     con.executemany(
         "INSERT INTO run_config VALUES (?, ?)", ((k, json.dumps(v, sort_keys=True)) for k, v in sorted(config.items()))
     )
-    con.commit()
+    store_keeper_ranks(con, prefer)  # commits
 
 
 def insert_hash_pairs(

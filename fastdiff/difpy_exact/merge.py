@@ -86,7 +86,7 @@ def merge(inputs: MergeInputs, out_dir: Path, options: MergeOptions) -> None:
     seen: set[str] = set()
     with new_database(out_dir) as con:
         for rows, hashes in file_rows(inputs, index_order, build):
-            for key, p, _, error, success, *_rest, dir_index, _part in rows:
+            for key, p, error, success, *_rest, dir_index, _part in rows:
                 if success == 1:
                     n_valid += 1
                     first_valid.setdefault(dir_index, key)
@@ -110,7 +110,7 @@ def merge(inputs: MergeInputs, out_dir: Path, options: MergeOptions) -> None:
                 if a not in dropped and b not in dropped
             ),
         )
-        writer.finish(con, options.run_config)
+        writer.finish(con, options.run_config, options.prefer)
         groups = group_matches(key_a, key_b, mse)
         con.executemany(
             "INSERT INTO best_copy_group VALUES (?, ?, ?)",
