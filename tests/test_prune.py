@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from test_kernel import _batch, brute, planted
 
-from fastdiff import hash_join, prune
+from fastdiff import hash_join, kernel, prune
 from fastdiff.batch import Batch
 from fastdiff.compare import compare_blocks
 from fastdiff.config import load_config
@@ -112,11 +112,13 @@ def test_pruned_equals_brute_force(name, rotate, tile):
         assert [(i, j, m) for i, j, m, _r, _k in pruned] == list(zip(ei.tolist(), ej.tolist(), exact[ei, ej].tolist()))
 
 
-@pytest.mark.parametrize("dense", [0.0, 1.0])
+@pytest.mark.parametrize("path", ["gemm", "pairs", "product"])
 @pytest.mark.parametrize("same_dim, aspect, keep", [(True, None, False), (False, 1.2, False), (True, None, True)])
-def test_shapes_blocks_and_both_paths(monkeypatch, dense, same_dim, aspect, keep):
-    """same_dim / match_aspect_by, split blocks, skip_matching_hash, and both the exact and the GEMM path of a tile."""
-    monkeypatch.setattr(prune, "DENSE", dense)
+def test_shapes_blocks_and_both_paths(monkeypatch, path, same_dim, aspect, keep):
+    """same_dim / match_aspect_by, split blocks, skip_matching_hash, and every path of a tile: the GEMM filter (the
+    probe says the bounds would not pay), the survivors' exact sums pair by pair, or through one exact product."""
+    monkeypatch.setattr(prune.Pruner, "probe", lambda self, ia, ib, mask: path == "gemm")
+    monkeypatch.setattr(kernel, "PRODUCT", 10**9 if path == "product" else 0)
     rng = np.random.default_rng(11)
     n, px = 80, 12
     t = natural(rng, n, px)
