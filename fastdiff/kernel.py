@@ -23,7 +23,7 @@ REFINE_BATCH = 256
 # 1 / PRODUCT of their images' combinations (a pair costs about 50 us alone, 0.5-2 us inside a product on 2 cores)
 # and each side has at most PRODUCT_SIDE images (the product's memory)
 PRODUCT = 24
-PRODUCT_SIDE = 2048
+PRODUCT_SIDE = 512
 # products with at most this many results run as einsum loops: through a multithreaded BLAS they wait for its
 # threads (28 ms measured for 16 x 64 x 1024 on 2 busy cores, 0.13 ms as einsum)
 SMALL_PRODUCT = 2**15

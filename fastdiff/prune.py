@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from . import kernel
+from . import hash_join, kernel
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,10 @@ def memory_bytes(n_a: int, n_b: int, px: int, rotations: int, tile_a: int, tile_
     and cell sums of a chunk of `cell_sums`, the survivors of a tile (two int64 positions and a bool mask
     for each of its pairs, at most), the prepared sides of the pairs computed exactly (at most a tile of a, and
     every rotation of a tile of b, float32, plus `kernel.prepare`'s int32 and rotation temporaries), and
-    `kernel.exact_sse`'s float64 batches, and a batch of pair-by-pair grid bounds.
+    `kernel.exact_sse`'s float64 batches or, instead of them, the exact product of a cluster of candidates
+    (`kernel.exact_sse_product`: at most PRODUCT_SIDE images a side, float64 sums, a float32 chunk product, and the
+    int64 sums of each rotation of its pairs, twice), and a batch of pair-by-pair grid bounds; or, instead of all
+    the per-tile terms (at threshold 0 no tile is compared), the hash join (`hash_join_bytes`).
     """
     d = px * px * 3
     cells = 3 * min(GRID, px) ** 2 * 8
@@ -126,7 +129,20 @@ def memory_bytes(n_a: int, n_b: int, px: int, rotations: int, tile_a: int, tile_
     sides = (tile_a + rotations * tile_b) * d * (4 + 4 + 1) + (tile_a + tile_b) * d * 4
     refine = 3 * kernel.REFINE_BATCH * d * 8
     grid = 4 * GRID_BATCH * cells
-    return sums + chunk + survivors + sides + refine + grid
+    side_a, side_b = min(tile_a, kernel.PRODUCT_SIDE), min(tile_b, kernel.PRODUCT_SIDE)
+    product = side_a * side_b * rotations * (8 + 4 + 2 * 8)
+    tiles = survivors + sides + max(refine, product) + grid
+    return sums + chunk + max(tiles, hash_join_bytes(n_a, n_b, px, rotations))
+
+
+def hash_join_bytes(n_a: int, n_b: int, px: int, rotations: int) -> int:
+    """The temporary memory of `fastdiff.hash_join.equal_pairs` before its pairs (bytes): the digests (one per
+    image of a, one per rotation of b) with their sort order, sorted copy and search bounds, and a chunk of byte
+    comparisons (VERIFY_BYTES of a's thumbnails, the rotated copies of b's and their comparison). The hits add 57
+    bytes each, and there is one for each equal pair (as many as the job's output rows: not bounded in advance)."""
+    digests = n_a * 8 * 3 + n_b * rotations * 8 * 4
+    verify = 3 * hash_join.VERIFY_BYTES + 3 * px * px
+    return digests + verify
 
 
 @dataclass
