@@ -12,10 +12,13 @@ Sets (cached as .npy in --cache):
 * adversarial: low-contrast noise around one grey level (128 + uniform -3..3, MSE about 8 between two images): every
   bound is far below the threshold, nothing can be pruned, the cost of the bounds is pure overhead.
 
-A set larger than --full-max images is measured on --sample random block pairs of --block images each (the block
-pairs of a run are unrelated to the content, so any block pair is representative); the per-pair time extrapolates
-to the whole set and to 10^6 images. Both methods run in this process on the same blocks; "identical" compares
-every pair, MSE (float64, bit for bit), rotation and kind.
+A set larger than --full-max images is measured on --sample random block pairs of --block images each (20,000: the
+workflow's blocks, `fastdiff.layout.AUTO_MIN_BLOCK_IMAGES`; the block pairs of a run are unrelated to the content,
+so any block pair is representative): the pruned time per pair of those extrapolates to the whole set and to 10^6
+images. Brute force on a 20,000 x 20,000 block pair takes minutes, so the ratio, the brute-force columns and
+"identical" come from both methods on the first --check-block images of each block of the sampled pairs. Both
+methods run in this process on the same blocks, alternating which goes first (--repeat rounds); "identical"
+compares every pair, MSE (float64, bit for bit), rotation and kind. Seconds are wall time, CPU seconds in brackets.
 """
 
 from __future__ import annotations
@@ -151,25 +154,39 @@ def _candidates(line: str) -> tuple[int, int, int]:
     return tuple(int(m.group(1)) if m else 0 for m in found)
 
 
-def measure(thumbs: np.ndarray, blocks: list[tuple[slice, slice]], opts: CompareOptions, catch: CountsLog) -> dict:
-    """Both methods on the block pairs: seconds, pairs, candidates, identical."""
-    out = {"pruned": 0.0, "brute": 0.0, "pairs": 0, "band": 0, "channels": 0, "grid": 0, "matches": 0}
-    out["identical"] = True
+def measure(
+    thumbs: np.ndarray,
+    blocks: list[tuple[slice, slice]],
+    opts: CompareOptions,
+    catch: CountsLog,
+    methods: tuple[str, ...] = ("pruned", "brute"),
+    repeat: int = 1,
+) -> dict:
+    """The methods on the block pairs, `repeat` times alternating which goes first: seconds and CPU seconds (per
+    round), pairs, candidates, identical."""
+    out = {"pairs": 0, "band": 0, "channels": 0, "grid": 0, "matches": 0, "identical": True}
+    out.update(dict.fromkeys(methods, 0.0) | dict.fromkeys([m + " cpu" for m in methods], 0.0))
     keys = np.arange(len(thumbs), dtype=np.int64)
     for sa, sb in blocks:
         same = sa == sb
-        a = batch(thumbs[sa], keys[sa])
-        b = a if same else batch(thumbs[sb], keys[sb])
+        a = batch(np.ascontiguousarray(thumbs[sa]), keys[sa])
+        b = a if same else batch(np.ascontiguousarray(thumbs[sb]), keys[sb])
         results = {}
-        for method, flag in (("pruned", True), ("brute", False)):
-            start = time.perf_counter()
-            results[method] = compare_blocks(a, b, CompareOptions(**{**opts.__dict__, "prune": flag}), same)
-            out[method] += time.perf_counter() - start
-        for name, count in zip(("band", "channels", "grid"), _candidates(catch.take())):
+        for r in range(repeat):
+            for method in methods if r % 2 == 0 else methods[::-1]:
+                start, cpu = time.perf_counter(), time.process_time()
+                options = CompareOptions(**{**opts.__dict__, "prune": method == "pruned"})
+                results[method] = compare_blocks(a, b, options, same)
+                out[method] += (time.perf_counter() - start) / repeat
+                out[method + " cpu"] += (time.process_time() - cpu) / repeat
+                if method == "pruned":
+                    counts = _candidates(catch.take())
+        for name, count in zip(("band", "channels", "grid"), counts):
             out[name] += count
         out["pairs"] += len(a.keys) * (len(a.keys) - 1) // 2 if same else len(a.keys) * len(b.keys)
         out["matches"] += len(results["pruned"])
-        out["identical"] &= _rows(results["pruned"]) == _rows(results["brute"])
+        if "brute" in methods:
+            out["identical"] &= _rows(results["pruned"]) == _rows(results["brute"])
     return out
 
 
@@ -177,36 +194,42 @@ def cmd_run(args: argparse.Namespace) -> None:
     catch = CountsLog()
     opts = CompareOptions(threshold=args.threshold, same_dim=False, rotate=True)
     print(
-        "| set | images | block pairs measured | pairs | brute s | pruned s | brute pairs/s | pruned pairs/s eq. "
-        "| band keeps | channels keep | grid keeps | matches | ratio | identical | whole set pruned (extrap.) |"
+        "| set | images | block pairs measured | pairs | brute s (CPU) | pruned s (CPU) | brute pairs/s "
+        "| pruned pairs/s eq. | band keeps | channels keep | grid keeps | matches | ratio | identical "
+        "| whole set pruned (extrap.) | 10^6 images pruned (extrap.) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     rng = np.random.default_rng(1)
     for name in args.sets:
         for n in args.images:
+            if n > args.full_max and name not in args.sampled_sets:
+                continue
             thumbs = load_set(name, n, args.px, args.cache, args.sources)
             if n <= args.full_max:
                 blocks, label = [(slice(0, n), slice(0, n))], "all (1 block)"
+                r = check = measure(thumbs, blocks, opts, catch, repeat=args.repeat)
             else:
                 starts = rng.choice(n // args.block, size=(args.sample, 2), replace=True) * args.block
                 blocks = [(slice(i, i + args.block), slice(j, j + args.block)) for i, j in starts]
-                label = f"{args.sample} of {args.block}x{args.block}"
-            r = measure(thumbs, blocks, opts, catch)
-            total = n * (n - 1) // 2
+                r = measure(thumbs, blocks, opts, catch, ("pruned",))
+                small = [
+                    (slice(a.start, a.start + args.check_block), slice(b.start, b.start + args.check_block))
+                    for a, b in blocks
+                ]
+                check = measure(thumbs, small, opts, catch, repeat=args.repeat)
+                label = f"{args.sample} of {args.block}x{args.block} (check: {args.check_block}x{args.check_block})"
             per_pair = r["pruned"] / r["pairs"]
+            ratio, ratio_cpu = check["brute"] / check["pruned"], check["brute cpu"] / check["pruned cpu"]
+            million = per_pair * 10**6 * (10**6 - 1) / 2
             print(
-                f"| {name} | {n:,} | {label} | {r['pairs']:,} | {r['brute']:.1f} | {r['pruned']:.2f} "
-                f"| {r['pairs'] / r['brute']:.3g} | {r['pairs'] / r['pruned']:.3g} "
+                f"| {name} | {n:,} | {label} | {r['pairs']:,} | {check['brute']:.1f} ({check['brute cpu']:.1f}) "
+                f"| {r['pruned']:.2f} ({r['pruned cpu']:.2f}) "
+                f"| {check['pairs'] / check['brute']:.3g} | {r['pairs'] / r['pruned']:.3g} "
                 f"| {r['band'] / r['pairs']:.3%} | {r['channels'] / r['pairs']:.3%} | {r['grid'] / r['pairs']:.4%} "
-                f"| {r['matches']} "
-                f"| {r['brute'] / r['pruned']:.1f}x | {'yes' if r['identical'] else 'NO'} | {per_pair * total:.0f} s |"
+                f"| {r['matches']} | {ratio:.2f}x (CPU {ratio_cpu:.2f}x) | {'yes' if check['identical'] else 'NO'} "
+                f"| {per_pair * n * (n - 1) / 2:.0f} s | {million / 3600:.2f} h |",
+                flush=True,
             )
-            if name == "realistic" and n == max(args.images):
-                million = per_pair * 10**6 * (10**6 - 1) / 2
-                print(
-                    f"\n10^6 {name} images at threshold {args.threshold}: {million / 3600:.2f} h of compare on this "
-                    f"machine (the pruned time per pair above x 5e11 pairs)\n"
-                )
 
 
 def cmd_grid(args: argparse.Namespace) -> None:
@@ -242,8 +265,16 @@ def main() -> None:
     p.add_argument("--images", type=int, nargs="+", default=[10_000, 100_000])
     p.add_argument("--sets", nargs="+", default=["realistic", "adversarial"])
     p.add_argument("--full-max", type=int, default=12_000, help="largest set compared whole (one block)")
-    p.add_argument("--block", type=int, default=4000)
+    p.add_argument("--block", type=int, default=20_000, help="images per block of a sampled set")
+    p.add_argument("--check-block", type=int, default=4000, help="images per block of the brute-force check")
     p.add_argument("--sample", type=int, default=2)
+    p.add_argument(
+        "--sampled-sets",
+        nargs="+",
+        default=["realistic"],
+        help="sets measured above --full-max (adversarial: brute-force speed, minutes per block pair)",
+    )
+    p.add_argument("--repeat", type=int, default=1, help="rounds of both methods on each block pair checked")
     p = sub.add_parser("grid")
     p.add_argument("--images", type=int, nargs=1, default=[5000])
     p.add_argument("--grids", type=int, nargs="+", default=[1, 2, 3, 4, 5, 6, 8, 10])

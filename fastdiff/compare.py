@@ -131,13 +131,19 @@ def compare_blocks(
     order_b = _order(b, opts, None if pruner is None else pruner.sums_b)
     rank_a, rank_b = pair_ranks(a, b, same_block, opts.two_partitions)
     t = opts.tile(on_gpu=xp is not np)
+    # a block with itself and the MSE kernel: each pair once by position, tiles ta <= tb and i < j inside a diagonal
+    # tile, whatever the path order (the rotation is then seen from the image first in path order, `reverse`, and
+    # the keys are put in path order at the end); a user difference keeps the pairs in path order (i before j)
+    by_position = same_block and diff is None
     if opts.skip_matching_hash:
         ha, hb = _hash_matches(a, b, Dims.of(np, a, rank_a), Dims.of(np, b, rank_b), opts, same_block)
         found.append((ha, hb, np.zeros(len(ha)), np.full(len(ha), -1, np.int8), HASH_MATCH))
         # tile coordinates of the hash matches, to take them out of the products
-        pos_a, pos_b = np.argsort(order_a), np.argsort(order_b)
-        hash_tile = (pos_a[ha] // t, pos_b[hb] // t)
-        hash_local = (pos_a[ha] % t, pos_b[hb] % t)
+        pos_a, pos_b = np.argsort(order_a)[ha], np.argsort(order_b)[hb]
+        if by_position:
+            pos_a, pos_b = np.minimum(pos_a, pos_b), np.maximum(pos_a, pos_b)
+        hash_tile = (pos_a // t, pos_b // t)
+        hash_local = (pos_a % t, pos_b % t)
     dims_a = Dims.of(xp, a, rank_a)
     dims_b = dims_a if b is a else Dims.of(xp, b, rank_b)
     zero = pruner is not None and opts.threshold == 0  # threshold 0: equal thumbnails, a hash join (no products)
@@ -152,13 +158,17 @@ def compare_blocks(
         ib = order_b[tb : tb + t]
         ib_dev = xp.asarray(ib)
         side_b = None
-        for ta in range(0, len(order_a), t):
+        for ta in range(0, tb + 1 if by_position else len(order_a), t):
             ia = order_a[ta : ta + t]
             done += 1
             if pruner is not None and not opts.keep_non_matching_aspects and pruner.outside_band(ia, ib):
                 continue
             ia_dev = xp.asarray(ia)
-            ordered = ordered_pairs(xp, dims_a, ia_dev, dims_b, ib_dev, same_block)
+            if by_position:
+                ordered = xp.ones((len(ia), len(ib)), bool)
+                ordered = xp.triu(ordered, 1) if ta == tb else ordered
+            else:
+                ordered = ordered_pairs(xp, dims_a, ia_dev, dims_b, ib_dev, same_block)
             compatible = compatible_pairs(xp, dims_a, ia_dev, dims_b, ib_dev, opts)
             if opts.keep_non_matching_aspects:
                 ri, rj = (_host(v) for v in xp.nonzero(ordered & ~compatible))
@@ -170,10 +180,10 @@ def compare_blocks(
             if zero or not bool(mask.any()):
                 continue
             # pairs whose image of b comes first in the index order: their rotation is taken from b's side
-            # (never inside one block, nor across partitions A and B: pair_ranks puts all of a first there)
+            # (never across partitions A and B, where pair_ranks puts all of a first, nor in path order inside a block)
             reverse = (
                 None
-                if same_block or opts.two_partitions
+                if (same_block and not by_position) or opts.two_partitions
                 else dims_a.rank[ia_dev][:, None] > dims_b.rank[ib_dev][None, :]
             )
             if diff is not None:

@@ -42,13 +42,15 @@ from typing import Any
 
 import numpy as np
 
-from . import kernel
+from . import hash_join, kernel
 
 log = logging.getLogger(__name__)
 
 GRID = 5  # cells per side of the grid bound (benchmarks/prune.py grid: 5 keeps the fewest survivors per cost)
 SUB = 128  # side of the sub-tiles that the band skips inside a tile
-DENSE = 0.02  # survivors per pair of a tile above which the GEMM filter is cheaper than exact pair sums
+DENSE = 0.02  # survivors per pair of a tile above which the GEMM filter is cheaper than the bounds and exact sums
+PROBE = 512  # pairs of a tile on which the bounds are tried first (`Pruner.probe`) ...
+PROBE_MIN = 2**15  # ... when it has at least this many pairs
 GRID_BATCH = 8192  # pairs whose grid bound is computed at a time
 SUM_CHUNK = 2**22  # int64 row sums at a time when summing cells
 
@@ -114,7 +116,10 @@ def memory_bytes(n_a: int, n_b: int, px: int, rotations: int, tile_a: int, tile_
     and cell sums of a chunk of `cell_sums`, the survivors of a tile (two int64 positions and a bool mask
     for each of its pairs, at most), the prepared sides of the pairs computed exactly (at most a tile of a, and
     every rotation of a tile of b, float32, plus `kernel.prepare`'s int32 and rotation temporaries), and
-    `kernel.exact_sse`'s float64 batches, and a batch of pair-by-pair grid bounds.
+    `kernel.exact_sse`'s float64 batches or, instead of them, the exact product of a cluster of candidates
+    (`kernel.exact_sse_product`: at most PRODUCT_SIDE images a side, float64 sums, a float32 chunk product, and the
+    int64 sums of each rotation of its pairs, twice), and a batch of pair-by-pair grid bounds; or, instead of all
+    the per-tile terms (at threshold 0 no tile is compared), the hash join (`hash_join_bytes`).
     """
     d = px * px * 3
     cells = 3 * min(GRID, px) ** 2 * 8
@@ -124,7 +129,20 @@ def memory_bytes(n_a: int, n_b: int, px: int, rotations: int, tile_a: int, tile_
     sides = (tile_a + rotations * tile_b) * d * (4 + 4 + 1) + (tile_a + tile_b) * d * 4
     refine = 3 * kernel.REFINE_BATCH * d * 8
     grid = 4 * GRID_BATCH * cells
-    return sums + chunk + survivors + sides + refine + grid
+    side_a, side_b = min(tile_a, kernel.PRODUCT_SIDE), min(tile_b, kernel.PRODUCT_SIDE)
+    product = side_a * side_b * rotations * (8 + 4 + 2 * 8)
+    tiles = survivors + sides + max(refine, product) + grid
+    return sums + chunk + max(tiles, hash_join_bytes(n_a, n_b, px, rotations))
+
+
+def hash_join_bytes(n_a: int, n_b: int, px: int, rotations: int) -> int:
+    """The temporary memory of `fastdiff.hash_join.equal_pairs` before its pairs (bytes): the digests (one per
+    image of a, one per rotation of b) with their sort order, sorted copy and search bounds, and a chunk of byte
+    comparisons (VERIFY_BYTES of a's thumbnails, the rotated copies of b's and their comparison). The hits add 57
+    bytes each, and there is one for each equal pair (as many as the job's output rows: not bounded in advance)."""
+    digests = n_a * 8 * 3 + n_b * rotations * 8 * 4
+    verify = 3 * hash_join.VERIFY_BYTES + 3 * px * px
+    return digests + verify
 
 
 @dataclass
@@ -182,6 +200,7 @@ class Pruner:
         self.sums_a = _host(self.channels_a.sum(axis=1)).astype(np.int64)  # exact integers
         self.sums_b = _host(self.channels_b.sum(axis=1)).astype(np.int64)
         self.counts = Counts()
+        self.rng = np.random.default_rng(0)  # the probes' pairs (`probe`)
 
     def outside_band(self, ia: np.ndarray, ib: np.ndarray) -> bool:
         """Whether no pair of images ia x ib (host indices) can be within the threshold: their sums differ by more
@@ -206,26 +225,54 @@ class Pruner:
         Returns
         -------
         tuple
-            (mask, None) when many pairs are left: `mask` keeps only them, for the GEMM filter
+            (mask, None) when the bounds would leave many pairs (`probe`): the tile goes unchanged to the GEMM filter
             (`kernel.compare_tile`); or (mask, (ri, rj, mse, rotation)) with the exact matches (host arrays: int64
-            positions in the tile, float64 MSE, int8 rotation) when few are left.
+            positions in the tile, float64 MSE, int8 rotation).
         """
-        xp = self.xp
-        ri, rj = self._survivors(ia, ib, mask)
-        if len(ri) > DENSE * mask.shape[0] * mask.shape[1]:
+        self.counts.pairs += mask.shape[0] * mask.shape[1]
+        if self.probe(ia, ib, mask):
             self.counts.dense_tiles += 1
-            keep = xp.zeros(mask.shape, bool)
-            keep[ri, rj] = True
-            return keep, None
+            return mask, None
+        ri, rj = self._survivors(ia, ib, mask)
         rev = None if reverse is None else reverse[ri, rj]
         sse, rot = self.exact(ia[ri], ib[rj], rev)
-        mse = sse.astype(xp.float64) / self.d
+        mse = sse.astype(self.xp.float64) / self.d
         ok = mse <= self.threshold
         return mask, tuple(_host(v) for v in (ri[ok], rj[ok], mse[ok], rot[ok]))
 
+    def probe(self, ia: Any, ib: Any, mask: Any) -> bool:
+        """Whether the bounds would leave more than DENSE of the tile's pairs, estimated on PROBE pairs drawn at
+        random (a deterministic stream): then the bounds cost more than they save, and the tile goes to the GEMM
+        filter whole (low-contrast data, where nothing prunes, pays only this probe). Only speed depends on it."""
+        xp = self.xp
+        ta, tb = mask.shape
+        if ta * tb < PROBE_MIN:
+            return False
+        i = xp.asarray(self.rng.integers(0, ta, PROBE))
+        j = xp.asarray(self.rng.integers(0, tb, PROBE))
+        ok = mask[i, j]
+        i, j = ia[i[ok]], ib[j[ok]]
+        diff = self.channels_a[i] - self.channels_b[j]
+        near = (diff * diff).sum(axis=1) * (3 / self.d) <= self.limit
+        i, j = i[near], j[near]
+        if len(i) <= DENSE * PROBE:
+            return False
+        a = self.cells_a[i].reshape(len(i), -1)
+        cells_b = self.cells_b[j]
+        cross = xp.stack(
+            [
+                xp.einsum("ij,ij->i", a * self.weights, xp.rot90(cells_b, k, axes=(1, 2)).reshape(len(j), -1))
+                for k in range(self.rotations)
+            ]
+        ).max(axis=0)
+        norms = ((a * a + cells_b.reshape(len(j), -1) ** 2) * self.weights).sum(axis=1)
+        kept = int((norms - 2 * cross <= self.limit).sum())
+        return kept > DENSE * PROBE
+
     def exact(self, ia: Any, ib: Any, reverse: Any) -> tuple[Any, Any]:
         """Exact min SSE over rotations (int64) and rotation (int8) of the pairs (ia[t], ib[t]) of the blocks, as
-        `kernel.exact_sse`, preparing only the images involved."""
+        `kernel.exact_sse`, preparing only the images involved (`kernel.exact_sse_auto`: pair by pair, or through
+        one exact product for a cluster of near copies)."""
         xp = self.xp
         if len(ia) == 0:
             return xp.zeros(0, xp.int64), xp.zeros(0, xp.int8)
@@ -233,21 +280,15 @@ class Pruner:
         ub, lb = xp.unique(ib, return_inverse=True)
         side_a = kernel.prepare(xp, self.thumbs_a[ua], 1)
         side_b = kernel.prepare(xp, self.thumbs_b[ub], self.rotations)
-        return kernel.exact_sse(xp, side_a, side_b, la.reshape(-1), lb.reshape(-1), reverse)
+        return kernel.exact_sse_auto(xp, side_a, side_b, la.reshape(-1), lb.reshape(-1), reverse)
 
     def _survivors(self, ia: Any, ib: Any, mask: Any) -> tuple[Any, Any]:
-        """Positions (ri, rj) in the tile of the allowed pairs that both the band and the grid bound keep."""
+        """Positions (ri, rj) in the tile of the allowed pairs that the band, the channel means and the grid bound
+        keep."""
         xp = self.xp
         w = self.weights
-        a = self.cells_a[ia].reshape(len(ia), -1)
-        cells_b = self.cells_b[ib]
-        b = xp.stack([xp.rot90(cells_b, k, axes=(1, 2)).reshape(len(ib), -1) for k in range(self.rotations)])
-        norm_a = (a * a) @ w
-        norm_b = (b[0] * b[0]) @ w  # the same for every rotation: rot90 keeps the cell sizes
-        aw = a * w
         chan_a, chan_b = self.channels_a[ia], self.channels_b[ib]
         sums_a, sums_b = _host(chan_a.sum(axis=1)), _host(chan_b.sum(axis=1))
-        self.counts.pairs += mask.shape[0] * mask.shape[1]
         found_i, found_j = [], []
         for r0 in range(0, len(ia), SUB):
             sa = sums_a[r0 : r0 + SUB]
@@ -268,10 +309,13 @@ class Pruner:
             return xp.zeros(0, xp.int64), xp.zeros(0, xp.int64)
         ri, rj = xp.concatenate(found_i), xp.concatenate(found_j)
         self.counts.channels += len(ri)
-        if len(ri) > DENSE * mask.shape[0] * mask.shape[1]:  # the GEMM filter follows: the grid would not pay
-            self.counts.grid += len(ri)
-            return ri, rj
         # grid: pair by pair (dot products of K values; small matrix products run far slower through BLAS threads)
+        a = self.cells_a[ia].reshape(len(ia), -1)
+        cells_b = self.cells_b[ib]
+        b = xp.stack([xp.rot90(cells_b, k, axes=(1, 2)).reshape(len(ib), -1) for k in range(self.rotations)])
+        norm_a = (a * a * w).sum(axis=1)  # (no matrix-vector products: BLAS threads cost more than they save)
+        norm_b = (b[0] * b[0] * w).sum(axis=1)  # the same for every rotation: rot90 keeps the cell sizes
+        aw = a * w
         keep = xp.zeros(len(ri), bool)
         for s in range(0, len(ri), GRID_BATCH):
             i, j = ri[s : s + GRID_BATCH], rj[s : s + GRID_BATCH]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from test_kernel import _batch, brute, planted
 
-from fastdiff import hash_join, prune
+from fastdiff import hash_join, kernel, prune
 from fastdiff.batch import Batch
 from fastdiff.compare import compare_blocks
 from fastdiff.config import load_config
@@ -112,11 +112,13 @@ def test_pruned_equals_brute_force(name, rotate, tile):
         assert [(i, j, m) for i, j, m, _r, _k in pruned] == list(zip(ei.tolist(), ej.tolist(), exact[ei, ej].tolist()))
 
 
-@pytest.mark.parametrize("dense", [0.0, 1.0])
+@pytest.mark.parametrize("path", ["gemm", "pairs", "product"])
 @pytest.mark.parametrize("same_dim, aspect, keep", [(True, None, False), (False, 1.2, False), (True, None, True)])
-def test_shapes_blocks_and_both_paths(monkeypatch, dense, same_dim, aspect, keep):
-    """same_dim / match_aspect_by, split blocks, skip_matching_hash, and both the exact and the GEMM path of a tile."""
-    monkeypatch.setattr(prune, "DENSE", dense)
+def test_shapes_blocks_and_both_paths(monkeypatch, path, same_dim, aspect, keep):
+    """same_dim / match_aspect_by, split blocks, skip_matching_hash, and every path of a tile: the GEMM filter (the
+    probe says the bounds would not pay), the survivors' exact sums pair by pair, or through one exact product."""
+    monkeypatch.setattr(prune.Pruner, "probe", lambda self, ia, ib, mask: path == "gemm")
+    monkeypatch.setattr(kernel, "PRODUCT", 10**9 if path == "product" else 0)
     rng = np.random.default_rng(11)
     n, px = 80, 12
     t = natural(rng, n, px)
@@ -180,3 +182,104 @@ def test_config_key_and_margin(tmp_path):
     t = natural(np.random.default_rng(0), 20, 10)
     p = prune.Pruner(np, t, t, 5.0, 4)
     assert p.limit >= 5.0 * p.d and p.limit - 5.0 * p.d < 1.0  # the margins are tiny in SSE units
+
+
+def reference(t: np.ndarray, paths: np.ndarray, threshold: float) -> list[tuple]:
+    """Every pair within the threshold, first-by-path, with the MSE and the first rotation of the second image
+    reaching the minimum: the definition, pair by pair."""
+    out = []
+    for x in range(len(t)):
+        for y in range(len(t)):
+            if paths[x] < paths[y]:
+                sse = [np.sum((t[x].astype(np.int64) - np.rot90(t[y], k)) ** 2) for k in range(4)]
+                mse = min(sse) / t[0].size
+                if mse <= threshold:
+                    out.append((x, y, mse, int(np.argmin(sse)), 1))
+    return sorted(out)
+
+
+@pytest.mark.parametrize("prune_on", [True, False])
+@pytest.mark.parametrize("tile", [8, 1024])
+def test_block_with_itself_out_of_path_order(monkeypatch, prune_on, tile):
+    """Inside one block the tiles are visited by position (ta <= tb, i < j on the diagonal) in (shape, sum) order,
+    unrelated to the path order: every pair once, stored first-by-path, the rotation seen from that image (ties
+    included), on the GEMM filter's symmetric diagonal tiles and on the pruned path."""
+    monkeypatch.setattr(prune, "PROBE_MIN", 0)  # the probe runs on the small tiles too
+    rng = np.random.default_rng(8)
+    n, px = 36, 8
+    t = natural(rng, n, px)
+    t[8] = np.rot90(t[9], 1)
+    t[10] = np.maximum(t[10], np.rot90(t[10], 2))
+    t[11] = np.rot90(t[10], 1)  # rotations 1 and 3 tie
+    t[20:26] = adversarial(rng, 6, px)
+    dims = np.tile([[100, 100]], (n, 1))
+    paths = np.asarray([f"/p/{k:02d}" for k in rng.permutation(n)])
+    block = Batch(**{**_batch(t, np.arange(n), dims).__dict__, "paths": paths})
+    for threshold in (0.0, 3.0, 1e9):
+        opts = CompareOptions(threshold=threshold, same_dim=False, tile_size=tile, prune=prune_on)
+        assert rows(compare_blocks(block, block, opts, True)) == reference(t, paths, threshold), threshold
+
+
+def test_probe_sends_noise_to_the_gemm_filter():
+    """Low-contrast noise: the probe sends every large tile to the GEMM filter; smooth images: none."""
+    rng = np.random.default_rng(4)
+    n, px = 300, 8
+    for name, dense in (("adversarial", True), ("natural", False)):
+        t = SETS[name](rng, n, px)
+        p = prune.Pruner(np, t, t, 5.0, 4)
+        ia, ib = np.arange(0, 200), np.arange(100, 300)
+        assert p.probe(ia, ib, np.ones((200, 200), bool)) is dense
+        assert p.probe(ia[:10], ib[:10], np.ones((10, 10), bool)) is False  # below PROBE_MIN: the bounds run
+        keys, dims = np.arange(n), np.tile([[100, 100]], (n, 1))
+        opts = CompareOptions(threshold=5.0, same_dim=False, tile_size=256)
+        pruned, plain = both(_batch(t, keys, dims), _batch(t, keys, dims), opts, True)
+        assert pruned == plain
+
+
+@pytest.mark.parametrize("small", [0, 10**9])
+def test_exact_product_equals_pair_by_pair(monkeypatch, small):
+    """kernel.exact_sse_product (chunked float32 products, einsum or BLAS) gives exact_sse's numbers and tie rules."""
+    monkeypatch.setattr(kernel, "SMALL_PRODUCT", small)
+    rng = np.random.default_rng(6)
+    t = natural(rng, 40, 24)  # d = 1728: two chunks
+    t[3] = np.maximum(t[3], np.rot90(t[3], 2))
+    t[4] = np.rot90(t[3], 1)
+    t[0] = 255
+    t[1] = 0  # the largest |dot| terms
+    a, b = kernel.prepare(np, t, 1), kernel.prepare(np, t, 4)
+    ia, ib = rng.integers(0, 40, 500), rng.integers(0, 40, 500)
+    ia[:3], ib[:3] = [3, 4, 0], [4, 3, 1]
+    reverse = rng.random(500) < 0.5
+    for rev in (None, reverse):
+        expected = kernel.exact_sse(np, a, b, ia, ib, rev)
+        for got in (kernel.exact_sse_product(np, a, b, ia, ib, rev), kernel.exact_sse_auto(np, a, b, ia, ib, rev)):
+            assert all(np.array_equal(x, y) for x, y in zip(got, expected))
+
+
+def test_user_differences_are_never_pruned(monkeypatch):
+    """A user difference has no lower bound: prune is ignored and every allowed pair reaches the function."""
+    from fastdiff.userfn import DiffFunction
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a user difference was pruned")
+
+    monkeypatch.setattr(prune, "Pruner", fail)
+    t = natural(np.random.default_rng(9), 30, 8)
+    keys, dims = np.arange(30), np.tile([[100, 100]], (30, 1))
+    seen = []
+
+    def mean_abs(x, y):
+        seen.append(1)
+        return float(np.mean(np.abs(x.astype(float) - y)))
+
+    opts = CompareOptions(threshold=3.0, same_dim=False, rotate=False)
+    block = _batch(t, keys, dims)
+    for flag in (True, False):
+        got = compare_blocks(
+            block, block, dataclasses.replace(opts, prune=flag), True, diff=DiffFunction(mean_abs, False)
+        )
+        assert len(seen) == 30 * 29 // 2
+        seen.clear()
+        expected = {(i, j) for i in range(30) for j in range(i + 1, 30) if mean_abs(t[i], t[j]) <= 3.0}
+        seen.clear()
+        assert set(zip(got.key_a.tolist(), got.key_b.tolist())) == expected
