@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .atomic import atomic_path
+from .prune import image_cells, image_cuts
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +19,10 @@ log = logging.getLogger(__name__)
 # merge) and one over the pixels (read by the compare jobs). A batch that fails the check is removed, so that
 # the next run of the workflow rebuilds it; it is never compared.
 META_FIELDS = ("keys", "paths", "height", "width", "hashes", "error_keys", "error_messages", "timing")
+# Each batch also stores the integer cell sums of the pruned compare's grid (`fastdiff.prune.image_cells`) with the
+# grid's cut points, and their own sha-256 (read with the pixels). A batch without them was written by an older
+# fastdiff: like one without checksums it is removed and rebuilt (never compared with sums computed on the fly).
+CELL_FIELDS = ("cells", "cell_cuts")
 
 
 class CorruptBatchError(RuntimeError):
@@ -59,6 +64,7 @@ class Batch:
     error_messages: np.ndarray  # str (e,)
     started: float
     finished: float
+    cells: np.ndarray | None = None  # int32 (n, g, g, 3): the grid's cell sums (fastdiff.prune.image_cells)
 
 
 def save_batch(batch: Batch, path: str | os.PathLike[str]) -> None:
@@ -73,6 +79,8 @@ def save_batch(batch: Batch, path: str | os.PathLike[str]) -> None:
         "error_keys": batch.error_keys,
         "error_messages": batch.error_messages,
         "timing": np.asarray([batch.started, batch.finished]),
+        "cells": image_cells(batch.thumbs) if batch.cells is None else batch.cells,
+        "cell_cuts": image_cuts(batch.thumbs.shape[1]),
     }
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.savez_compressed(
@@ -80,6 +88,7 @@ def save_batch(batch: Batch, path: str | os.PathLike[str]) -> None:
             **arrays,
             sha256_meta=np.asarray(_sha256(arrays, META_FIELDS)),
             sha256_thumbs=np.asarray(_sha256(arrays, ("thumbs",))),
+            sha256_cells=np.asarray(_sha256(arrays, CELL_FIELDS)),
         )
 
 
@@ -88,13 +97,15 @@ def load_batch(path: str | os.PathLike[str], thumbs: bool = True) -> Batch:
 
     A batch that cannot be read or fails a checksum is removed and CorruptBatchError is raised.
     """
-    names = META_FIELDS + (("thumbs",) if thumbs else ())
+    names = META_FIELDS + (("thumbs", *CELL_FIELDS) if thumbs else ())
     try:
         with np.load(path, allow_pickle=False) as z:
             if "sha256_meta" not in z.files:
                 raise _corrupt(path, "it has no checksum (written by an older fastdiff)")
+            if "sha256_cells" not in z.files:
+                raise _corrupt(path, "it has no cell sums (written by an older fastdiff)")
             arrays = {name: z[name] for name in names}
-            expected = {"meta": str(z["sha256_meta"]), "thumbs": str(z["sha256_thumbs"])}
+            expected = {name: str(z[f"sha256_{name}"]) for name in ("meta", "thumbs", "cells")}
     except (FileNotFoundError, PermissionError, IsADirectoryError, MemoryError, CorruptBatchError):
         raise
     except Exception as err:  # truncated or overwritten: zipfile, numpy and zlib raise many different errors
@@ -103,6 +114,8 @@ def load_batch(path: str | os.PathLike[str], thumbs: bool = True) -> Batch:
         raise _corrupt(path, "checksum mismatch (metadata)")
     if thumbs and _sha256(arrays, ("thumbs",)) != expected["thumbs"]:
         raise _corrupt(path, "checksum mismatch (thumbnails)")
+    if thumbs:
+        _check_cells(path, arrays, expected["cells"])
     timing = arrays["timing"]
     return Batch(
         keys=arrays["keys"],
@@ -115,7 +128,19 @@ def load_batch(path: str | os.PathLike[str], thumbs: bool = True) -> Batch:
         error_messages=arrays["error_messages"],
         started=float(timing[0]),
         finished=float(timing[1]),
+        cells=arrays["cells"] if thumbs else None,
     )
+
+
+def _check_cells(path: str | os.PathLike[str], arrays: dict[str, np.ndarray], expected: str) -> None:
+    """Raise (removing the batch) unless its cell sums pass their checksum and are those of this fastdiff's grid
+    for the thumbnails' side (`fastdiff.prune.image_cuts`): anything else is an older format, rebuilt."""
+    if _sha256(arrays, CELL_FIELDS) != expected:
+        raise _corrupt(path, "checksum mismatch (cell sums)")
+    n, px = arrays["thumbs"].shape[:2]
+    cuts = image_cuts(px)
+    if not np.array_equal(arrays["cell_cuts"], cuts) or arrays["cells"].shape != (n, len(cuts) - 1, len(cuts) - 1, 3):
+        raise _corrupt(path, "its cell sums use another grid (written by another fastdiff)")
 
 
 def load_block(paths: list[str], threads: int = 4) -> Batch:
@@ -142,4 +167,5 @@ def load_block(paths: list[str], threads: int = 4) -> Batch:
         error_messages=cat([b.error_messages for b in batches]),
         started=min(b.started for b in batches),
         finished=max(b.finished for b in batches),
+        cells=cat([b.cells for b in batches]),
     )

@@ -126,7 +126,12 @@ def compare_blocks(
     thumbs_a = xp.asarray(a.thumbs)
     thumbs_b = thumbs_a if b is a else xp.asarray(b.thumbs)
     # pruned compare: images sorted by (shape, sum), so that the band of each image is a few tiles
-    pruner = prune.Pruner(xp, thumbs_a, thumbs_b, opts.threshold, rotations) if _prunes(opts, a, b, diff) else None
+    # (the cell sums stored with the batches by the thumbnail stage, `fastdiff.prune.image_cells`)
+    pruner = (
+        prune.Pruner(xp, thumbs_a, thumbs_b, opts.threshold, rotations, a.cells, b.cells)
+        if _prunes(opts, a, b, diff)
+        else None
+    )
     order_a = _order(a, opts, None if pruner is None else pruner.sums_a)
     order_b = _order(b, opts, None if pruner is None else pruner.sums_b)
     rank_a, rank_b = pair_ranks(a, b, same_block, opts.two_partitions)

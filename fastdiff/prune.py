@@ -81,7 +81,7 @@ def grid_margin(d: int, cells: int) -> float:
     return 4.0 * 255**2 * d * 2 * (cells + 6) * 2.0**-53
 
 
-def cell_sums(xp: ModuleType, thumbs: Any, cuts: np.ndarray) -> Any:
+def cell_sums(xp: ModuleType, thumbs: Any, cuts: np.ndarray, dtype: Any = None) -> Any:
     """Integer sums of each grid cell of each channel.
 
     Parameters
@@ -92,38 +92,66 @@ def cell_sums(xp: ModuleType, thumbs: Any, cuts: np.ndarray) -> Any:
         uint8 (n, px, px, 3) on xp's device.
     cuts : numpy.ndarray
         int64 (g + 1,) cut points (`grid_cuts`).
+    dtype : dtype, optional
+        Of the result; float64 by default.
 
     Returns
     -------
     array
-        float64 (n, g, g, 3) holding exact integers (each <= 255 px^2 < 2**53; summed as int64).
+        (n, g, g, 3) holding exact integers (each <= 255 px^2 < 2**53; summed as int64).
     """
     n, px, g = thumbs.shape[0], thumbs.shape[1], len(cuts) - 1
+    dtype = xp.float64 if dtype is None else dtype
     step = max(1, SUM_CHUNK // (g * px * 3))
     parts = []
     for s in range(0, n, step):
         x = thumbs[s : s + step]
         rows = xp.stack([x[:, cuts[i] : cuts[i + 1]].sum(axis=1, dtype=xp.int64) for i in range(g)], axis=1)
         cells = xp.stack([rows[:, :, cuts[j] : cuts[j + 1]].sum(axis=2) for j in range(g)], axis=2)
-        parts.append(cells.astype(xp.float64))
-    return xp.concatenate(parts) if parts else xp.zeros((0, g, g, 3))
+        parts.append(cells.astype(dtype))
+    return xp.concatenate(parts) if parts else xp.zeros((0, g, g, 3), dtype)
+
+
+def image_cuts(px: int) -> np.ndarray:
+    """The cut points of the grid the compare uses for thumbnails of side px: int64 (g + 1,), g = min(GRID, px)."""
+    return grid_cuts(px, min(GRID, px))
+
+
+def image_cells(thumbs: np.ndarray) -> np.ndarray:
+    """The integer cell sums the pruned compare needs, as the thumbnail stage stores them with each batch
+    (`fastdiff.batch`): `cell_sums` over `image_cuts(px)`, int32 (int64 when 255 px^2 does not fit in int32).
+
+    Parameters
+    ----------
+    thumbs : numpy.ndarray
+        uint8 (n, px, px, 3).
+
+    Returns
+    -------
+    numpy.ndarray
+        (n, g, g, 3); the channel sums and the image sum follow from them exactly (`Pruner`).
+    """
+    px = thumbs.shape[1]
+    dtype = np.int32 if 255 * px * px < 2**31 else np.int64
+    return cell_sums(np, thumbs, image_cuts(px), dtype)
 
 
 def memory_bytes(n_a: int, n_b: int, px: int, rotations: int, tile_a: int, tile_b: int) -> int:
     """Upper bound on the memory the pruning adds to a compare job (bytes).
 
-    The cell sums of both blocks (float64), their per-tile copies (a: 3 arrays; b: 2 per rotation), the int64 row
-    and cell sums of a chunk of `cell_sums`, the survivors of a tile (two int64 positions and a bool mask
-    for each of its pairs, at most), the prepared sides of the pairs computed exactly (at most a tile of a, and
-    every rotation of a tile of b, float32, plus `kernel.prepare`'s int32 and rotation temporaries), and
-    `kernel.exact_sse`'s float64 batches or, instead of them, the exact product of a cluster of candidates
-    (`kernel.exact_sse_product`: at most PRODUCT_SIDE images a side, float64 sums, a float32 chunk product, and the
-    int64 sums of each rotation of its pairs, twice), and a batch of pair-by-pair grid bounds; or, instead of all
-    the per-tile terms (at threshold 0 no tile is compared), the hash join (`hash_join_bytes`).
+    The cell sums of both blocks (the batches' integers and their float64 copies), a's weighted by 1 / |G| and b's
+    in each rotation (`Pruner`), the int64 row and cell sums of a chunk of `cell_sums`, the survivors of a tile (two
+    int64 positions and a bool mask for each of its pairs, at most), the prepared sides of the pairs computed
+    exactly (at most a tile of a, and every rotation of a tile of b, float32, plus `kernel.prepare`'s int32 and
+    rotation temporaries), and `kernel.exact_sse`'s float64 batches or, instead of them, the exact product of a
+    cluster of candidates (`kernel.exact_sse_product`: at most PRODUCT_SIDE images a side, float64 sums, a float32
+    chunk product, and the int64 sums of each rotation of its pairs, twice), and a batch of pair-by-pair grid
+    bounds; or, instead of all the per-tile terms (at threshold 0 no tile is compared), the hash join
+    (`hash_join_bytes`).
     """
     d = px * px * 3
-    cells = 3 * min(GRID, px) ** 2 * 8
-    sums = (n_a + n_b) * cells + 3 * tile_a * cells + 2 * rotations * tile_b * cells
+    cells = 3 * min(GRID, px) ** 2 * 8  # one image's float64 cell sums (its stored integers: at most as many bytes)
+    sums = 2 * (n_a + n_b) * cells + n_a * cells + rotations * n_b * cells
     chunk = 2 * SUM_CHUNK * 8 + d
     survivors = tile_a * tile_b * (2 * 8 + 1)
     sides = (tile_a + rotations * tile_b) * d * (4 + 4 + 1) + (tile_a + tile_b) * d * 4
@@ -182,25 +210,55 @@ class Pruner:
         1 or 4.
     """
 
-    def __init__(self, xp: ModuleType, thumbs_a: Any, thumbs_b: Any, threshold: float, rotations: int) -> None:
+    def __init__(
+        self,
+        xp: ModuleType,
+        thumbs_a: Any,
+        thumbs_b: Any,
+        threshold: float,
+        rotations: int,
+        cells_a: np.ndarray | None = None,
+        cells_b: np.ndarray | None = None,
+    ) -> None:
         self.xp, self.thumbs_a, self.thumbs_b = xp, thumbs_a, thumbs_b
         self.threshold, self.rotations = threshold, rotations
         px = thumbs_a.shape[1]
         self.d = px * px * 3
-        cuts = grid_cuts(px, min(GRID, px))
+        cuts = image_cuts(px)
         sizes = np.diff(cuts)
         weights = np.repeat((1.0 / np.outer(sizes, sizes))[:, :, None], 3, axis=2)  # 1 / |G| in (g, g, 3) order
         self.weights = xp.asarray(weights.reshape(-1))
         cells = weights.size
         self.limit = threshold * self.d * (1 + 2.0**-30) + grid_margin(self.d, cells)
-        self.cells_a = cell_sums(xp, thumbs_a, cuts)
-        self.cells_b = self.cells_a if thumbs_b is thumbs_a else cell_sums(xp, thumbs_b, cuts)
+        self.cells_a = self._cells(thumbs_a, cells_a, cuts)
+        self.cells_b = self.cells_a if thumbs_b is thumbs_a else self._cells(thumbs_b, cells_b, cuts)
         self.channels_a = self.cells_a.sum(axis=(1, 2))  # float64 (n, 3) exact integer sums of each channel
-        self.channels_b = self.cells_b.sum(axis=(1, 2))
+        self.channels_b = self.channels_a if thumbs_b is thumbs_a else self.cells_b.sum(axis=(1, 2))
         self.sums_a = _host(self.channels_a.sum(axis=1)).astype(np.int64)  # exact integers
         self.sums_b = _host(self.channels_b.sum(axis=1)).astype(np.int64)
+        # the grid bound's terms, once per block: a's cells weighted by 1 / |G| and b's cells in each rotation
+        # (flattened), and the weighted norms, the same for every rotation since rot90 keeps the cell sizes
+        a = self.cells_a.reshape(len(self.cells_a), -1)
+        self.weighted_a = a * self.weights
+        self.norms_a = (a * self.weighted_a).sum(axis=1)
+        m = len(self.cells_b)
+        self.rotated_b = xp.stack(
+            [xp.ascontiguousarray(xp.rot90(self.cells_b, k, axes=(1, 2))).reshape(m, -1) for k in range(rotations)]
+        )
+        self.norms_b = self.norms_a if thumbs_b is thumbs_a else (self.rotated_b[0] ** 2 * self.weights).sum(axis=1)
         self.counts = Counts()
         self.rng = np.random.default_rng(0)  # the probes' pairs (`probe`)
+
+    def _cells(self, thumbs: Any, stored: np.ndarray | None, cuts: np.ndarray) -> Any:
+        """float64 (n, g, g, 3) cell sums on xp's device: the batch's stored integers (`image_cells`, computed by the
+        thumbnail stage), or computed here for a block without them (one built in memory)."""
+        xp = self.xp
+        if stored is None:
+            return cell_sums(xp, thumbs, cuts)
+        g = len(cuts) - 1
+        if stored.shape != (len(thumbs), g, g, 3):
+            raise ValueError(f"cell sums of shape {stored.shape} for {len(thumbs)} thumbnails and a {g} x {g} grid")
+        return xp.asarray(stored).astype(xp.float64)
 
     def outside_band(self, ia: np.ndarray, ib: np.ndarray) -> bool:
         """Whether no pair of images ia x ib (host indices) can be within the threshold: their sums differ by more
@@ -257,17 +315,15 @@ class Pruner:
         i, j = i[near], j[near]
         if len(i) <= DENSE * PROBE:
             return False
-        a = self.cells_a[i].reshape(len(i), -1)
-        cells_b = self.cells_b[j]
-        cross = xp.stack(
-            [
-                xp.einsum("ij,ij->i", a * self.weights, xp.rot90(cells_b, k, axes=(1, 2)).reshape(len(j), -1))
-                for k in range(self.rotations)
-            ]
-        ).max(axis=0)
-        norms = ((a * a + cells_b.reshape(len(j), -1) ** 2) * self.weights).sum(axis=1)
-        kept = int((norms - 2 * cross <= self.limit).sum())
-        return kept > DENSE * PROBE
+        return int(self._grid_keeps(i, j).sum()) > DENSE * PROBE
+
+    def _grid_keeps(self, i: Any, j: Any) -> Any:
+        """Whether the grid bound keeps each pair (i[t], j[t]) of images of the blocks: bool (p,). Pair by pair (dot
+        products of K values; small matrix products run far slower through BLAS threads)."""
+        xp = self.xp
+        x = self.weighted_a[i]
+        cross = xp.stack([xp.einsum("ij,ij->i", x, self.rotated_b[k][j]) for k in range(self.rotations)]).max(axis=0)
+        return self.norms_a[i] + self.norms_b[j] - 2 * cross <= self.limit
 
     def exact(self, ia: Any, ib: Any, reverse: Any) -> tuple[Any, Any]:
         """Exact min SSE over rotations (int64) and rotation (int8) of the pairs (ia[t], ib[t]) of the blocks, as
@@ -286,7 +342,6 @@ class Pruner:
         """Positions (ri, rj) in the tile of the allowed pairs that the band, the channel means and the grid bound
         keep."""
         xp = self.xp
-        w = self.weights
         chan_a, chan_b = self.channels_a[ia], self.channels_b[ib]
         sums_a, sums_b = _host(chan_a.sum(axis=1)), _host(chan_b.sum(axis=1))
         found_i, found_j = [], []
@@ -309,19 +364,10 @@ class Pruner:
             return xp.zeros(0, xp.int64), xp.zeros(0, xp.int64)
         ri, rj = xp.concatenate(found_i), xp.concatenate(found_j)
         self.counts.channels += len(ri)
-        # grid: pair by pair (dot products of K values; small matrix products run far slower through BLAS threads)
-        a = self.cells_a[ia].reshape(len(ia), -1)
-        cells_b = self.cells_b[ib]
-        b = xp.stack([xp.rot90(cells_b, k, axes=(1, 2)).reshape(len(ib), -1) for k in range(self.rotations)])
-        norm_a = (a * a * w).sum(axis=1)  # (no matrix-vector products: BLAS threads cost more than they save)
-        norm_b = (b[0] * b[0] * w).sum(axis=1)  # the same for every rotation: rot90 keeps the cell sizes
-        aw = a * w
+        # grid: pair by pair, GRID_BATCH pairs at a time
         keep = xp.zeros(len(ri), bool)
         for s in range(0, len(ri), GRID_BATCH):
-            i, j = ri[s : s + GRID_BATCH], rj[s : s + GRID_BATCH]
-            x = aw[i]
-            cross = xp.stack([xp.einsum("ij,ij->i", x, b[k][j]) for k in range(self.rotations)]).max(axis=0)
-            keep[s : s + GRID_BATCH] = norm_a[i] + norm_b[j] - 2 * cross <= self.limit
+            keep[s : s + GRID_BATCH] = self._grid_keeps(ia[ri[s : s + GRID_BATCH]], ib[rj[s : s + GRID_BATCH]])
         ri, rj = ri[keep], rj[keep]
         self.counts.grid += len(ri)
         return ri, rj

@@ -15,6 +15,7 @@ import numpy as np
 from .batch import Batch
 from .decode import DecodeError, decode_image
 from .options import ThumbnailOptions
+from .prune import image_cells
 from .records import IndexedFile
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,8 @@ def build_batch(
     Returns
     -------
     Batch
-        The valid files' thumbnails and hashes, and the others' error messages.
+        The valid files' thumbnails, hashes and cell sums (`fastdiff.prune.image_cells`), and the others' error
+        messages.
     """
     started = time.time()
     cv2.setNumThreads(1)
@@ -138,10 +140,11 @@ def build_batch(
                 hashes.append(rotation_hashes(thumb, shift_amount, rotate, hash_fn))
             if done % 200 == 0 or done == len(files):
                 log.info("decoded %d/%d files (%.1f files/s)", done, len(files), done / (time.time() - started))
+    stacked = np.stack(thumbs) if thumbs else np.zeros((0, px_size, px_size, 3), np.uint8)
     return Batch(
         keys=np.asarray(keys, dtype=np.int64),
         paths=np.asarray(paths, dtype=str),
-        thumbs=np.stack(thumbs) if thumbs else np.zeros((0, px_size, px_size, 3), np.uint8),
+        thumbs=stacked,
         height=np.asarray(heights, dtype=np.int64),
         width=np.asarray(widths, dtype=np.int64),
         hashes=np.asarray(hashes, dtype="<U64").reshape(-1, 4),
@@ -149,4 +152,5 @@ def build_batch(
         error_messages=np.asarray(err_msgs, dtype=str),
         started=started,
         finished=time.time(),
+        cells=image_cells(stacked),  # the pruned compare's integer sums, once per image (fastdiff.batch)
     )

@@ -51,7 +51,21 @@ DAMAGE = {
     "pixels": lambda p: _rewrite(p, lambda a: a["thumbs"].__setitem__((0, 0, 0, 0), a["thumbs"][0, 0, 0, 0] ^ 1)),
     "keys": lambda p: _rewrite(p, lambda a: a["keys"].__setitem__(0, 7)),
     "no checksum": lambda p: _rewrite(p, lambda a: [a.pop("sha256_meta"), a.pop("sha256_thumbs")]),
+    # the format before the stored cell sums (fastdiff.prune.image_cells): rebuilt like any older batch
+    "no cell sums": lambda p: _rewrite(p, lambda a: [a.pop(k) for k in ("cells", "cell_cuts", "sha256_cells")]),
+    "cell sums": lambda p: _rewrite(p, lambda a: a["cells"].__setitem__((0, 0, 0, 0), a["cells"][0, 0, 0, 0] + 1)),
+    "another grid": lambda p: _rewrite(p, _other_grid),
 }
+
+
+def _other_grid(arrays: dict) -> None:
+    """Cell sums of a 4 x 4 grid (not this fastdiff's), with a matching checksum."""
+    from fastdiff import prune
+    from fastdiff.batch import CELL_FIELDS, _sha256
+
+    arrays["cell_cuts"] = prune.grid_cuts(20, 4)
+    arrays["cells"] = prune.cell_sums(np, arrays["thumbs"], arrays["cell_cuts"], np.int32)
+    arrays["sha256_cells"] = np.asarray(_sha256(arrays, CELL_FIELDS))
 
 
 @pytest.mark.parametrize("damage", list(DAMAGE))
@@ -69,10 +83,25 @@ def test_intact_batch_loads_and_metadata_reads_skip_the_pixels(tmp_path):
     save_batch(_batch(), path)
     got = load_batch(path)
     assert np.array_equal(got.thumbs, _batch().thumbs) and got.error_messages.tolist() == ["truncated image data"]
+    from fastdiff import prune
+
+    assert np.array_equal(got.cells, prune.image_cells(_batch().thumbs)) and got.cells.dtype == np.int32
     DAMAGE["pixels"](path)
     assert load_batch(path, thumbs=False).keys.tolist() == [0, 1, 2]  # the merge reads no pixels
     with pytest.raises(CorruptBatchError, match="checksum mismatch \\(thumbnails\\)"):
         load_batch(path)  # ... a compare job does
+
+
+@pytest.mark.parametrize("thumbs", [True, False])
+def test_batch_without_cell_sums_is_an_older_format(tmp_path, thumbs):
+    """A batch written before the cell sums were stored is removed and rebuilt, whoever reads it (a compare job
+    or the merge): never compared with sums computed on the fly."""
+    path = tmp_path / "00000.npz"
+    save_batch(_batch(), path)
+    DAMAGE["no cell sums"](path)
+    with pytest.raises(CorruptBatchError, match=r"no cell sums \(written by an older fastdiff\)"):
+        load_batch(path, thumbs=thumbs)
+    assert not path.exists()
 
 
 def test_corrupt_batch_before_compare_is_rebuilt_not_compared(tmp_path):

@@ -12,7 +12,7 @@ from fastdiff import hash_join, kernel, prune
 from fastdiff.batch import Batch
 from fastdiff.compare import compare_blocks
 from fastdiff.config import load_config
-from fastdiff.options import CompareOptions
+from fastdiff.options import CompareOptions, ThumbnailOptions
 
 
 def natural(rng: np.random.Generator, n: int, px: int) -> np.ndarray:
@@ -283,3 +283,74 @@ def test_user_differences_are_never_pruned(monkeypatch):
         expected = {(i, j) for i in range(30) for j in range(i + 1, 30) if mean_abs(t[i], t[j]) <= 3.0}
         seen.clear()
         assert set(zip(got.key_a.tolist(), got.key_b.tolist())) == expected
+
+
+def _thumbnail_batch(t: np.ndarray) -> Batch:
+    """t through the thumbnail stage (`fastdiff.thumbnails.build_batch`, with the thumbnails given), as a compare
+    job reads it back from disk."""
+    from fastdiff.records import IndexedFile
+    from fastdiff.thumbnails import build_batch
+
+    files = [IndexedFile(k, f"/p/{k:05d}.png", 0, 0, 1, 0.0, 0) for k in range(len(t))]
+    options = ThumbnailOptions(
+        px_size=t.shape[1],
+        shift_amount=0,
+        max_pixels=10**6,
+        rotate=True,
+        hash_fn=None,
+        compat="default",
+        base_dir=None,
+        fast_jpeg=False,
+        alpha_background=[255, 255, 255],
+    )
+    by_key = dict(zip((f.path for f in files), t))
+    return build_batch(files, options, 1, thumbnail=lambda f: (by_key[f.path], 100, 100))
+
+
+@pytest.mark.parametrize("px", [50, 37, 16, 4, 1])
+@pytest.mark.parametrize("name", list(SETS))
+def test_stored_cell_sums_equal_the_computed_ones(tmp_path, px, name):
+    """The thumbnail stage stores exactly the cell sums the compare would compute (the grid depends only on px),
+    through save and load_block; they commute with rotation, and a compare with them equals one without."""
+    from fastdiff.batch import load_block, save_batch
+
+    rng = np.random.default_rng(px)
+    t = SETS[name](rng, 23, px)
+    t[-3:] = np.array([0, 255, 254], np.uint8)[:, None, None, None]  # the extreme sums
+    parts = [_thumbnail_batch(t[:10]), _thumbnail_batch(t[10:])]
+    for i, part in enumerate(parts):
+        save_batch(part, tmp_path / f"{i}.npz")
+    block = load_block([str(tmp_path / "0.npz"), str(tmp_path / "1.npz")])
+    assert block.cells.dtype == np.int32 and np.array_equal(block.thumbs, t)
+    computed = prune.Pruner(np, t, t, 5.0, 4)  # without stored sums: computed from the pixels
+    stored = prune.Pruner(np, block.thumbs, block.thumbs, 5.0, 4, block.cells, block.cells)
+    assert np.array_equal(block.cells, computed.cells_a)  # the values (int32 against float64 integers)
+    for name_ in ("cells_a", "channels_a", "sums_a", "weighted_a", "norms_a", "rotated_b", "norms_b"):
+        assert np.array_equal(getattr(stored, name_), getattr(computed, name_)), name_
+    for k in range(4):
+        assert np.array_equal(prune.image_cells(np.rot90(t, k, axes=(1, 2)).copy()), np.rot90(block.cells, k, (1, 2)))
+    keys, dims = np.arange(len(t)), np.tile([[100, 100]], (len(t), 1))
+    opts = CompareOptions(threshold=30.0, same_dim=False, tile_size=8)
+    without = rows(compare_blocks(_batch(t, keys, dims), _batch(t, keys, dims), opts, True))
+    with_cells = Batch(**{**_batch(t, keys, dims).__dict__, "cells": block.cells})
+    assert rows(compare_blocks(with_cells, with_cells, opts, True)) == without
+    plain = _batch(t, keys, dims)
+    assert without == rows(compare_blocks(plain, plain, dataclasses.replace(opts, prune=False), True))
+
+
+def test_compare_uses_the_stored_cell_sums(monkeypatch):
+    """With the batches' cell sums no compare job sums the pixels' cells again; wrong sums are refused."""
+    t = natural(np.random.default_rng(12), 40, 12)
+    cells = prune.image_cells(t)
+    keys, dims = np.arange(40), np.tile([[100, 100]], (40, 1))
+    a = Batch(**{**_batch(t[:25], keys[:25], dims[:25]).__dict__, "cells": cells[:25]})
+    b = Batch(**{**_batch(t[25:], keys[25:], dims[25:]).__dict__, "cells": cells[25:]})
+    expected = rows(compare_blocks(a, b, CompareOptions(threshold=40.0, same_dim=False, prune=False), False))
+
+    def fail(*args, **kwargs):
+        raise AssertionError("cell sums recomputed")
+
+    monkeypatch.setattr(prune, "cell_sums", fail)
+    assert rows(compare_blocks(a, b, CompareOptions(threshold=40.0, same_dim=False), False)) == expected
+    with pytest.raises(ValueError, match="cell sums of shape"):
+        prune.Pruner(np, t, t, 5.0, 4, cells[:, :2], cells[:, :2])
