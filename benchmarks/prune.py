@@ -152,7 +152,7 @@ class CountsLog:
 
 def _candidates(line: str) -> tuple[int, int, int]:
     """(band, channel means, grid) candidates from the log line of fastdiff.prune.Counts.line."""
-    found = (re.search(rf"(\d+) {words}", line) for words in ("in sub-tiles", "after the channel", "after the grid"))
+    found = (re.search(rf"(\d+) {words}", line) for words in ("in row strips", "after the channel", "after the grid"))
     return tuple(int(m.group(1)) if m else 0 for m in found)
 
 

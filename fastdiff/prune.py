@@ -26,8 +26,9 @@ Exactness of the arithmetic (u = 2**-53, the float64 unit round-off).
   computed bound is therefore within `grid_margin` = 4 * 255^2 d * 2 (K + 6) u of the exact bound, and `limit`
   includes that margin.
 
-The cascade: tiles, then sub-tiles, outside the band are skipped (the images are sorted by sum); the channel bound
-is evaluated for the pairs of the sub-tiles left, and the grid bound for the pairs it leaves.
+The cascade: tiles outside the band are skipped (the images are sorted by sum); inside a tile each strip of SUB rows
+meets only the range of columns (sorted by sum) within the band of its sums, where the channel bound is evaluated,
+and the grid bound for the pairs it leaves.
 Pairs left by the bounds are computed exactly (`fastdiff.kernel.exact_sse`, with its tie rules between rotations)
 when they are few, or by the kernel's GEMM filter restricted to them when they are many (`DENSE`).
 """
@@ -47,7 +48,7 @@ from . import hash_join, kernel
 log = logging.getLogger(__name__)
 
 GRID = 5  # cells per side of the grid bound (benchmarks/prune.py grid: 5 keeps the fewest survivors per cost)
-SUB = 128  # side of the sub-tiles that the band skips inside a tile
+SUB = 128  # rows of a tile's strips, each compared with the columns inside its band
 DENSE = 0.02  # survivors per pair of a tile above which the GEMM filter is cheaper than the bounds and exact sums
 PROBE = 512  # pairs of a tile on which the bounds are tried first (`Pruner.probe`) ...
 PROBE_MIN = 2**15  # ... when it has at least this many pairs
@@ -178,7 +179,7 @@ class Counts:
     """What the bounds left, for the job's log."""
 
     pairs: int = 0  # pairs of the tiles looked at (before any bound)
-    band: int = 0  # pairs in the sub-tiles that the band keeps
+    band: int = 0  # pairs in the column ranges of the row strips that the band keeps
     channels: int = 0  # allowed pairs that the bound of the channel means keeps
     grid: int = 0  # allowed pairs that the grid bound keeps
     dense_tiles: int = 0  # tiles sent to the GEMM filter
@@ -188,7 +189,7 @@ class Counts:
         """One log line: the `total` pairs of the block pair, the candidates left after each bound, the matches
         and the seconds since the bounds were set up."""
         return (
-            f"pruned compare: {total} pairs; {self.pairs} in tiles inside the band, {self.band} in sub-tiles inside "
+            f"pruned compare: {total} pairs; {self.pairs} in tiles inside the band, {self.band} in row strips inside "
             f"the band, {self.channels} after the channel means, {self.grid} after the grid bound "
             f"({self.dense_tiles} tiles through the GEMM filter); {matches} matches; "
             f"{time.time() - self.started:.2f} s"
@@ -236,6 +237,15 @@ class Pruner:
         self.channels_b = self.channels_a if thumbs_b is thumbs_a else self.cells_b.sum(axis=(1, 2))
         self.sums_a = _host(self.channels_a.sum(axis=1)).astype(np.int64)  # exact integers
         self.sums_b = _host(self.channels_b.sum(axis=1)).astype(np.int64)
+        # the band's half-width: the largest integer gap h with h^2 / d <= limit (the test of `outside_band`)
+        # (every gap is at most 255 d: a wider band keeps everything)
+        root = float(np.sqrt(self.limit * self.d))
+        half = int(root) if root < 255 * self.d else 255 * self.d
+        while half < 255 * self.d and (half + 1) ** 2 / self.d <= self.limit:
+            half += 1
+        while half > 0 and half**2 / self.d > self.limit:
+            half -= 1
+        self.half_band = half
         # the grid bound's terms, once per block: a's cells weighted by 1 / |G| and b's cells in each rotation
         # (flattened), and the weighted norms, the same for every rotation since rot90 keeps the cell sizes
         a = self.cells_a.reshape(len(self.cells_a), -1)
@@ -344,25 +354,34 @@ class Pruner:
         xp = self.xp
         chan_a, chan_b = self.channels_a[ia], self.channels_b[ib]
         sums_a, sums_b = _host(chan_a.sum(axis=1)), _host(chan_b.sum(axis=1))
+        # band: the columns sorted by sum (already so unless the tile holds several shapes), each strip of SUB rows
+        # meets the range of columns whose sums are within `half_band` of the strip's (exact integers)
+        by_sum = np.argsort(sums_b, kind="stable")
+        permuted = bool(np.any(by_sum != np.arange(len(by_sum))))
+        if permuted:
+            by_sum_dev = xp.asarray(by_sum)
+            chan_b, mask = chan_b[by_sum_dev], mask[:, by_sum_dev]
+        sorted_b = sums_b[by_sum]
         found_i, found_j = [], []
         for r0 in range(0, len(ia), SUB):
             sa = sums_a[r0 : r0 + SUB]
-            for c0 in range(0, len(ib), SUB):
-                sb = sums_b[c0 : c0 + SUB]
-                gap = max(sb.min() - sa.max(), sa.min() - sb.max(), 0.0)
-                if gap * gap / self.d > self.limit:  # band: no pair of the sub-tile is close enough in mean
-                    continue
-                sub = mask[r0 : r0 + SUB, c0 : c0 + SUB]
-                self.counts.band += sub.size
-                # channel means: the partition into the 3 channels, the same for every rotation
-                diff = chan_a[r0 : r0 + SUB, None, :] - chan_b[None, c0 : c0 + SUB, :]
-                ok = ((diff * diff).sum(axis=2) * (3 / self.d) <= self.limit) & sub
-                i, j = xp.nonzero(ok)
-                found_i.append(i + r0)
-                found_j.append(j + c0)
+            lo = int(np.searchsorted(sorted_b, sa.min() - self.half_band, "left"))
+            hi = int(np.searchsorted(sorted_b, sa.max() + self.half_band, "right"))
+            if lo >= hi:
+                continue
+            sub = mask[r0 : r0 + SUB, lo:hi]
+            self.counts.band += sub.size
+            # channel means: the partition into the 3 channels, the same for every rotation
+            diff = chan_a[r0 : r0 + SUB, None, :] - chan_b[None, lo:hi, :]
+            ok = ((diff * diff).sum(axis=2) * (3 / self.d) <= self.limit) & sub
+            i, j = xp.nonzero(ok)
+            found_i.append(i + r0)
+            found_j.append(j + lo)
         if not found_i:
             return xp.zeros(0, xp.int64), xp.zeros(0, xp.int64)
         ri, rj = xp.concatenate(found_i), xp.concatenate(found_j)
+        if permuted:
+            rj = by_sum_dev[rj]
         self.counts.channels += len(ri)
         # grid: pair by pair, GRID_BATCH pairs at a time
         keep = xp.zeros(len(ri), bool)

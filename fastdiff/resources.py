@@ -38,11 +38,12 @@ FILES_PER_SECOND_PER_THREAD = 5
 # core (a 4,000 x 4,000 block pair in 17 s, loading included; benchmarks/scale.py compare). The GPU figure is an
 # assumption (no GPU on the reference machine): a few percent of a data-centre GPU's TF32 rate.
 COMPARE_RATE = {"cpu": 1.5e6, "gpu": 2e8}
-# With prune (the default) the bounds leave a few candidates in a thousand pairs on real images: measured 2.9e7
-# pairs per second equivalent on one 10,000-image block (benchmarks/prune.py run), taken with a margin of 3. Data
-# where nothing prunes (low-contrast noise) runs at the brute-force rate: such a job runs out of time and is retried
-# with a limit that grows with each attempt.
-PRUNED_RATE = {"cpu": 1e7, "gpu": 2e9}
+# With prune (the default) the bounds leave a few candidates in a thousand pairs on real images: measured (pairs x
+# rotations) 3.8e8 per second equivalent on one 10,000-image block and 7e8 on 20,000-image block pairs, the cell
+# sums read from the batches (benchmarks/prune.py run, benchmarks/README.md), taken as 1e8: a margin of almost 4 on
+# the slower. Data where nothing prunes (low-contrast noise) runs at the brute-force rate: such a job runs out of
+# time and is retried with a limit that grows with each attempt.
+PRUNED_RATE = {"cpu": 1e8, "gpu": 2e9}
 INTERPRETER_MB = 200  # Python, numpy, OpenCV and the job's bookkeeping
 START_MIN = 10  # minutes of start-up slack in every run-time estimate
 

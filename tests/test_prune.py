@@ -182,6 +182,9 @@ def test_config_key_and_margin(tmp_path):
     t = natural(np.random.default_rng(0), 20, 10)
     p = prune.Pruner(np, t, t, 5.0, 4)
     assert p.limit >= 5.0 * p.d and p.limit - 5.0 * p.d < 1.0  # the margins are tiny in SSE units
+    for threshold in (0.0, 5.0, 1e300):  # the band's half-width: the largest gap the band test keeps
+        h, p = prune.Pruner(np, t, t, threshold, 4).half_band, prune.Pruner(np, t, t, threshold, 4)
+        assert h * h / p.d <= p.limit and ((h + 1) ** 2 / p.d > p.limit or h == 255 * p.d)
 
 
 def reference(t: np.ndarray, paths: np.ndarray, threshold: float) -> list[tuple]:

@@ -116,8 +116,8 @@ def test_resource_models():
     assert resources.compare_runtime(40_000, 40_000, False, 50, True, False, False, 1) == 10 + 72
     assert resources.compare_runtime(40_000, 40_000, True, 50, True, False, False, 1) == 10 + 36
     assert resources.compare_runtime(40_000, 40_000, True, 50, True, False, False, 2) == 2 * (10 + 36)
-    # pruned: 1.6e9 pairs x 4 rotations at 1e7/s = 640 s
-    assert resources.compare_runtime(40_000, 40_000, False, 50, True, False, True, 1) == 10 + 11
+    # pruned: 1.6e9 pairs x 4 rotations at 1e8/s = 64 s
+    assert resources.compare_runtime(40_000, 40_000, False, 50, True, False, True, 1) == 10 + 2
     assert resources.merge_runtime(1000, 1000, 1) == 80
     assert resources.index_mem_mb(2) == 2 * resources.INDEX_MEM_MB
 
