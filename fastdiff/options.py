@@ -61,6 +61,7 @@ class IndexOptions(_StageOptions):
 
     @classmethod
     def from_config(cls, config: Config) -> Self:
+        """The keys of the same names of a validated config."""
         return cls._select(config)
 
 
@@ -86,6 +87,7 @@ class ThumbnailOptions(_StageOptions):
 
     @classmethod
     def from_config(cls, config: Config) -> Self:
+        """The keys of the same names of a validated config; alpha_background as [r, g, b]."""
         return cls._select(config, alpha_background=list(config.alpha_background))
 
 
@@ -143,6 +145,8 @@ class CompareOptions(_StageOptions):
 
     @classmethod
     def from_config(cls, config: Config) -> Self:
+        """The compare options of a validated config: the threshold as a number, tile_size 'auto' as None,
+        two_partitions from part_b, and whether `cpu_diff` is vectorised (probed once, here, by importing it)."""
         vectorised = load_diff_fn(config.cpu_diff, probe=True).vectorised if config.cpu_diff else False
         return cls._select(
             config,
@@ -180,6 +184,7 @@ class MergeOptions(_StageOptions):
 
     @classmethod
     def from_config(cls, config: Config) -> Self:
+        """The merge options of a validated config, with the whole config as JSON but REPORT_KEYS in run_config."""
         return cls._select(config, run_config=config.model_dump(mode="json", exclude=set(REPORT_KEYS)))
 
     @property
@@ -196,6 +201,7 @@ class ReportOptions(_StageOptions):
 
     @classmethod
     def from_config(cls, config: Config) -> Self:
+        """The report_page_size of a validated config."""
         return cls._select(config)
 
 
