@@ -69,10 +69,26 @@ class IndexOptions(_StageOptions):
 class ThumbnailOptions(_StageOptions):
     """How each file becomes a thumbnail (see `fastdiff.thumbnails`).
 
-    `px_size` is the side of the square thumbnail in pixels; `shift_amount` the bit shift applied before hashing
-    (-7..7); `max_pixels` the largest image decoded; `hash_fn` a user hash's import path (None: sha-256);
-    `fast_jpeg` decodes JPEGs at a reduced DCT scale; `alpha_background` is the [r, g, b] (0-255) that transparent
-    pixels are composited onto (`fastdiff.composite`).
+    Attributes
+    ----------
+    px_size : int
+        Side of the square thumbnail in pixels.
+    shift_amount : int
+        Bit shift applied to the pixels before hashing (-7..7; Fast-Diff-Py's hash rule).
+    max_pixels : int
+        The largest image decoded, in pixels (width x height); a larger file gets "image too large: ...".
+    rotate : bool
+        Hash the 4 rotations (else only hash_0 is written, the others '').
+    hash_fn : str or None
+        A user hash's import path (`fastdiff.userfn`); None: sha-256.
+    compat : str
+        'default', or 'difpy' for difPy 4.2.1's thumbnails (`fastdiff.stages`).
+    base_dir : str or None
+        difPy-exact mode: the folder relative part_a paths are resolved against (and reported as given).
+    fast_jpeg : bool
+        Decode JPEGs at a reduced DCT scale (faster; a JPEG and a lossless copy then differ slightly).
+    alpha_background : list of int
+        [r, g, b] (0-255) that transparent pixels are composited onto (`fastdiff.composite`).
     """
 
     px_size: int

@@ -155,7 +155,14 @@ def _print(db: ResultDB, args: argparse.Namespace, out: TextIO) -> None:
 
 
 def run_query(args: argparse.Namespace) -> int:
-    """Run `fastdiff query`; 0 on success, 1 for a missing cluster, 2 for a missing or bad database."""
+    """Run `fastdiff query` with the arguments of `add_query_parser`, printing to stdout.
+
+    Returns
+    -------
+    int
+        0 on success (also when stdout is closed early), 1 for a cluster index past the end, 2 for a missing or
+        unreadable database or a bad argument (the message is on stderr).
+    """
     try:
         with ResultDB(args.database) as db:
             _print(db, args, sys.stdout)
