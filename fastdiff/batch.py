@@ -47,16 +47,39 @@ def _corrupt(path: str | os.PathLike[str], reason: str) -> CorruptBatchError:
 
 @dataclass
 class Batch:
-    """The decoded files of one shard (valid ones only) and the errors of the others."""
+    """The decoded files of one shard (valid ones only) and the errors of the others; or, from load_block, of
+    several shards.
 
-    keys: np.ndarray  # int64 (n,)
-    paths: np.ndarray  # str (n,): orients each compared pair in the index order (paths sorted)
-    thumbs: np.ndarray  # uint8 (n, px, px, 3), RGB
-    height: np.ndarray  # int64 (n,) original height (EXIF-oriented)
-    width: np.ndarray  # int64 (n,) original width
-    hashes: np.ndarray  # str (n, 4): sha-256 of rotations 0/90/180/270 ('' when rotate is off)
-    error_keys: np.ndarray  # int64 (e,)
-    error_messages: np.ndarray  # str (e,)
+    Attributes
+    ----------
+    keys : numpy.ndarray
+        int64 (n,): layout keys (`fastdiff.records`) of the decoded files.
+    paths : numpy.ndarray
+        str (n,): their paths; orient each compared pair in the index order (paths sorted,
+        `fastdiff.pairing.pair_ranks`).
+    thumbs : numpy.ndarray
+        uint8 (n, px, px, 3), RGB, EXIF-oriented and composited onto alpha_background; (0,) when loaded with
+        thumbs=False.
+    height, width : numpy.ndarray
+        int64 (n,): size of the original in pixels (EXIF-oriented).
+    hashes : numpy.ndarray
+        str (n, 4): sha-256 (hex) of rotations 0/90/180/270 after shift_amount ('' when rotate is off).
+    error_keys : numpy.ndarray
+        int64 (e,): layout keys of the files that could not be decoded.
+    error_messages : numpy.ndarray
+        str (e,): why, e.g. "truncated image data".
+    started, finished : float
+        Seconds since the epoch: when the thumbnail job started and finished (difPy's stats).
+    """
+
+    keys: np.ndarray
+    paths: np.ndarray
+    thumbs: np.ndarray
+    height: np.ndarray
+    width: np.ndarray
+    hashes: np.ndarray
+    error_keys: np.ndarray
+    error_messages: np.ndarray
     started: float
     finished: float
 
@@ -86,7 +109,12 @@ def save_batch(batch: Batch, path: str | os.PathLike[str]) -> None:
 def load_batch(path: str | os.PathLike[str], thumbs: bool = True) -> Batch:
     """Read a batch and verify its checksums; with thumbs=False the pixel array is not decompressed (metadata only).
 
-    A batch that cannot be read or fails a checksum is removed and CorruptBatchError is raised.
+    Raises
+    ------
+    CorruptBatchError
+        If the batch cannot be read or fails a checksum; it has been removed.
+    FileNotFoundError, PermissionError, IsADirectoryError, MemoryError
+        Passed on as they are (the batch is kept).
     """
     names = META_FIELDS + (("thumbs",) if thumbs else ())
     try:

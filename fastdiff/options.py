@@ -61,6 +61,7 @@ class IndexOptions(_StageOptions):
 
     @classmethod
     def from_config(cls, config: Config) -> Self:
+        """The keys of the same names of a validated config."""
         return cls._select(config)
 
 
@@ -68,10 +69,26 @@ class IndexOptions(_StageOptions):
 class ThumbnailOptions(_StageOptions):
     """How each file becomes a thumbnail (see `fastdiff.thumbnails`).
 
-    `px_size` is the side of the square thumbnail in pixels; `shift_amount` the bit shift applied before hashing
-    (-7..7); `max_pixels` the largest image decoded; `hash_fn` a user hash's import path (None: sha-256);
-    `fast_jpeg` decodes JPEGs at a reduced DCT scale; `alpha_background` is the [r, g, b] (0-255) that transparent
-    pixels are composited onto (`fastdiff.composite`).
+    Attributes
+    ----------
+    px_size : int
+        Side of the square thumbnail in pixels.
+    shift_amount : int
+        Bit shift applied to the pixels before hashing (-7..7; Fast-Diff-Py's hash rule).
+    max_pixels : int
+        The largest image decoded, in pixels (width x height); a larger file gets "image too large: ...".
+    rotate : bool
+        Hash the 4 rotations (else only hash_0 is written, the others '').
+    hash_fn : str or None
+        A user hash's import path (`fastdiff.userfn`); None: sha-256.
+    compat : str
+        'default', or 'difpy' for difPy 4.2.1's thumbnails (`fastdiff.stages`).
+    base_dir : str or None
+        difPy-exact mode: the folder relative part_a paths are resolved against (and reported as given).
+    fast_jpeg : bool
+        Decode JPEGs at a reduced DCT scale (faster; a JPEG and a lossless copy then differ slightly).
+    alpha_background : list of int
+        [r, g, b] (0-255) that transparent pixels are composited onto (`fastdiff.composite`).
     """
 
     px_size: int
@@ -86,6 +103,7 @@ class ThumbnailOptions(_StageOptions):
 
     @classmethod
     def from_config(cls, config: Config) -> Self:
+        """The keys of the same names of a validated config; alpha_background as [r, g, b]."""
         return cls._select(config, alpha_background=list(config.alpha_background))
 
 
@@ -143,6 +161,8 @@ class CompareOptions(_StageOptions):
 
     @classmethod
     def from_config(cls, config: Config) -> Self:
+        """The compare options of a validated config: the threshold as a number, tile_size 'auto' as None,
+        two_partitions from part_b, and whether `cpu_diff` is vectorised (probed once, here, by importing it)."""
         vectorised = load_diff_fn(config.cpu_diff, probe=True).vectorised if config.cpu_diff else False
         return cls._select(
             config,
@@ -180,6 +200,7 @@ class MergeOptions(_StageOptions):
 
     @classmethod
     def from_config(cls, config: Config) -> Self:
+        """The merge options of a validated config, with the whole config as JSON but REPORT_KEYS in run_config."""
         return cls._select(config, run_config=config.model_dump(mode="json", exclude=set(REPORT_KEYS)))
 
     @property
@@ -196,6 +217,7 @@ class ReportOptions(_StageOptions):
 
     @classmethod
     def from_config(cls, config: Config) -> Self:
+        """The report_page_size of a validated config."""
         return cls._select(config)
 
 

@@ -48,8 +48,19 @@ def create(path: str | os.PathLike[str]) -> sqlite3.Connection:
 
 
 def insert_files(con: sqlite3.Connection, rows: Iterable[tuple], hashes: Iterable[tuple]) -> None:
-    """Stage file rows (FILE_FIELDS order; the path as fastdiff holds it, `fastdiff.paths`) and their rotation
-    hashes (key, h0, h90, h180, h270), in any order; finish() sorts them into the tables."""
+    """Stage file rows and their rotation hashes, in any order; finish() sorts them into the tables.
+
+    Parameters
+    ----------
+    con : sqlite3.Connection
+        From `create`.
+    rows : iterable of tuple
+        FILE_FIELDS: index key, path (`os.fsdecode` text, `fastdiff.paths`), error (None or why it was not
+        compared), success (1 decoded, 0 error, -1 not attempted), px (height), py (width) in pixels or -1, allowed
+        (0 or 1), file_size (bytes), created (`st_ctime`, seconds since the epoch), mtime_ns, dir_index, part_b.
+    hashes : iterable of tuple
+        (index key, h0, h90, h180, h270): sha-256 hex of the thumbnail's rotations; '' or None for no hash.
+    """
     marks = ", ".join("?" * len(DIRECTORY_COLUMNS))
     con.executemany(f"INSERT INTO staged_directory VALUES ({marks})", map(_directory_row, rows))
     con.executemany(
@@ -58,14 +69,37 @@ def insert_files(con: sqlite3.Connection, rows: Iterable[tuple], hashes: Iterabl
 
 
 def insert_pairs(con: sqlite3.Connection, rows: Iterable[tuple[int, int, float, int, int | None]]) -> None:
-    """Stage matching pairs (key_a, key_b, dif, success, rotation); finish() sorts them into dif_table."""
+    """Stage matching pairs, in any order; finish() sorts them into dif_table.
+
+    Parameters
+    ----------
+    con : sqlite3.Connection
+        From `create`.
+    rows : iterable of tuple
+        (key_a, key_b, mse, success, rotation): index keys with key_a < key_b; MSE on the 0-255 scale over
+        px*px*3 values (the `dif` column); success 1 computed, 2 hash match, 3 size mismatch
+        (`fastdiff.pairs`); rotation k with mse = MSE(a, rot90(b, k)), None for hash matches.
+    """
     con.executemany("INSERT INTO staged_dif VALUES (?, ?, ?, ?, ?)", rows)
 
 
 def finish(con: sqlite3.Connection, config: dict[str, object], prefer: list[str]) -> None:
     """Build directory, hash_table and dif_table from the staged rows in key order (the same database whatever order
     the rows came in), number the images in the keeper order with the `prefer` folders (`fastdiff.keeper`), and
-    store the config."""
+    store the config; commit.
+
+    hash_table numbers the distinct hashes in the order of their first occurrence (key-major, then rotation), with
+    how often each occurs; directory.hash_0..hash_270 refer to it (Fast-Diff-Py's schema).
+
+    Parameters
+    ----------
+    con : sqlite3.Connection
+        From `create`, with files and pairs staged.
+    config : dict
+        The run's configuration, stored as JSON values in run_config.
+    prefer : list of str
+        The config key `prefer` (`fastdiff.keeper.store_keeper_ranks`).
+    """
     columns = ", ".join(DIRECTORY_COLUMNS)
     con.executescript(f"""
         INSERT INTO directory ({columns}) SELECT {columns} FROM staged_directory ORDER BY key;
@@ -100,9 +134,23 @@ def insert_hash_pairs(
     con: sqlite3.Connection, two_partitions: bool, per_folder: bool, same_dims: bool, aspect_factor: float | None
 ) -> None:
     """Hash-only mode: every allowed pair whose thumbnails are equal up to a rotation (hash_0 of one is a rotation
-    hash of the other) goes into dif_table as a hash match (success 2, dif 0).
+    hash of the other) goes into dif_table as a hash match (success 2, dif 0); commit.
 
-    One index lookup per image and hash column, so the time is O(n log n + pairs); no pair is compared.
+    One index lookup per image and hash column, so the time is O(n log n + pairs); no pair is compared (measured:
+    0.14 s for 20,000 images, 0.96 s for 200,000, README "Hash-only mode").
+
+    Parameters
+    ----------
+    con : sqlite3.Connection
+        A finished database (`finish`).
+    two_partitions : bool
+        Only A x B pairs (part_b).
+    per_folder : bool
+        Only pairs of the same input folder (in_folder).
+    same_dims : bool
+        Only pairs of the same dimensions, or transposed (same_dim, or match_aspect_by 0).
+    aspect_factor : float or None
+        Only pairs whose aspect ratios are within this factor (match_aspect_by).
     """
     # b is the outer loop and a is found through its hash_0 index; unary + keeps the planner off other indexes
     where = ["+a.part_b = 0 AND b.part_b = 1" if two_partitions else "a.key < b.key"]

@@ -38,6 +38,7 @@ def _int_or_str(text: str) -> int | str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """difPy 4.2.1's command-line options (dif.py's argparse block), plus --difpy-exact, --dry-run, --undo."""
     parser = argparse.ArgumentParser(
         prog="difpy",
         description="Find duplicate or similar images: difPy 4.2.1's command line, run by fastdiff. "
@@ -120,6 +121,15 @@ def _fail(message: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The `difpy` command: build and search as difPy's command line does, write its three files into -Z, then
+    move or delete the lower-quality copies if asked.
+
+    Returns
+    -------
+    int
+        0 on success, 1 if a file could not be moved or deleted (or `--undo` failed for one), 2 for bad options or
+        a failed run (the message is on stderr).
+    """
     args = build_parser().parse_args(argv)
     if args.undo:
         try:
