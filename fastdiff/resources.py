@@ -24,10 +24,11 @@ MERGE_MEM_MB = 2000
 # Merge run time: 1.5 to 6 minutes measured for 1M images with 1M to 5M result pairs.
 MERGE_IMAGES_PER_MIN = 20_000
 # Peak resident bytes of one decode + thumbnail, per pixel of the image, worst case over the formats and paths of
-# fastdiff.decode (measured with ru_maxrss in a fresh process per decode, 16 Mpx images): Wuffs PNG (where it fits)
-# 8-bit RGBA 11.4, 16-bit RGB 9.2; OpenCV 16-bit RGBA PNG/TIFF 11.3-11.4 (8 bytes/px of samples + 3 of composite),
-# progressive 4:4:4 JPEG 9.1, uncompressed TIFF 10.3, lossless WebP with alpha 8.3, BMP 6.2, baseline JPEG 3.2.
-# Rounded up to 12.
+# fastdiff.decode (VmHWM after clear_refs in a fresh process per decode, 6 Mpx noise images, tests/test_same_pixels.py):
+# OpenCV 16-bit RGBA PNG 11.6, 8-bit RGBA PNG 7.6, 8-bit RGB PNG (Wuffs) 9.2, uncompressed TIFF 6.9, q100 4:4:4 JPEG
+# 4.2 (also for non-UTF-8 names, read as /dev/fd/N); Pillow fallback in strips: LA TIFF 10.0, RGBA TGA/ICO 8.3,
+# grey PNG with a colour key 5.2. Wuffs and imdecode (EXIF-rotated TIFFs) run only where their modelled peak fits
+# max_pixels x this. Known exception: uncompressed 16-bit RGBA TIFF, 16.9 (OpenCV's TIFF reader). Rounded up to 12.
 DECODE_BYTES_PER_PIXEL = 12
 # The thumbnail job's own footprint: Python with numpy, OpenCV, Pillow, Wuffs, and the batch of thumbnails being
 # built (137 MB measured for 970 photos with 2 threads; 400 leaves room for a 1000-file shard at large px_size).
