@@ -51,6 +51,10 @@ _WUFFS_MARGIN = 1
 # the 3-byte/px composite. Modelled as 3 copies of the output (decode, conversion, rotation) plus this many bytes/px
 # (libtiff's 4-byte/px RGBA raster and 1 of margin).
 _IMDECODE_RASTER = 5
+# OpenCV's TIFF reader holds a full-size 16-bit buffer besides its output (VmHWM after clear_refs, 6 Mpx noise,
+# uncompressed, decode + thumbnail): 16-bit RGBA 18.4 bytes/px (composite included), 16-bit RGB 12.0. Modelled, with
+# about 0.5 of margin, as these bytes/px; a larger 16-bit TIFF is refused rather than decoded over the budget.
+_TIFF16_BYTES_PER_PIXEL = {True: 19, False: 13}  # by alpha
 # Pixels converted per step on the Pillow path: its temporaries (crop, conversion, array) stay near 1 MB.
 _PIL_STRIP_PIXELS = 1 << 16
 
@@ -137,6 +141,8 @@ def decode_image(
             raise DecodeError(f"corrupt image data: {e}") from None
         if rgb is not None:
             return Decoded(rgb=rgb, height=rgb.shape[0], width=rgb.shape[1])
+    if image.format == "TIFF" and header.sample_dtype is np.uint16:
+        _check_fits("OpenCV's 16-bit TIFF decoder", header, _TIFF16_BYTES_PER_PIXEL[header.alpha], max_pixels)
     del data, image  # the decoders below read the file themselves: only the pixels stay in memory
 
     factor = 1
@@ -290,6 +296,16 @@ def _check_imdecode_fits(path: str, shape: tuple[int, ...], itemsize: int, max_p
         raise DecodeError(
             f"image too large for the imdecode decoder (EXIF-rotated TIFF): {pixels} pixels, at most "
             f"{max(room, 0) // per_pixel} for this file with max_pixels {max_pixels}"
+        )
+
+
+def _check_fits(decoder: str, header: _Header, bytes_per_pixel: int, max_pixels: int) -> None:
+    """Raise DecodeError unless a decoder that peaks at bytes_per_pixel fits max_pixels * DECODE_BYTES_PER_PIXEL."""
+    pixels = header.width * header.height
+    most = max_pixels * DECODE_BYTES_PER_PIXEL // bytes_per_pixel
+    if pixels > most:
+        raise DecodeError(
+            f"image too large for {decoder}: {pixels} pixels, at most {most} with max_pixels {max_pixels}"
         )
 
 

@@ -28,7 +28,8 @@ MERGE_IMAGES_PER_MIN = 20_000
 # OpenCV 16-bit RGBA PNG 11.6, 8-bit RGBA PNG 7.6, 8-bit RGB PNG (Wuffs) 9.2, uncompressed TIFF 6.9, q100 4:4:4 JPEG
 # 4.2 (also for non-UTF-8 names, read as /dev/fd/N); Pillow fallback in strips: LA TIFF 10.0, RGBA TGA/ICO 8.3,
 # grey PNG with a colour key 5.2. Wuffs and imdecode (EXIF-rotated TIFFs) run only where their modelled peak fits
-# max_pixels x this. Known exception: uncompressed 16-bit RGBA TIFF, 16.9 (OpenCV's TIFF reader). Rounded up to 12.
+# max_pixels x this, and so do 16-bit TIFFs (OpenCV's TIFF reader: 18.4 with alpha, 12.0 without), larger ones being
+# refused with a specific error (fastdiff.decode). Rounded up to 12.
 DECODE_BYTES_PER_PIXEL = 12
 # The thumbnail job's own footprint: Python with numpy, OpenCV, Pillow, Wuffs, and the batch of thumbnails being
 # built (137 MB measured for 970 photos with 2 threads; 400 leaves room for a 1000-file shard at large px_size).

@@ -219,6 +219,8 @@ def big_file(name: str, h: int, w: int) -> bytes:
         "la.tiff": lambda: pillow_bytes(Image.fromarray(big_image(h, w, 2, 8), "LA"), "TIFF"),
         "grey_key.png": lambda: pillow_bytes(Image.fromarray(big_image(h, w, 1, 8)[..., 0]), "PNG", transparency=7),
         "orientation6.tiff": lambda: pillow_bytes(Image.fromarray(big_image(h, w, 3, 8)), "TIFF", tiffinfo={274: 6}),
+        "rgba16.tiff": lambda: opencv_bytes(big_image(h, w, 4, 16), ".tiff"),
+        "rgb16.tiff": lambda: opencv_bytes(big_image(h, w, 3, 16), ".tiff"),
     }
     return makers[name.removeprefix("non-utf8 ")]()
 
@@ -258,6 +260,8 @@ def peak(path: Path) -> dict[str, int]:
         ("non-utf8 big.jpg", (2400, 2499)),  # imread of /dev/fd/N
         ("non-utf8 rgba8.png", (2400, 2499)),
         ("orientation6.tiff", (1700, 1700)),  # imdecode, at a size its budget check admits
+        ("rgba16.tiff", (1850, 2000)),  # OpenCV's 16-bit TIFF reader (18.4 bytes/px), at a size its check admits
+        ("rgb16.tiff", (2300, 2400)),
     ],
 )
 def test_decode_peak_within_declared_bytes_per_pixel(tmp_path: Path, name: str, size: tuple[int, int]) -> None:
@@ -275,6 +279,16 @@ def test_decode_peak_within_declared_bytes_per_pixel(tmp_path: Path, name: str, 
     measured = peak(Path(os.fsdecode(path)))
     assert measured["px"] == h * w <= MAX_PIXELS
     assert measured["peak_kib"] * 1024 <= MAX_PIXELS * DECODE_BYTES_PER_PIXEL, measured
+
+
+@pytest.mark.parametrize("name", ["rgba16.tiff", "rgb16.tiff"])
+def test_16_bit_tiff_refused_where_it_would_not_fit(tmp_path: Path, name: str) -> None:
+    """A 16-bit TIFF near max_pixels, whose decode would peak above the budget (18.4 / 12.0 bytes/px measured): a
+    specific error before any pixel is decoded."""
+    path = tmp_path / name
+    path.write_bytes(big_file(name, 2400, 2499))
+    with pytest.raises(DecodeError, match=r"too large for OpenCV's 16-bit TIFF decoder: 5997600 pixels, at most \d+"):
+        decode_image(str(path), max_pixels=MAX_PIXELS)
 
 
 def test_imdecode_refused_where_it_would_not_fit(tmp_path: Path) -> None:
