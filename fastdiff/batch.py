@@ -54,7 +54,7 @@ class Batch:
     thumbs: np.ndarray  # uint8 (n, px, px, 3), RGB
     height: np.ndarray  # int64 (n,) original height (EXIF-oriented)
     width: np.ndarray  # int64 (n,) original width
-    hashes: np.ndarray  # str (n, 4): sha-256 of rotations 0/90/180/270 ('' when rotate is off)
+    hashes: np.ndarray  # str (n, 8): sha-256 of the symmetries k = 0..7 (rotations, then mirrored; '' where unused)
     error_keys: np.ndarray  # int64 (e,)
     error_messages: np.ndarray  # str (e,)
     started: float
@@ -110,12 +110,19 @@ def load_batch(path: str | os.PathLike[str], thumbs: bool = True) -> Batch:
         thumbs=arrays["thumbs"] if thumbs else np.zeros((0,), np.uint8),
         height=arrays["height"],
         width=arrays["width"],
-        hashes=arrays["hashes"],
+        hashes=_eight(arrays["hashes"]),
         error_keys=arrays["error_keys"],
         error_messages=arrays["error_messages"],
         started=float(timing[0]),
         finished=float(timing[1]),
     )
+
+
+def _eight(hashes: np.ndarray) -> np.ndarray:
+    """Hashes of the 8 symmetries: a batch written before mirror had 4 columns (the rotations)."""
+    if hashes.ndim == 2 and hashes.shape[1] == 4:
+        return np.concatenate([hashes, np.full_like(hashes, "")], axis=1)
+    return hashes
 
 
 def load_block(paths: list[str], threads: int = 4) -> Batch:

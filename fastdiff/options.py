@@ -71,13 +71,16 @@ class ThumbnailOptions(_StageOptions):
     `px_size` is the side of the square thumbnail in pixels; `shift_amount` the bit shift applied before hashing
     (-7..7); `max_pixels` the largest image decoded; `hash_fn` a user hash's import path (None: sha-256);
     `fast_jpeg` decodes JPEGs at a reduced DCT scale; `alpha_background` is the [r, g, b] (0-255) that transparent
-    pixels are composited onto (`fastdiff.composite`).
+    pixels are composited onto (`fastdiff.composite`); `rotate` and `mirror` choose the symmetries hashed
+    (`fastdiff.thumbnails.rotation_hashes`); `grayscale` stores the luma thumbnail in all three channels.
     """
 
     px_size: int
     shift_amount: int
     max_pixels: int
     rotate: bool
+    mirror: bool
+    grayscale: bool
     hash_fn: str | None
     compat: str
     base_dir: str | None
@@ -99,6 +102,8 @@ class CompareOptions(_StageOptions):
         Pairs with MSE <= threshold match (MSE on the 0-255 scale over px*px*3 values).
     rotate : bool
         The MSE is the minimum over the rotations 0/90/180/270 of the second image.
+    mirror : bool
+        ... and over their mirror images (the 8 symmetries, `fastdiff.kernel.symmetries`).
     same_dim, match_aspect_by : bool, float or None
         Size rules (`fastdiff.pairing.compatible_pairs`).
     skip_matching_hash : bool
@@ -124,6 +129,7 @@ class CompareOptions(_StageOptions):
 
     threshold: float
     rotate: bool = True
+    mirror: bool = False
     same_dim: bool = True
     match_aspect_by: float | None = None
     skip_matching_hash: bool = False

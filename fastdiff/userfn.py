@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from .kernel import codes_of, transform
+
 
 class UserFunctionError(ValueError):
     """A configured user function cannot be imported or does not behave as required."""
@@ -70,25 +72,25 @@ class DiffFunction:
     vectorised: bool
 
     def tile(
-        self, xp: ModuleType, a: Any, b: Any, allowed: Any, threshold: float, rotations: int
+        self, xp: ModuleType, a: Any, b: Any, allowed: Any, threshold: float, rotations: int | tuple[int, ...]
     ) -> tuple[Any, Any, Any, Any]:
-        """Allowed pairs of thumbnails a x b with difference <= threshold (minimum over the rotations of b):
-        (i, j, difference float64, rotation int8). A per-pair function is called on allowed pairs only."""
+        """Allowed pairs of thumbnails a x b with difference <= threshold (minimum over the symmetries of b: a count
+        of rotations or symmetry codes, `fastdiff.kernel.symmetries`): (i, j, difference float64, code int8, the
+        first reaching the minimum). A per-pair function is called on allowed pairs only."""
+        codes = codes_of(rotations)
         if self.vectorised:
-            values = xp.stack(
-                [xp.asarray(self.fn(a, xp.rot90(b, k, axes=(1, 2))), dtype=xp.float64) for k in range(rotations)]
-            )
-            best, rot = values.min(axis=0), values.argmin(axis=0)
+            values = xp.stack([xp.asarray(self.fn(a, transform(xp, b, k)), dtype=xp.float64) for k in codes])
+            best, rot = values.min(axis=0), xp.asarray(np.asarray(codes, np.int8))[values.argmin(axis=0)]
             i, j = xp.nonzero(allowed & (best <= threshold))
             return i, j, best[i, j], rot[i, j].astype(xp.int8)
         i, j = (np.asarray(v.get() if hasattr(v, "get") else v) for v in xp.nonzero(allowed))
         values = np.array(
             [
-                [float(self.fn(a[p], xp.rot90(b[q], k))) for k in range(rotations)]
+                [float(self.fn(a[p], transform(xp, b[q], k, axes=(0, 1)))) for k in codes]
                 for p, q in zip(i.tolist(), j.tolist())
             ]
-        ).reshape(len(i), rotations)
-        best, rot = values.min(axis=1), values.argmin(axis=1).astype(np.int8)
+        ).reshape(len(i), len(codes))
+        best, rot = values.min(axis=1), np.asarray(codes, np.int8)[values.argmin(axis=1)]
         keep = best <= threshold
         return i[keep], j[keep], best[keep], rot[keep]
 

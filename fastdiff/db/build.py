@@ -53,7 +53,7 @@ def new_database(out_dir: Path) -> Iterator[sqlite3.Connection]:
 def file_rows(
     inputs: MergeInputs, order: np.ndarray, spans: list[tuple[float, float]]
 ) -> Iterator[tuple[list[tuple], list[tuple]]]:
-    """File rows (`fastdiff.db.writer.FILE_FIELDS`) and hash rows (key, h0, h90, h180, h270): one chunk
+    """File rows (`fastdiff.db.writer.FILE_FIELDS`) and hash rows (key, one hash per symmetry code 0..7): one chunk
     per shard, then one for the rejected entries; keys are this run's index order.
 
     The (start, end) time of each thumbnail job is appended to `spans`.
