@@ -282,3 +282,29 @@ def test_config_keys(tmp_path):
     for key in ("mirror", "grayscale"):
         with pytest.raises(ConfigError, match=r"compat 'difpy'.*mirror and grayscale"):
             load_config({**part, "compat": "difpy", key: True})
+
+
+def test_difpy_flags(tmp_path, capsys):
+    """`difpy --mirror --grayscale` finds a mirrored grey copy; with --difpy-exact both are refused."""
+    from fastdiff.difpy import build, search
+    from fastdiff.difpy.cli import main
+
+    rng = np.random.default_rng(7)
+    y, x = np.mgrid[0:120, 0:160] / 120
+    rgb = np.clip(np.stack([200 * x, 255 * y, 90 + 0 * x], axis=2) + rng.normal(0, 3, (120, 160, 3)), 0, 255)
+    rgb = rgb.astype(np.uint8)
+    images = tmp_path / "images"
+    images.mkdir()
+    cv2.imwrite(str(images / "a.png"), rgb[:, :, ::-1])
+    cv2.imwrite(str(images / "b.png"), np.fliplr(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)))
+    for flags, found in (([], 0), (["--mirror"], 0), (["--mirror", "--grayscale"], 1)):
+        out = tmp_path / f"out{len(flags)}"
+        assert main(["-D", str(images), "-Z", str(out), "-s", "similar", "-p", "False", *flags]) == 0
+        (results,) = [p for p in out.iterdir() if p.name.endswith("_results.json")]
+        assert len(__import__("json").loads(results.read_text())) == found, flags
+    assert main(["-D", str(images), "-Z", str(tmp_path / "x"), "--difpy-exact", "--mirror"]) == 2
+    assert "mirror is fastdiff's extension" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="grayscale is fastdiff's extension"):
+        build(str(images), exact=True, grayscale=True)
+    with pytest.raises(ValueError, match="mirror is fastdiff's extension"):
+        search(build(str(images), exact=True), mirror=True)
