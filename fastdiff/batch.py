@@ -63,7 +63,8 @@ class Batch:
     height, width : numpy.ndarray
         int64 (n,): size of the original in pixels (EXIF-oriented).
     hashes : numpy.ndarray
-        str (n, 4): sha-256 (hex) of rotations 0/90/180/270 after shift_amount ('' when rotate is off).
+        str (n, 8): sha-256 (hex) after shift_amount of the symmetries k = 0..7 (`fastdiff.kernel.symmetries`:
+        rotations 0/90/180/270, then the mirrored ones; '' where rotate or mirror is off).
     error_keys : numpy.ndarray
         int64 (e,): layout keys of the files that could not be decoded.
     error_messages : numpy.ndarray
@@ -138,12 +139,19 @@ def load_batch(path: str | os.PathLike[str], thumbs: bool = True) -> Batch:
         thumbs=arrays["thumbs"] if thumbs else np.zeros((0,), np.uint8),
         height=arrays["height"],
         width=arrays["width"],
-        hashes=arrays["hashes"],
+        hashes=_eight(arrays["hashes"]),
         error_keys=arrays["error_keys"],
         error_messages=arrays["error_messages"],
         started=float(timing[0]),
         finished=float(timing[1]),
     )
+
+
+def _eight(hashes: np.ndarray) -> np.ndarray:
+    """Hashes of the 8 symmetries: a batch written before mirror had 4 columns (the rotations)."""
+    if hashes.ndim == 2 and hashes.shape[1] == 4:
+        return np.concatenate([hashes, np.full_like(hashes, "")], axis=1)
+    return hashes
 
 
 def load_block(paths: list[str], threads: int = 4) -> Batch:

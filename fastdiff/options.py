@@ -77,8 +77,9 @@ class ThumbnailOptions(_StageOptions):
         Bit shift applied to the pixels before hashing (-7..7; Fast-Diff-Py's hash rule).
     max_pixels : int
         The largest image decoded, in pixels (width x height); a larger file gets "image too large: ...".
-    rotate : bool
-        Hash the 4 rotations (else only hash_0 is written, the others '').
+    rotate, mirror : bool
+        The symmetries hashed (`fastdiff.thumbnails.rotation_hashes`): the 4 rotations, and with mirror the
+        mirrored ones (else only hash_0 is written, the others '').
     hash_fn : str or None
         A user hash's import path (`fastdiff.userfn`); None: sha-256.
     compat : str
@@ -89,12 +90,16 @@ class ThumbnailOptions(_StageOptions):
         Decode JPEGs at a reduced DCT scale (faster; a JPEG and a lossless copy then differ slightly).
     alpha_background : list of int
         [r, g, b] (0-255) that transparent pixels are composited onto (`fastdiff.composite`).
+    grayscale : bool
+        Store the luma thumbnail (BT.601, as cv2.cvtColor RGB2GRAY) in all three channels.
     """
 
     px_size: int
     shift_amount: int
     max_pixels: int
     rotate: bool
+    mirror: bool
+    grayscale: bool
     hash_fn: str | None
     compat: str
     base_dir: str | None
@@ -117,6 +122,8 @@ class CompareOptions(_StageOptions):
         Pairs with MSE <= threshold match (MSE on the 0-255 scale over px*px*3 values).
     rotate : bool
         The MSE is the minimum over the rotations 0/90/180/270 of the second image.
+    mirror : bool
+        ... and over their mirror images (the 8 symmetries, `fastdiff.kernel.symmetries`).
     same_dim, match_aspect_by : bool, float or None
         Size rules (`fastdiff.pairing.compatible_pairs`).
     skip_matching_hash : bool
@@ -142,6 +149,7 @@ class CompareOptions(_StageOptions):
 
     threshold: float
     rotate: bool = True
+    mirror: bool = False
     same_dim: bool = True
     match_aspect_by: float | None = None
     skip_matching_hash: bool = False

@@ -11,7 +11,9 @@ Bounds (all on SSE(a, b) = sum over the d = px*px*3 values of (a - b)^2, integer
 * Grid. The groups are the cells of a g x g grid of each colour channel, with cut points closed under x -> px - x
   (`grid_cuts`). rot90 maps such a grid onto itself, so the cell sums of rot90(b, k) are rot90 of the cell sums of
   b, with equal cell sizes: the bound of (a, rot90(b, k)) costs K = 3 g^2 products, not d, for each rotation, and
-  min over k of the bound is <= min over k of the SSE, the quantity compared with the threshold.
+  min over k of the bound is <= min over k of the SSE, the quantity compared with the threshold. The cuts being
+  closed under x -> px - x, fliplr maps the grid onto itself too: with mirror the same holds for the eight
+  symmetries T_k (`fastdiff.kernel.transform`), applied to the cell sums.
 
 Exactness of the arithmetic (u = 2**-53, the float64 unit round-off).
 
@@ -178,13 +180,15 @@ class Pruner:
         uint8 (n, px, px, 3) and (m, px, px, 3) on xp's device (the same object for a block with itself).
     threshold : float
         MSE threshold (0-255 scale), >= 0.
-    rotations : int
-        1 or 4.
+    rotations : int or tuple of int
+        The symmetries of b: a count of rotations (1 or 4) or their codes (`fastdiff.kernel.symmetries`).
     """
 
-    def __init__(self, xp: ModuleType, thumbs_a: Any, thumbs_b: Any, threshold: float, rotations: int) -> None:
+    def __init__(
+        self, xp: ModuleType, thumbs_a: Any, thumbs_b: Any, threshold: float, rotations: int | tuple[int, ...]
+    ) -> None:
         self.xp, self.thumbs_a, self.thumbs_b = xp, thumbs_a, thumbs_b
-        self.threshold, self.rotations = threshold, rotations
+        self.threshold, self.rotations = threshold, kernel.codes_of(rotations)
         px = thumbs_a.shape[1]
         self.d = px * px * 3
         cuts = grid_cuts(px, min(GRID, px))
@@ -261,8 +265,8 @@ class Pruner:
         cells_b = self.cells_b[j]
         cross = xp.stack(
             [
-                xp.einsum("ij,ij->i", a * self.weights, xp.rot90(cells_b, k, axes=(1, 2)).reshape(len(j), -1))
-                for k in range(self.rotations)
+                xp.einsum("ij,ij->i", a * self.weights, kernel.transform(xp, cells_b, k).reshape(len(j), -1))
+                for k in self.rotations
             ]
         ).max(axis=0)
         norms = ((a * a + cells_b.reshape(len(j), -1) ** 2) * self.weights).sum(axis=1)
@@ -312,15 +316,15 @@ class Pruner:
         # grid: pair by pair (dot products of K values; small matrix products run far slower through BLAS threads)
         a = self.cells_a[ia].reshape(len(ia), -1)
         cells_b = self.cells_b[ib]
-        b = xp.stack([xp.rot90(cells_b, k, axes=(1, 2)).reshape(len(ib), -1) for k in range(self.rotations)])
+        b = xp.stack([kernel.transform(xp, cells_b, k).reshape(len(ib), -1) for k in self.rotations])
         norm_a = (a * a * w).sum(axis=1)  # (no matrix-vector products: BLAS threads cost more than they save)
-        norm_b = (b[0] * b[0] * w).sum(axis=1)  # the same for every rotation: rot90 keeps the cell sizes
+        norm_b = (b[0] * b[0] * w).sum(axis=1)  # the same for every symmetry: they keep the cell sizes
         aw = a * w
         keep = xp.zeros(len(ri), bool)
         for s in range(0, len(ri), GRID_BATCH):
             i, j = ri[s : s + GRID_BATCH], rj[s : s + GRID_BATCH]
             x = aw[i]
-            cross = xp.stack([xp.einsum("ij,ij->i", x, b[k][j]) for k in range(self.rotations)]).max(axis=0)
+            cross = xp.stack([xp.einsum("ij,ij->i", x, b[k][j]) for k in range(len(self.rotations))]).max(axis=0)
             keep[s : s + GRID_BATCH] = norm_a[i] + norm_b[j] - 2 * cross <= self.limit
         ri, rj = ri[keep], rj[keep]
         self.counts.grid += len(ri)

@@ -85,7 +85,9 @@ def thumbnails_runtime(shard_size: int, threads: int, attempt: int) -> int:
     return attempt * (START_MIN + math.ceil(shard_size / (FILES_PER_SECOND_PER_THREAD * threads) / 60))
 
 
-def compare_mem_mb(n_a: int, n_b: int, px_size: int, rotate: bool, tile_size: int | None, attempt: int = 1) -> int:
+def compare_mem_mb(
+    n_a: int, n_b: int, px_size: int, rotate: bool, tile_size: int | None, attempt: int = 1, mirror: bool = False
+) -> int:
     """MB for a compare job of two blocks of n_a and n_b images: a proven upper bound, and half more per retry.
 
     The bound adds both blocks (uint8, n * px*px*3 bytes), the cache of prepared tiles of the first block (float32
@@ -100,7 +102,7 @@ def compare_mem_mb(n_a: int, n_b: int, px_size: int, rotate: bool, tile_size: in
         The tile side; None ('auto') is bounded with the CPU tile (`fastdiff.options.CPU_TILE`).
     """
     d = px_size * px_size * 3
-    rotations = 4 if rotate else 1
+    rotations = (4 if rotate else 1) * (2 if mirror else 1)
     tile = tile_size or CPU_TILE
     tile_a, tile_b = min(tile, n_a), min(tile, n_b)
     blocks = (n_a + n_b) * d
@@ -113,12 +115,20 @@ def compare_mem_mb(n_a: int, n_b: int, px_size: int, rotate: bool, tile_size: in
 
 
 def compare_runtime(
-    n_a: int, n_b: int, same_block: bool, px_size: int, rotate: bool, gpu: bool, pruned: bool, attempt: int
+    n_a: int,
+    n_b: int,
+    same_block: bool,
+    px_size: int,
+    rotate: bool,
+    gpu: bool,
+    pruned: bool,
+    attempt: int,
+    mirror: bool = False,
 ) -> int:
     """Minutes for a compare job: start-up plus its pairs x rotations at PRUNED_RATE (COMPARE_RATE without
     pruning), scaled by px_size^2."""
     pairs = n_a * (n_a - 1) // 2 if same_block else n_a * n_b
-    work = pairs * (4 if rotate else 1) * (px_size / 50) ** 2
+    work = pairs * (4 if rotate else 1) * (2 if mirror else 1) * (px_size / 50) ** 2
     rate = (PRUNED_RATE if pruned else COMPARE_RATE)["gpu" if gpu else "cpu"]
     return attempt * (START_MIN + math.ceil(work / rate / 60))
 

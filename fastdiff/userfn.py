@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from .kernel import codes_of, transform
+
 
 class UserFunctionError(ValueError):
     """A configured user function cannot be imported or does not behave as required."""
@@ -91,9 +93,9 @@ class DiffFunction:
     vectorised: bool
 
     def tile(
-        self, xp: ModuleType, a: Any, b: Any, allowed: Any, threshold: float, rotations: int
+        self, xp: ModuleType, a: Any, b: Any, allowed: Any, threshold: float, rotations: int | tuple[int, ...]
     ) -> tuple[Any, Any, Any, Any]:
-        """The allowed pairs of a tile whose difference is <= threshold (minimum over the rotations of b).
+        """The allowed pairs of a tile whose difference is <= threshold (minimum over the symmetries of b).
 
         A per-pair function is called on the allowed pairs only, on the host; a vectorised one on the whole tile.
 
@@ -106,8 +108,8 @@ class DiffFunction:
         allowed : array
             bool (n, m): the pairs the pairing rules allow (`fastdiff.pairing.allowed_pairs`).
         threshold : float
-        rotations : int
-            1, or 4 to try b rotated by k * 90 degrees, k = 0..3.
+        rotations : int or tuple of int
+            A count of rotations (1 or 4), or the symmetry codes to try (`fastdiff.kernel.symmetries`).
 
         Returns
         -------
@@ -116,23 +118,22 @@ class DiffFunction:
         difference : array of float64
             The minimum over the rotations.
         rotation : array of int8
-            The first k that reaches it.
+            The first symmetry code that reaches it.
         """
+        codes = codes_of(rotations)
         if self.vectorised:
-            values = xp.stack(
-                [xp.asarray(self.fn(a, xp.rot90(b, k, axes=(1, 2))), dtype=xp.float64) for k in range(rotations)]
-            )
-            best, rot = values.min(axis=0), values.argmin(axis=0)
+            values = xp.stack([xp.asarray(self.fn(a, transform(xp, b, k)), dtype=xp.float64) for k in codes])
+            best, rot = values.min(axis=0), xp.asarray(np.asarray(codes, np.int8))[values.argmin(axis=0)]
             i, j = xp.nonzero(allowed & (best <= threshold))
             return i, j, best[i, j], rot[i, j].astype(xp.int8)
         i, j = (np.asarray(v.get() if hasattr(v, "get") else v) for v in xp.nonzero(allowed))
         values = np.array(
             [
-                [float(self.fn(a[p], xp.rot90(b[q], k))) for k in range(rotations)]
+                [float(self.fn(a[p], transform(xp, b[q], k, axes=(0, 1)))) for k in codes]
                 for p, q in zip(i.tolist(), j.tolist())
             ]
-        ).reshape(len(i), rotations)
-        best, rot = values.min(axis=1), values.argmin(axis=1).astype(np.int8)
+        ).reshape(len(i), len(codes))
+        best, rot = values.min(axis=1), np.asarray(codes, np.int8)[values.argmin(axis=1)]
         keep = best <= threshold
         return i[keep], j[keep], best[keep], rot[keep]
 

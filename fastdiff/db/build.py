@@ -53,7 +53,8 @@ def new_database(out_dir: Path) -> Iterator[sqlite3.Connection]:
 def file_rows(
     inputs: MergeInputs, order: np.ndarray, spans: list[tuple[float, float]]
 ) -> Iterator[tuple[list[tuple], list[tuple]]]:
-    """The file and hash rows of every shard and rejected entry, for `fastdiff.db.writer.insert_files`.
+    """File rows (`fastdiff.db.writer.FILE_FIELDS`) and hash rows (key, one hash per symmetry code 0..7): one chunk
+    per shard, then one for the rejected entries; keys are this run's index order.
 
     Parameters
     ----------

@@ -110,6 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="reproduce difPy 4.2.1's results exactly (its metric, rotations, grouping and keeper "
         "rule) instead of fastdiff's corrected semantics",
     )
+    parser.add_argument(
+        "--mirror", action="store_true", help="fastdiff's: also match mirror images (the 8 symmetries of the square)"
+    )
+    parser.add_argument(
+        "--grayscale", action="store_true", help="fastdiff's: compare luma thumbnails, so grey copies match colour ones"
+    )
     parser.add_argument("--dry-run", action="store_true", help="with -mv / -d: only print what would be done")
     parser.add_argument("--undo", metavar="MANIFEST", help="put back the files of a move or delete manifest, then exit")
     return parser
@@ -158,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             processes=args.processes,
             exact=args.difpy_exact,
             work_dir=os.path.join(out, WORK_DIR),
+            grayscale=args.grayscale,
         )
         se = search(
             dif,
@@ -167,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
             show_progress=args.show_progress,
             processes=args.processes,
             chunksize=args.chunksize,
+            mirror=args.mirror,
         )
     except (ValueError, OSError, RuntimeError) as err:
         return _fail(str(err))
