@@ -147,8 +147,9 @@ def start_line(config: Config) -> str:
     """The line that says what will run."""
     folders = ", ".join(config.part_a) + (f" against {', '.join(config.part_b)}" if config.part_b else "")
     threshold = config.threshold if isinstance(config.threshold, str) else f"MSE <= {config.threshold:g}"
-    rotate = ", rotations" if config.rotate else ""
-    return f"fastdiff: searching {folders} for {threshold}{rotate}; results in {config.output_dir}"
+    matching = [("rotations", config.rotate), ("mirrored", config.mirror), ("in greyscale", config.grayscale)]
+    also = "".join(f", {word}" for word, on in matching if on)
+    return f"fastdiff: searching {folders} for {threshold}{also}; results in {config.output_dir}"
 
 
 def summary(config: Config, seconds: float) -> tuple[list[str], list[str]]:
