@@ -131,6 +131,7 @@ class ProgressBar:
         self.bar.update(done - self.bar.n)
 
     def close(self) -> None:
+        """Remove the bar from the screen (the summary follows)."""
         if self.bar is not None:
             self.bar.close()
 
