@@ -52,16 +52,40 @@ def _corrupt(path: str | os.PathLike[str], reason: str) -> CorruptBatchError:
 
 @dataclass
 class Batch:
-    """The decoded files of one shard (valid ones only) and the errors of the others."""
+    """The decoded files of one shard (valid ones only) and the errors of the others; or, from load_block, of
+    several shards.
 
-    keys: np.ndarray  # int64 (n,)
-    paths: np.ndarray  # str (n,): orients each compared pair in the index order (paths sorted)
-    thumbs: np.ndarray  # uint8 (n, px, px, 3), RGB
-    height: np.ndarray  # int64 (n,) original height (EXIF-oriented)
-    width: np.ndarray  # int64 (n,) original width
-    hashes: np.ndarray  # str (n, 4): sha-256 of rotations 0/90/180/270 ('' when rotate is off)
-    error_keys: np.ndarray  # int64 (e,)
-    error_messages: np.ndarray  # str (e,)
+    Attributes
+    ----------
+    keys : numpy.ndarray
+        int64 (n,): layout keys (`fastdiff.records`) of the decoded files.
+    paths : numpy.ndarray
+        str (n,): their paths; orient each compared pair in the index order (paths sorted,
+        `fastdiff.pairing.pair_ranks`).
+    thumbs : numpy.ndarray
+        uint8 (n, px, px, 3), RGB, EXIF-oriented and composited onto alpha_background; (0,) when loaded with
+        thumbs=False.
+    height, width : numpy.ndarray
+        int64 (n,): size of the original in pixels (EXIF-oriented).
+    hashes : numpy.ndarray
+        str (n, 8): sha-256 (hex) after shift_amount of the symmetries k = 0..7 (`fastdiff.kernel.symmetries`:
+        rotations 0/90/180/270, then the mirrored ones; '' where rotate or mirror is off).
+    error_keys : numpy.ndarray
+        int64 (e,): layout keys of the files that could not be decoded.
+    error_messages : numpy.ndarray
+        str (e,): why, e.g. "truncated image data".
+    started, finished : float
+        Seconds since the epoch: when the thumbnail job started and finished (difPy's stats).
+    """
+
+    keys: np.ndarray
+    paths: np.ndarray
+    thumbs: np.ndarray
+    height: np.ndarray
+    width: np.ndarray
+    hashes: np.ndarray
+    error_keys: np.ndarray
+    error_messages: np.ndarray
     started: float
     finished: float
     cells: np.ndarray | None = None  # int32 (n, g, g, 3): the grid's cell sums (fastdiff.prune.image_cells)
@@ -95,7 +119,12 @@ def save_batch(batch: Batch, path: str | os.PathLike[str]) -> None:
 def load_batch(path: str | os.PathLike[str], thumbs: bool = True) -> Batch:
     """Read a batch and verify its checksums; with thumbs=False the pixel array is not decompressed (metadata only).
 
-    A batch that cannot be read or fails a checksum is removed and CorruptBatchError is raised.
+    Raises
+    ------
+    CorruptBatchError
+        If the batch cannot be read or fails a checksum; it has been removed.
+    FileNotFoundError, PermissionError, IsADirectoryError, MemoryError
+        Passed on as they are (the batch is kept).
     """
     names = META_FIELDS + (("thumbs", *CELL_FIELDS) if thumbs else ())
     try:
@@ -123,7 +152,7 @@ def load_batch(path: str | os.PathLike[str], thumbs: bool = True) -> Batch:
         thumbs=arrays["thumbs"] if thumbs else np.zeros((0,), np.uint8),
         height=arrays["height"],
         width=arrays["width"],
-        hashes=arrays["hashes"],
+        hashes=_eight(arrays["hashes"]),
         error_keys=arrays["error_keys"],
         error_messages=arrays["error_messages"],
         started=float(timing[0]),
@@ -141,6 +170,13 @@ def _check_cells(path: str | os.PathLike[str], arrays: dict[str, np.ndarray], ex
     cuts = image_cuts(px)
     if not np.array_equal(arrays["cell_cuts"], cuts) or arrays["cells"].shape != (n, len(cuts) - 1, len(cuts) - 1, 3):
         raise _corrupt(path, "its cell sums use another grid (written by another fastdiff)")
+
+
+def _eight(hashes: np.ndarray) -> np.ndarray:
+    """Hashes of the 8 symmetries: a batch written before mirror had 4 columns (the rotations)."""
+    if hashes.ndim == 2 and hashes.shape[1] == 4:
+        return np.concatenate([hashes, np.full_like(hashes, "")], axis=1)
+    return hashes
 
 
 def load_block(paths: list[str], threads: int = 4) -> Batch:

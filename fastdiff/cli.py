@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import difflib
 import os
 import re
@@ -60,6 +62,7 @@ class Parser(argparse.ArgumentParser):
     """argparse, with a did-you-mean for an unknown option."""
 
     def error(self, message: str) -> NoReturn:
+        """Exit 2 with argparse's message, plus the closest known option for an unrecognised one."""
         unknown = re.match(r"unrecognized arguments: (\S+)", message)
         if unknown:
             options = [o for action in self._actions for o in action.option_strings]
@@ -70,6 +73,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `fastdiff` command line: `run` (the workflow) and `query` (a finished run's database)."""
     parser = Parser(prog="fastdiff", description="Exact all-to-all duplicate image search.")
     parser.add_argument("--version", action="version", version=f"fastdiff {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
@@ -152,6 +156,8 @@ def run(args: argparse.Namespace, snakemake_args: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run `fastdiff ARGV` (sys.argv[1:] by default; arguments after `--` go to Snakemake) and return its exit code:
+    0 done, 1 a job failed, 2 a bad setting or argument, 130 interrupted."""
     argv = sys.argv[1:] if argv is None else argv
     split = argv.index("--") if "--" in argv else len(argv)
     args = build_parser().parse_args(argv[:split])
@@ -162,5 +168,16 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
+def entry() -> NoReturn:
+    """The `fastdiff` command: main(), then the exit handlers (atexit: logging, ...) and an exit that skips tearing
+    down the interpreter's modules (numpy, OpenCV, pydantic: some 50 ms, a tenth of a small run)."""
+    code = main()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe (`| head`): nothing more to say
+            stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

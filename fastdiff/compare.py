@@ -58,7 +58,7 @@ def _equal_pairs(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
     """The pairs at threshold 0 (fastdiff.hash_join): allowed, not already hash matches (`found`), with the exact
     rotation (kernel.exact_sse's tie rules) as a row of compare_blocks' results."""
-    ia, ib = hash_join.equal_pairs(a.thumbs, b.thumbs, 4 if opts.rotate else 1)
+    ia, ib = hash_join.equal_pairs(a.thumbs, b.thumbs, kernel.symmetries(opts.rotate, opts.mirror))
     ok = allowed_each(np, Dims.of(np, a, rank_a), ia, Dims.of(np, b, rank_b), ib, opts, same_block)
     for ha, hb, _mse, _rot, kind in found:
         if kind == HASH_MATCH:
@@ -122,7 +122,7 @@ def compare_blocks(
     """
     started = time.time()
     found: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]] = []  # (ia, ib, mse, rotation, kind)
-    rotations = 4 if opts.rotate else 1
+    rotations = kernel.symmetries(opts.rotate, opts.mirror)  # the codes of the symmetries (kernel.transform)
     thumbs_a = xp.asarray(a.thumbs)
     thumbs_b = thumbs_a if b is a else xp.asarray(b.thumbs)
     # pruned compare: images sorted by (shape, sum), so that the band of each image is a few tiles
@@ -195,8 +195,8 @@ def compare_blocks(
                 ri, rj, mse, rot = (
                     _host(v) for v in diff.tile(xp, thumbs_a[ia_dev], thumbs_b[ib_dev], mask, opts.threshold, rotations)
                 )
-                if reverse is not None:  # the rotation seen from b's side
-                    rot = np.where(_host(reverse)[ri, rj] & (rot > 0), 4 - rot, rot)
+                if reverse is not None:  # the symmetry seen from b's side (its inverse)
+                    rot = np.where(_host(reverse)[ri, rj], np.asarray(kernel.INVERSE, np.int8)[rot], rot)
                 found.append((ia[ri], ib[rj], mse, rot, COMPUTED))
                 continue
             if pruner is not None:  # few pairs left by the bounds: computed exactly; many: through the filter below

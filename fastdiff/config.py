@@ -120,9 +120,11 @@ class Config(BaseModel):
     threads: int = Field(2, ge=1)
     fast_jpeg: bool = False  # JPEGs decoded at 1/2-1/8 scale: faster, but no longer equal to a lossless copy
     alpha_background: tuple[int, int, int] = (255, 255, 255)  # 'white', 'black' or [r, g, b] under transparency
+    grayscale: bool = False  # thumbnails of the BT.601 luma (OpenCV's RGB2GRAY) in all 3 channels: grey copies match
     # --- compare stage
     threshold: float | Literal["duplicates", "similar"] = "duplicates"
     rotate: bool = True
+    mirror: bool = False  # also the mirrored images: the minimum over the 8 symmetries (fastdiff.kernel.transform)
     same_dim: bool = True
     match_aspect_by: float | None = None
     skip_matching_hash: bool = False
@@ -233,6 +235,11 @@ class Config(BaseModel):
             raise ValueError("compat 'difpy' compares all pairs of part_a: part_b and do_compare false are not allowed")
         if self.compat == "difpy" and (self.cpu_diff or self.gpu_diff):
             raise ValueError("compat 'difpy' uses difPy's own metric: cpu_diff and gpu_diff are not allowed")
+        if self.compat == "difpy" and (self.mirror or self.grayscale):
+            raise ValueError(
+                "compat 'difpy' reproduces difPy, which has neither mirrored nor greyscale matching: mirror and "
+                "grayscale must be false (use the default mode)"
+            )
         return self
 
     @property

@@ -11,11 +11,13 @@ import io
 import os
 import re
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from PIL import ExifTags, Image, ImageOps
+from PIL import ExifTags, Image
 
 from .composite import WHITE, composite, source_view
 from .png_wuffs import PNG_SIGNATURE, CorruptPNG, decode_png
@@ -43,7 +45,18 @@ _ALPHA_MODES = frozenset(["RGBA", "LA", "PA", "RGBa", "La"])
 DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's MAX_IMAGE_PIXELS default (2**30 // 4 // 3)
 # Bytes per pixel of a PNG's samples by IHDR colour type, at 8 bits per sample (grey, RGB, palette, grey+alpha, RGBA).
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
-_WUFFS_SLACK = 16 << 20
+# Bytes/px Wuffs holds beyond its work buffer and outputs (row filter bytes, zlib state): 0.4 measured, 8-bit RGBA.
+_WUFFS_MARGIN = 1
+# imdecode of an EXIF-rotated TIFF (ru_maxrss/VmHWM, 6 Mpx): file + 14.1 bytes/px for 8-bit RGB, + 17.1 for RGBA with
+# the 3-byte/px composite. Modelled as 3 copies of the output (decode, conversion, rotation) plus this many bytes/px
+# (libtiff's 4-byte/px RGBA raster and 1 of margin).
+_IMDECODE_RASTER = 5
+# OpenCV's TIFF reader holds a full-size 16-bit buffer besides its output (VmHWM after clear_refs, 6 Mpx noise,
+# uncompressed, decode + thumbnail): 16-bit RGBA 18.4 bytes/px (composite included), 16-bit RGB 12.0. Modelled, with
+# about 0.5 of margin, as these bytes/px; a larger 16-bit TIFF is refused rather than decoded over the budget.
+_TIFF16_BYTES_PER_PIXEL = {True: 19, False: 13}  # by alpha
+# Pixels converted per step on the Pillow path: its temporaries (crop, conversion, array) stay near 1 MB.
+_PIL_STRIP_PIXELS = 1 << 16
 
 
 class DecodeError(Exception):
@@ -104,10 +117,12 @@ def decode_image(
 
     Notes
     -----
-    PNGs go through Wuffs (png_wuffs) where its peak fits DECODE_BYTES_PER_PIXEL; everything else through
-    OpenCV's imread, which streams the file into an array allocated here at the size the header gives, so a decode
-    holds little more than its pixels (fastdiff.resources.thumbnails_mem_mb budgets the measured peak). Pillow
-    decodes what OpenCV cannot.
+    Every path keeps its peak within max_pixels * DECODE_BYTES_PER_PIXEL bytes, the per-thread share of
+    fastdiff.resources.thumbnails_mem_mb. PNGs go through Wuffs (png_wuffs) where its peak fits; everything else
+    through OpenCV's imread, which streams the file into an array allocated here at the size the header gives, so a
+    decode holds little more than its pixels (a file name that is not valid UTF-8 is passed as /dev/fd/N). OpenCV's
+    imdecode, which holds the file and a rotated copy, decodes only the EXIF-rotated TIFFs that imread refuses, and
+    only where that fits. Pillow decodes what OpenCV cannot, in strips of rows.
     """
     data = _read(path)
     image = _open_lazily(data, max_pixels)
@@ -119,22 +134,25 @@ def decode_image(
     if image is None:
         return _without_header(path, container, max_pixels)
     header = _header(image, data, container)
-    if container == "PNG" and _wuffs_fits(data, header.width * header.height):
+    if container == "PNG" and _wuffs_fits(data, header.width * header.height, max_pixels):
         try:
             rgb = decode_png(data, background)
         except CorruptPNG as e:
             raise DecodeError(f"corrupt image data: {e}") from None
         if rgb is not None:
             return Decoded(rgb=rgb, height=rgb.shape[0], width=rgb.shape[1])
+    if image.format == "TIFF" and header.sample_dtype is np.uint16:
+        _check_fits("OpenCV's 16-bit TIFF decoder", header, _TIFF16_BYTES_PER_PIXEL[header.alpha], max_pixels)
     del data, image  # the decoders below read the file themselves: only the pixels stay in memory
 
     factor = 1
     if reduce_to is not None and container == "JPEG":
         factor = next((f for f in _REDUCED_RGB if min(header.width, header.height) / f >= 2 * reduce_to), 1)
     if header.alpha:
-        rgb = _opencv_composited(path, header, background)
+        rgb = _opencv_composited(path, header, background, max_pixels)
     else:
-        rgb = _imread(path, _REDUCED_RGB.get(factor, cv2.IMREAD_COLOR_RGB), (header.height, header.width, 3))
+        flags = _REDUCED_RGB.get(factor, cv2.IMREAD_COLOR_RGB)
+        rgb = _imread(path, flags, (header.height, header.width, 3), max_pixels=max_pixels)
     if rgb is None:
         rgb = _pil_to_rgb(path, background)
     height, width = _full_dims(rgb.shape, header, factor) if factor > 1 else rgb.shape[:2]
@@ -142,23 +160,22 @@ def decode_image(
     return Decoded(rgb=rgb, height=height, width=width)
 
 
-def _wuffs_fits(data: bytes, pixels: int) -> bool:
-    """Whether Wuffs' peak for this PNG stays within DECODE_BYTES_PER_PIXEL (fastdiff.resources); else OpenCV decodes
-    it, which streams rows into its output and holds no copy of the file.
+def _wuffs_fits(data: bytes, pixels: int, max_pixels: int) -> bool:
+    """Whether Wuffs' peak for this PNG stays within max_pixels * DECODE_BYTES_PER_PIXEL bytes (the per-thread budget
+    of fastdiff.resources); else OpenCV decodes it, which streams rows into its output and holds no copy of the file.
 
     Wuffs holds at once the file, its work buffer (the whole filtered image at source depth, IHDR colour type and
-    bit depth; bit depths below 8 counted as 8) and its output (RGB, 3 bytes/px, or RGBA, 4, plus the 3-byte/px
-    composite, where the image may have alpha: colour types 3, 4 and 6). Small images may exceed the ratio by
-    _WUFFS_SLACK bytes, which resources.BASE_MB covers (an animated PNG's file holds every frame).
+    bit depth; bit depths below 8 counted as 8), its output (RGB, 3 bytes/px, or RGBA, 4, plus the 3-byte/px
+    composite, where the image may have alpha: colour types 3, 4 and 6) and _WUFFS_MARGIN.
     """
     source = _PNG_CHANNELS.get(data[25], 4) * (2 if data[24] == 16 else 1)
     output = 3 + (4 if data[25] in (3, 4, 6) else 0)
-    return len(data) + pixels * (source + output) <= pixels * DECODE_BYTES_PER_PIXEL + _WUFFS_SLACK
+    return len(data) + pixels * (source + output + _WUFFS_MARGIN) <= max_pixels * DECODE_BYTES_PER_PIXEL
 
 
 def _without_header(path: str, container: str | None, max_pixels: int) -> Decoded:
     """A file Pillow cannot identify: OpenCV's decode (formats Pillow lacks), or the reason it is unreadable."""
-    rgb = _imread(path, cv2.IMREAD_COLOR_RGB)
+    rgb = _imread(path, cv2.IMREAD_COLOR_RGB, max_pixels=max_pixels)
     if rgb is None:
         if container is not None:
             raise DecodeError(f"corrupt image data: unreadable {container} header")
@@ -186,29 +203,63 @@ def _tiff_bits(image: Image.Image) -> tuple[int, ...]:
     return bits if isinstance(bits, tuple) else (bits,)
 
 
-def _imread(path: str, flags: int, shape: tuple[int, ...] | None = None, dtype: type = np.uint8) -> np.ndarray | None:
+def _imread(
+    path: str,
+    flags: int,
+    shape: tuple[int, ...] | None = None,
+    dtype: type = np.uint8,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    extra_bytes_per_pixel: int = 0,
+) -> np.ndarray | None:
     """OpenCV's decode of path, or None where OpenCV cannot decode it.
 
-    Tried in turn, the first that succeeds wins (each is the same OpenCV decoder, so the pixels agree):
-    imread into a new array of the given shape/dtype (no second copy of the pixels; OpenCV refuses it where it
-    finds another size, e.g. an icon file's other entry, and returns it untouched where it has no decoder, hence
-    haveImageReader first); plain imread; imdecode of the file's bytes (OpenCV 5.0's imread fails on some EXIF-
-    rotated TIFFs that imdecode reads, and imread would crash on a path that is not valid UTF-8).
+    Parameters
+    ----------
+    path : str
+        The image file; a name that is not valid UTF-8 (on which imread would crash) is opened and passed to OpenCV
+        as /dev/fd/N.
+    flags : int
+        cv2.IMREAD_* flags.
+    shape, dtype : tuple of int or None, type
+        The array the header says OpenCV returns; None where no header was read.
+    max_pixels : int
+        The per-thread budget is max_pixels * DECODE_BYTES_PER_PIXEL bytes (see `_check_imdecode_fits`).
+    extra_bytes_per_pixel : int
+        What the caller allocates besides OpenCV's output while that is alive (3 for a composite).
+
+    Returns
+    -------
+    np.ndarray or None
+        Tried in turn, the first that succeeds wins (each is the same OpenCV decoder, so the pixels agree): imread
+        into a new array of the given shape/dtype (no second copy of the pixels; OpenCV refuses it where it finds
+        another size, e.g. an icon file's other entry, and returns it untouched where it has no decoder, hence
+        haveImageReader first); plain imread; where shape is known, imdecode of the file's bytes (OpenCV 5.0's
+        imread fails on TIFFs with a transposing Orientation, 5-8, that imdecode reads).
+
+    Raises
+    ------
+    DecodeError
+        Where imread fails and imdecode's peak would not fit the budget.
     """
-    attempts = []
-    if _utf8(path) and cv2.haveImageReader(path):
-        if shape is not None:
-            attempts.append(lambda: cv2.imread(path, np.empty(shape, dtype), flags))
-        attempts.append(lambda: cv2.imread(path, flags))
-    attempts.append(lambda: cv2.imdecode(np.fromfile(path, np.uint8), flags))
-    for attempt in attempts:
-        try:
-            pixels = attempt()
-        except cv2.error:
-            continue
-        if pixels is not None and pixels.size:
-            return pixels
-    return None
+    with _opencv_name(path) as name:
+        if not cv2.haveImageReader(name):
+            return None
+        pixels = _attempt(lambda: cv2.imread(name, np.empty(shape, dtype), flags)) if shape is not None else None
+        if pixels is None:
+            pixels = _attempt(lambda: cv2.imread(name, flags))
+    if pixels is None and shape is not None:
+        _check_imdecode_fits(path, shape, np.dtype(dtype).itemsize, max_pixels, extra_bytes_per_pixel)
+        pixels = _attempt(lambda: cv2.imdecode(np.fromfile(path, np.uint8), flags))
+    return pixels
+
+
+def _attempt(decode: Callable[[], np.ndarray | None]) -> np.ndarray | None:
+    """decode()'s array, or None where it fails (cv2.error) or returns nothing."""
+    try:
+        pixels = decode()
+    except cv2.error:
+        return None
+    return pixels if pixels is not None and pixels.size else None
 
 
 def _utf8(path: str) -> bool:
@@ -219,11 +270,53 @@ def _utf8(path: str) -> bool:
     return True
 
 
-def _opencv_composited(path: str, header: _Header, background: tuple[int, int, int]) -> np.ndarray | None:
+@contextmanager
+def _opencv_name(path: str) -> Iterator[str]:
+    """path, or for a name that is not valid UTF-8 /dev/fd/N of the opened file (OpenCV needs UTF-8 names)."""
+    if _utf8(path):
+        yield path
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        yield f"/dev/fd/{fd}"
+    finally:
+        os.close(fd)
+
+
+def _check_imdecode_fits(path: str, shape: tuple[int, ...], itemsize: int, max_pixels: int, extra: int) -> None:
+    """Raise DecodeError unless imdecode's peak fits max_pixels * DECODE_BYTES_PER_PIXEL bytes.
+
+    imdecode holds the whole file, three copies of OpenCV's output at the header's shape and itemsize and libtiff's
+    raster (_IMDECODE_RASTER), plus `extra` bytes/px of the caller's.
+    """
+    pixels = shape[0] * shape[1]
+    per_pixel = 3 * int(np.prod(shape[2:])) * itemsize + _IMDECODE_RASTER + extra
+    room = max_pixels * DECODE_BYTES_PER_PIXEL - os.stat(path).st_size
+    if pixels * per_pixel > room:
+        raise DecodeError(
+            f"image too large for the imdecode decoder (EXIF-rotated TIFF): {pixels} pixels, at most "
+            f"{max(room, 0) // per_pixel} for this file with max_pixels {max_pixels}"
+        )
+
+
+def _check_fits(decoder: str, header: _Header, bytes_per_pixel: int, max_pixels: int) -> None:
+    """Raise DecodeError unless a decoder that peaks at bytes_per_pixel fits max_pixels * DECODE_BYTES_PER_PIXEL."""
+    pixels = header.width * header.height
+    most = max_pixels * DECODE_BYTES_PER_PIXEL // bytes_per_pixel
+    if pixels > most:
+        raise DecodeError(
+            f"image too large for {decoder}: {pixels} pixels, at most {most} with max_pixels {max_pixels}"
+        )
+
+
+def _opencv_composited(
+    path: str, header: _Header, background: tuple[int, int, int], max_pixels: int
+) -> np.ndarray | None:
     """OpenCV's straight-alpha BGRA decode composited onto background and EXIF-oriented (IMREAD_UNCHANGED ignores
     EXIF), or None where OpenCV gives no alpha channel (grey PNG with a tRNS key, grey+alpha TIFF) or no 8/16-bit
     samples: Pillow decodes those."""
-    pixels = _imread(path, cv2.IMREAD_UNCHANGED, (header.height, header.width, 4), header.sample_dtype)
+    shape = (header.height, header.width, 4)
+    pixels = _imread(path, cv2.IMREAD_UNCHANGED, shape, header.sample_dtype, max_pixels, extra_bytes_per_pixel=3)
     if pixels is None or pixels.ndim != 3 or pixels.shape[2] != 4 or pixels.dtype not in (np.uint8, np.uint16):
         return None
     height, width = pixels.shape[:2]
@@ -325,22 +418,44 @@ def _orientation(im: Image.Image) -> int:
 
 
 def _pil_to_rgb(path: str, background: tuple[int, int, int]) -> np.ndarray:
-    """Fallback decode with Pillow: first frame, EXIF-oriented, alpha composited, 16-bit grey scaled to 8 bits."""
+    """Fallback decode with Pillow: first frame, EXIF-oriented, alpha composited, 16-bit grey scaled to 8 bits.
+
+    Returns
+    -------
+    np.ndarray
+        uint8 (h, w, 3) C-contiguous RGB. Converted strip by strip straight into the oriented output, so the decode
+        holds Pillow's image, the output and about 1 MB (no converted or transposed copy of the whole image).
+
+    Raises
+    ------
+    DecodeError
+        Truncated or corrupt data.
+    """
     try:
         with Image.open(path) as im:
-            ImageOps.exif_transpose(im, in_place=True)  # loads the first frame
-            if im.mode.startswith("I"):  # I, I;16, I;16B, ...: 16-bit range, scaled (not clipped) to 8 bits
-                grey = np.clip(np.asarray(im) >> 8, 0, 255).astype(np.uint8)
-                return np.repeat(grey[..., np.newaxis], 3, axis=2)
-            if im.mode not in _ALPHA_MODES and "transparency" not in im.info:
-                return np.array(im.convert("RGB"))
-            rgba = np.asarray(im.convert("RGBA"))
+            im.load()  # the first frame
+            transposed = _orientation(im) in _TRANSPOSING_ORIENTATIONS
+            rgb = np.empty((im.width, im.height, 3) if transposed else (im.height, im.width, 3), np.uint8)
+            out = source_view(rgb, _orientation(im))
+            rows = max(1, _PIL_STRIP_PIXELS // im.width)
+            for r0 in range(0, im.height, rows):
+                strip = im.crop((0, r0, im.width, min(r0 + rows, im.height)))
+                _pil_strip_to_rgb(strip, background, out[r0 : r0 + rows])
     except MemoryError:
         raise
     except Exception as e:
         if "truncated" in str(e).lower():
             raise DecodeError("truncated image data") from e
         raise DecodeError(f"corrupt image data: {e}") from e
-    rgb = np.empty((*rgba.shape[:2], 3), np.uint8)
-    composite(rgba, background, rgb)
     return rgb
+
+
+def _pil_strip_to_rgb(strip: Image.Image, background: tuple[int, int, int], out: np.ndarray) -> None:
+    """Write a Pillow image's rows as 8-bit RGB into out (uint8, (h, w, 3), may be strided): 16-bit and 32-bit grey
+    (modes I, I;16, ...) scaled (not clipped) by >> 8, images with alpha or a transparent colour composited."""
+    if strip.mode.startswith("I"):
+        out[...] = np.clip(np.asarray(strip) >> 8, 0, 255).astype(np.uint8)[..., np.newaxis]
+    elif strip.mode not in _ALPHA_MODES and "transparency" not in strip.info:
+        out[...] = np.asarray(strip.convert("RGB"))
+    else:
+        composite(np.asarray(strip.convert("RGBA")), background, out)

@@ -32,10 +32,24 @@ PROBE_TIMEOUT_S = 120
 
 
 def array_module(device: str) -> ModuleType:
-    """numpy for 'cpu'; cupy for 'gpu' (DeviceError if unusable); for 'auto', cupy when a GPU works, else numpy.
+    """numpy for 'cpu'; cupy for 'gpu'; for 'auto', cupy when a GPU works, else numpy.
 
     TF32 matrix products are enabled: they round the inputs to 10 significant bits, which keeps the kernel's
     centred integer inputs (|x| <= 128) exact, so GPU results stay identical to the CPU's.
+
+    Parameters
+    ----------
+    device : {"cpu", "gpu", "auto"}
+
+    Returns
+    -------
+    module
+        numpy or cupy, with a CUDA context created (cupy).
+
+    Raises
+    ------
+    DeviceError
+        For 'gpu' when CuPy cannot be imported or no CUDA device works.
     """
     if device == "cpu":
         return np

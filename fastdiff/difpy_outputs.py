@@ -44,7 +44,28 @@ def stats_record(
     build: list[tuple[float, float]],
     search: list[tuple[float, float]],
 ) -> dict[str, object]:
-    """difPy 4.2.1's stats structure (dif.py L748-805) from its figures and the job spans of both stages."""
+    """difPy 4.2.1's stats structure (dif.py L748-805) from its figures and the job spans of both stages.
+
+    Parameters
+    ----------
+    options : MergeOptions
+        The parameters difPy reports (px_size, threshold, rotate, ...; threads as processes).
+    directory : list of str
+        The input folders (part_a, then part_b).
+    searched : int
+        Images decoded and compared (files_searched).
+    invalid : dict of str to str
+        path -> reason of every file that was not compared (invalid_files.logs).
+    duplicates, similar : int
+        Lower-quality copies with MSE 0 and with MSE > 0 (matches_found).
+    build, search : list of (float, float)
+        (start, end) of the thumbnail and of the compare jobs, seconds since the epoch.
+
+    Returns
+    -------
+    dict
+        JSON-able, with difPy's field names and order.
+    """
     threshold = options.threshold
     return {
         "directory": directory,
@@ -82,6 +103,20 @@ def write_results(con: sqlite3.Connection, options: MergeOptions, results: IO[st
     lower_quality list from the database's best_copy_group table; return the number of lower-quality copies.
 
     Paths are written losslessly (`fastdiff.paths`): `os.fsencode` of a path read back with `json` is the file's.
+
+    Parameters
+    ----------
+    con : sqlite3.Connection
+        A database with its best_copy_group table.
+    options : MergeOptions
+        in_folder and part_a (the folder keys of the nested form).
+    results, lower : text files
+        Receive results.json and lower_quality.json (ASCII).
+
+    Returns
+    -------
+    int
+        The number of lower-quality copies.
     """
     rows = con.execute("""
         SELECT h.path_bytes, m.path_bytes, g.dif, h.dir_index FROM best_copy_group g
@@ -91,7 +126,7 @@ def write_results(con: sqlite3.Connection, options: MergeOptions, results: IO[st
     count = 0
     results.write("{")
     lower.write("[")
-    for best_raw, copy_raw, dif, dir_index in rows:
+    for best_raw, copy_raw, mse, dir_index in rows:
         best_path, copy = from_bytes(best_raw), from_bytes(copy_raw)
         if options.in_folder and options.part_a[dir_index] != folder:
             results.write(("]}, " if folder is not None else "") + dump(options.part_a[dir_index]) + ": {")
@@ -101,7 +136,7 @@ def write_results(con: sqlite3.Connection, options: MergeOptions, results: IO[st
         else:
             results.write(", ")
         best = best_path
-        results.write(dump([copy, dif]))
+        results.write(dump([copy, mse]))
         lower.write((", " if count else "") + dump(copy))
         count += 1
     results.write(("]" if best is not None else "") + ("}" if folder is not None else "") + "}")

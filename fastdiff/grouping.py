@@ -39,7 +39,7 @@ def matched_keys_by_rank(con: sqlite3.Connection) -> Iterator[int]:
 
 
 def matches_of(con: sqlite3.Connection, key: int) -> list[tuple[int, float]]:
-    """(other key, dif) of every pair that contains `key`, in key order."""
+    """(other index key, MSE) of every matching pair that contains `key`, in key order."""
     return con.execute(
         """
         SELECT key_b, dif FROM dif_table WHERE key_a = ?1 AND success IN (1, 2)
@@ -57,7 +57,10 @@ def reference_groups(con: sqlite3.Connection) -> Iterator[BestCopyGroup]:
     """Groups against partition B, the reference: every A image that matches a B image is a copy of the B image it
     matches best (the smallest MSE, then the first in the keeper order); B images are never copies.
 
-    Groups come in head key order, copies in key order.
+    Yields
+    ------
+    BestCopyGroup
+        In the order of the best copies' index keys, copies in key order.
     """
     rows = con.execute("""
         SELECT head, member, dif FROM (
@@ -66,8 +69,8 @@ def reference_groups(con: sqlite3.Connection) -> Iterator[BestCopyGroup]:
             FROM dif_table t JOIN directory b ON b.key = t.key_b
             WHERE t.success IN (1, 2) AND b.part_b = 1)
         WHERE n = 1 ORDER BY head, member""")
-    for head, group in groupby(rows, key=itemgetter(0)):
-        yield BestCopyGroup(head, [(member, dif) for _, member, dif in group])
+    for best_copy, group in groupby(rows, key=itemgetter(0)):
+        yield BestCopyGroup(best_copy, [(copy, mse) for _, copy, mse in group])
 
 
 def best_copy_groups(con: sqlite3.Connection) -> Iterator[BestCopyGroup]:
@@ -76,6 +79,11 @@ def best_copy_groups(con: sqlite3.Connection) -> Iterator[BestCopyGroup]:
     Images are visited best first; each image not yet in a group becomes a best copy, and its direct matches that
     are not yet in a group become its copies. So every copy matched its best copy directly (its MSE to it is known
     and within the threshold), and a copy is never grouped under a worse image.
+
+    Yields
+    ------
+    BestCopyGroup
+        In the keeper order of the best copies, copies in key order.
     """
     # one byte per directory key (keys are dense), not a Python set: 1M matched images would take ~60 MB in a set
     grouped = bytearray(
@@ -85,7 +93,7 @@ def best_copy_groups(con: sqlite3.Connection) -> Iterator[BestCopyGroup]:
     for best in matched_keys_by_rank(con):
         if grouped[best]:
             continue
-        copies = [(k, dif) for k, dif in matches_of(con, best) if not grouped[k]]
+        copies = [(k, mse) for k, mse in matches_of(con, best) if not grouped[k]]
         if copies:
             grouped[best] = 1
             for k, _ in copies:
@@ -99,7 +107,7 @@ def store_best_copy_groups(con: sqlite3.Connection) -> int:
     number of groups."""
     n_groups = 0
     for group in reference_groups(con) if has_partition_b(con) else best_copy_groups(con):
-        rows = ((k, group.best_copy, dif) for k, dif in group.copies)
+        rows = ((k, group.best_copy, mse) for k, mse in group.copies)
         con.executemany("INSERT INTO best_copy_group VALUES (?, ?, ?)", rows)
         n_groups += 1
     con.commit()

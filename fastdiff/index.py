@@ -234,13 +234,23 @@ def _keep_version_marker(layout_dir: Path, version: str) -> None:
 
 
 def read_manifest(index_dir: str | os.PathLike[str]) -> dict:
+    """The manifest that write_index wrote: n_files, n_rejected, n_shared, sections, shards, blocks, pairs,
+    version."""
     return json.loads((Path(index_dir) / MANIFEST).read_text())
 
 
 def read_rejected(index_dir: str | os.PathLike[str]) -> list[RejectedFile]:
+    """The rejected entries of the index, in index order (they follow the indexed files in the database)."""
     return [RejectedFile(**r) for r in json.loads((Path(index_dir) / REJECTED).read_text())]
 
 
 def read_order(index_dir: str | os.PathLike[str]) -> np.ndarray:
-    """The map from the keys of the layout to the index order of this run (the keys of the outputs)."""
+    """The map from layout keys to index keys.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 (number of layout keys,): `order[layout_key]` is the file's position in this run's index order (the
+        `directory.key` of the database), -1 for layout keys no longer used.
+    """
     return np.load(Path(index_dir) / ORDER)

@@ -1,6 +1,7 @@
 """All-pairs thumbnail MSE, written once against an array module (numpy, or cupy on a GPU).
 
-MSE(a, b) = (|a|^2 + |b|^2 - 2 a.b) / d over the d = px*px*3 values, minimum over the rotations of b.
+MSE(a, b) = (|a|^2 + |b|^2 - 2 a.b) / d over the d = px*px*3 values, minimum over the symmetries T_k of b
+(`transform`: the rotations k = 0..3, and with mirror the flipped rotations k = 4..7; `symmetries`).
 The product a.b runs as float32 matrix products over chunks of at most CHUNK values of thumbnails
 centred at 128: every term is an integer of magnitude <= 2**14, so every partial sum of a chunk is an
 integer <= 2**24 and therefore exact in float32 whatever the summation order. Only the additions of the
@@ -29,23 +30,62 @@ PRODUCT_SIDE = 512
 SMALL_PRODUCT = 2**15
 
 
+# The symmetries of the square, by code k (dif_table.rotation): T_k(b) = rot90(b, k) for k < 4 and
+# rot90(fliplr(b), k - 4) for k >= 4 (np.rot90 counter-clockwise on the pixel axes; fliplr mirrors left and right).
+ALL_CODES = tuple(range(8))
+# T_k^-1: rotations invert as 0, 3, 2, 1; every flipped transform is a reflection, its own inverse
+INVERSE = (0, 3, 2, 1, 4, 5, 6, 7)
+
+
+def symmetries(rotate: bool, mirror: bool = False) -> tuple[int, ...]:
+    """The codes of the symmetries the difference is minimised over: (0,), (0, 1, 2, 3), (0, 4) or 0..7."""
+    return tuple(k for k in ALL_CODES if (rotate or k % 4 == 0) and (mirror or k < 4))
+
+
+def codes_of(symmetry: int | tuple[int, ...]) -> tuple[int, ...]:
+    """A set of symmetries given as codes, or as a count of rotations (1 or 4; 8: all eight)."""
+    return tuple(range(symmetry)) if isinstance(symmetry, int) else tuple(symmetry)
+
+
+def transform(xp: ModuleType, x: Any, k: int, axes: tuple[int, int] = (1, 2)) -> Any:
+    """T_k of images whose (row, column) axes are `axes` (a view): rot90(x, k), or rot90(fliplr(x), k - 4)."""
+    if k >= 4:
+        x = xp.flip(x, axis=axes[1])
+    return xp.rot90(x, k % 4, axes=axes)
+
+
+def stack_order(codes: tuple[int, ...]) -> tuple[int, ...]:
+    """The codes in the order `prepare` stacks them: first a subset that covers all of them together with its
+    inverses (codes whose inverse comes earlier go last), so that a diagonal tile multiplies a prefix only."""
+    head = [k for i, k in enumerate(codes) if INVERSE[k] not in codes[:i]]
+    return tuple(head + [k for k in codes if k not in head])
+
+
+def covering(codes: tuple[int, ...]) -> int:
+    """How many leading codes of stack_order(codes) cover every code up to inversion (3 of 4, 7 of 8)."""
+    return sum(1 for i, k in enumerate(codes) if INVERSE[k] not in codes[:i])
+
+
 @dataclass
 class Side:
     """One side of a block comparison on the array module's device."""
 
-    centred: Any  # float32 (r, n, d): rotations of the flattened thumbnails minus 128 (r = 1 or 4)
+    centred: Any  # float32 (r, n, d): the symmetries T_codes[s] of the flattened thumbnails minus 128
     sq_norm: Any  # int64 (n,) exact squared norm of the centred thumbnails
+    codes: tuple[int, ...] = (0,)  # the symmetry code of each row of centred (stack_order)
 
 
-def prepare(xp: ModuleType, thumbs: Any, rotations: int) -> Side:
-    """Thumbnails (n, px, px, 3) uint8 on the array module's device, with `rotations` (1 or 4) rotated copies."""
+def prepare(xp: ModuleType, thumbs: Any, symmetry: int | tuple[int, ...]) -> Side:
+    """Thumbnails (n, px, px, 3) uint8 on the array module's device, with a transformed copy for each symmetry
+    (codes, or a count of rotations: 1 or 4), stacked in `stack_order`."""
     n = thumbs.shape[0]
     dev = xp.asarray(thumbs)
-    rotated = xp.stack([xp.rot90(dev, k, axes=(1, 2)).reshape(n, -1) for k in range(rotations)])
+    codes = stack_order(codes_of(symmetry))
+    rotated = xp.stack([transform(xp, dev, k).reshape(n, -1) for k in codes])
     centred = xp.subtract(rotated, 128, dtype=xp.float32)
     c32 = rotated[0].astype(xp.int32) - 128
     sq_norm = (c32 * c32).sum(axis=1, dtype=xp.int64)
-    return Side(centred, sq_norm)
+    return Side(centred, sq_norm, codes)
 
 
 def _ulp(x: float) -> float:
@@ -61,10 +101,10 @@ def filter_margin(d: int) -> float:
 
 
 def dot_max(xp: ModuleType, a: Side, b: Side, rotations: int | None = None) -> Any:
-    """Approximate max over the first `rotations` (default: all) rotations of b of a.rot(b) for all pairs, float32
+    """Approximate max over the first `rotations` (default: all) symmetries of b of a.T(b) for all pairs, float32
     (n, m).
 
-    The rotations of b are stacked into one (r*m, d) matrix so each chunk is one large product.
+    The symmetries of b are stacked into one (r*m, d) matrix so each chunk is one large product.
     """
     r = rotations or b.centred.shape[0]
     _, m, d = b.centred.shape
@@ -76,26 +116,29 @@ def dot_max(xp: ModuleType, a: Side, b: Side, rotations: int | None = None) -> A
     return acc.reshape(-1, r, m).max(axis=1)
 
 
-# SSE(a, rot90(b, k)) = SSE(b, rot90(a, -k)): seen from b, the rotations k = 0, 1, 2, 3 are the columns 0, 3, 2, 1
-FROM_B = [0, 3, 2, 1]
+# SSE(a, T_k b) = SSE(b, T_k^-1 a): seen from b, the symmetries k = 0..7 are the columns INVERSE[k]
+FROM_B = list(INVERSE)
 
 
-def _pick(xp: ModuleType, sse: Any, reverse: Any) -> tuple[Any, Any]:
-    """The minimum over rotations of sse (int64 (p, r)) and the first rotation reaching it, seen from b where
-    reverse (bool (p,) or None): the tie rule of exact_sse."""
-    if reverse is not None and sse.shape[1] == 4:
-        sse = xp.where(reverse[:, None], sse[:, FROM_B], sse)
-    rot = sse.argmin(axis=1)
-    return sse[xp.arange(len(rot)), rot], rot.astype(xp.int8)
+def _pick(xp: ModuleType, sse: Any, reverse: Any, codes: tuple[int, ...]) -> tuple[Any, Any]:
+    """The minimum over the symmetries of sse (int64 (p, r), one column per code of `codes`) and the first code
+    reaching it, seen from b where reverse (bool (p,) or None): the tie rule of exact_sse."""
+    by_code = sorted(codes)
+    sse = sse[:, [codes.index(k) for k in by_code]] if list(codes) != by_code else sse
+    if reverse is not None and len(codes) > 1:
+        sse = xp.where(reverse[:, None], sse[:, [by_code.index(INVERSE[k]) for k in by_code]], sse)
+    col = sse.argmin(axis=1)
+    code = xp.asarray(np.asarray(by_code, np.int8))[col]
+    return sse[xp.arange(len(col)), col], code
 
 
 def exact_sse(xp: ModuleType, a: Side, b: Side, ia: Any, ib: Any, reverse: Any = None) -> tuple[Any, Any]:
-    """Exact minimum SSE over rotations (int64) and the first rotation k reaching it, for pairs (ia[t], ib[t]).
+    """Exact minimum SSE over the symmetries of b (int64) and the first code k reaching it, for pairs (ia[t], ib[t]).
 
-    SSE = |a|^2 + |b|^2 - 2 a.rot(b) on the centred values: each product is at most 2**14 in magnitude, so every
+    SSE = |a|^2 + |b|^2 - 2 a.T(b) on the centred values: each product is at most 2**14 in magnitude, so every
     partial sum of a float64 dot product is an integer below 2**53 (for any d < 2**39) and exact in any order.
-    Where reverse[t], the pair is seen from b: k is the first rotation of a with SSE(b, rot90(a, k)) minimal, so that
-    ties between rotations resolve the same way whichever side a pair's images were on."""
+    Where reverse[t], the pair is seen from b: k is the first code with SSE(b, T_k a) minimal, so that
+    ties between symmetries resolve the same way whichever side a pair's images were on."""
     out_sse, out_rot = [], []
     for s in range(0, len(ia), REFINE_BATCH):
         pa, pb = ia[s : s + REFINE_BATCH], ib[s : s + REFINE_BATCH]
@@ -105,7 +148,7 @@ def exact_sse(xp: ModuleType, a: Side, b: Side, ia: Any, ib: Any, reverse: Any =
             [norms - 2 * xp.einsum("ij,ij->i", va, rot[pb].astype(xp.float64)).astype(xp.int64) for rot in b.centred],
             axis=1,
         )
-        sse, rot = _pick(xp, sse, None if reverse is None else reverse[s : s + REFINE_BATCH])
+        sse, rot = _pick(xp, sse, None if reverse is None else reverse[s : s + REFINE_BATCH], b.codes)
         out_sse.append(sse)
         out_rot.append(rot)
     if not out_sse:
@@ -114,7 +157,7 @@ def exact_sse(xp: ModuleType, a: Side, b: Side, ia: Any, ib: Any, reverse: Any =
 
 
 def exact_dots(xp: ModuleType, a: Side, b: Side) -> Any:
-    """Exact a.rot_k(b) for every pair and rotation of b: float64 (n, r, m) holding integers.
+    """Exact a.T(b) for every pair and symmetry of b (b.codes): float64 (n, r, m) holding integers.
 
     Each chunk of at most CHUNK values is one float32 product whose partial sums are integers of magnitude
     <= CHUNK * 2**14 = 2**24, exact in float32 whatever the order; the chunk results are integers added in float64
@@ -135,7 +178,7 @@ def exact_sse_product(xp: ModuleType, a: Side, b: Side, ia: Any, ib: Any, revers
     if len(ia) == 0:
         return xp.zeros(0, xp.int64), xp.zeros(0, xp.int8)
     dots = exact_dots(xp, a, b)[ia, :, ib].astype(xp.int64)  # (p, r): the advanced indices come first
-    return _pick(xp, (a.sq_norm[ia] + b.sq_norm[ib])[:, None] - 2 * dots, reverse)
+    return _pick(xp, (a.sq_norm[ia] + b.sq_norm[ib])[:, None] - 2 * dots, reverse, b.codes)
 
 
 def exact_sse_auto(xp: ModuleType, a: Side, b: Side, ia: Any, ib: Any, reverse: Any = None) -> tuple[Any, Any]:
@@ -147,24 +190,26 @@ def exact_sse_auto(xp: ModuleType, a: Side, b: Side, ia: Any, ib: Any, reverse: 
     ub, lb = xp.unique(ib, return_inverse=True)
     if len(ua) * len(ub) > PRODUCT * len(ia) or max(len(ua), len(ub)) > PRODUCT_SIDE:
         return exact_sse(xp, a, b, ia, ib, reverse)
-    sub_a = Side(a.centred[:1, ua], a.sq_norm[ua]) if len(ua) < a.centred.shape[1] else a
-    sub_b = Side(b.centred[:, ub], b.sq_norm[ub]) if len(ub) < b.centred.shape[1] else b
+    sub_a = Side(a.centred[:1, ua], a.sq_norm[ua], a.codes[:1]) if len(ua) < a.centred.shape[1] else a
+    sub_b = Side(b.centred[:, ub], b.sq_norm[ub], b.codes) if len(ub) < b.centred.shape[1] else b
     return exact_sse_product(xp, sub_a, sub_b, la.reshape(-1), lb.reshape(-1), reverse)
 
 
 def compare_tile(
     xp: ModuleType, a: Side, b: Side, allowed: Any, threshold: float, reverse: Any = None, symmetric: bool = False
 ) -> tuple[Any, Any, Any, Any]:
-    """Pairs (i, j) with allowed[i, j] and MSE <= threshold: returns (i, j, mse float64, rotation int8); where
-    reverse[i, j] the rotation is seen from b (exact_sse).
+    """Pairs (i, j) with allowed[i, j] and MSE <= threshold: returns (i, j, mse float64, symmetry code int8); where
+    reverse[i, j] the code is seen from b (exact_sse).
 
     symmetric: a and b hold the same thumbnails in the same order (a tile on the diagonal of a block compared with
-    itself). Since a.rot_k(b) = b.rot_-k(a), the products of rotations 0-2 at (i, j) and at (j, i) cover all four
-    rotations of the pair, so the filter multiplies 3 rotations instead of 4.
+    itself). Since a.T_k(b) = b.T_k^-1(a), the products of the leading `covering` symmetries (rotations 0-2, and the
+    four flipped ones, which are their own inverses) at (i, j) and at (j, i) cover every symmetry of the pair, so the
+    filter multiplies 3 rotations instead of 4, or 7 symmetries instead of 8.
     """
     d = a.centred.shape[2]
-    if symmetric and b.centred.shape[0] == 4:
-        dots = dot_max(xp, a, b, rotations=3)
+    head = covering(b.codes)
+    if symmetric and head < len(b.codes):
+        dots = dot_max(xp, a, b, rotations=head)
         dots = xp.maximum(dots, dots.T)
     else:
         dots = dot_max(xp, a, b)

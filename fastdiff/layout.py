@@ -49,26 +49,63 @@ AUTO_MIN_BLOCK_IMAGES_GPU = 131072
 
 @dataclass(frozen=True)
 class Shard:
-    name: str  # f"{seq:05d}-{digest}"
+    """The files of one thumbnail job, named after their content.
+
+    Attributes
+    ----------
+    name : str
+        ``f"{seq:05d}-{digest}"``: a sequence number and the first 12 hex digits of the sha-256 of its records.
+    files : tuple of IndexedFile
+        In index order, all of one section; their `key` is the stable layout key.
+    """
+
+    name: str
     files: tuple[IndexedFile, ...]
 
     @property
     def section(self) -> int:
+        """The section of its files (pairs are formed inside a section, or across the A and B sections)."""
         return self.files[0].section
 
     @property
     def part(self) -> int:
+        """0 for partition A, 1 for partition B."""
         return self.files[0].part
 
 
 @dataclass(frozen=True)
 class Block:
-    name: str  # digest of its shard names
+    """The shards of one side of a compare job.
+
+    Attributes
+    ----------
+    name : str
+        The first 12 hex digits of the sha-256 of its shard names: a block output is reused exactly when its
+        blocks are unchanged.
+    shards : tuple of str
+        Shard names, consecutive shards of one section.
+    """
+
+    name: str
     shards: tuple[str, ...]
 
 
 @dataclass
 class Layout:
+    """The shards and blocks of a run, kept in `work/layout/` for the next run.
+
+    Attributes
+    ----------
+    plan : dict
+        The settings the layout was made for (`_plan`); another value of any of them means a layout from scratch.
+    shards, blocks : list
+        In the order they were made; new shards and blocks are appended.
+    block_target : int
+        Images per block that new blocks are filled to (block_size, or with 'auto' as planned by `_fit_blocks`).
+    next_key, next_seq : int
+        The layout key and shard sequence number the next new file and shard get.
+    """
+
     plan: dict[str, object]
     shards: list[Shard]
     blocks: list[Block]
@@ -151,7 +188,11 @@ def _empty(config: IndexOptions) -> Layout:
 
 
 def load(layout_dir: str | os.PathLike[str], config: IndexOptions) -> Layout:
-    """The layout of the previous run, or an empty one when there is none it could reuse."""
+    """The layout of the previous run, or an empty one when there is none it could reuse.
+
+    A layout is not reused in difPy-exact mode (its results depend on difPy's own file order), when it was made for
+    other settings, or when its files cannot be read or a shard does not match its digest (logged, never raised).
+    """
     path = Path(layout_dir) / LAYOUT
     empty = _empty(config)
     if config.compat == "difpy" or not path.is_file():
@@ -177,8 +218,25 @@ def load(layout_dir: str | os.PathLike[str], config: IndexOptions) -> Layout:
 
 
 def update(previous: Layout, files: list[IndexedFile], config: IndexOptions) -> tuple[Layout, np.ndarray]:
-    """The layout for the files of this run's scan (keys = index order), reusing `previous`; and `order`, which maps
-    every key of the layout to the file's position in the index order (-1 for keys no longer used)."""
+    """The layout for the files of this run's scan, reusing `previous`.
+
+    A file keeps its layout key and shard while it exists; a changed file stays in its shard under its key (the
+    shard gets a new name); removed files leave their shard; new files go into new shards, in index order.
+
+    Parameters
+    ----------
+    previous : Layout
+        The previous run's layout (`load`), possibly empty.
+    files : list of IndexedFile
+        This run's scan, whose `key` is the index key (position in this run's index order).
+    config : IndexOptions
+
+    Returns
+    -------
+    layout : Layout
+    order : ndarray of int64, shape (layout.next_key,)
+        Layout key -> index key, -1 for layout keys no longer used.
+    """
     found = {f.path: f for f in files}
     old_key: dict[str, int] = {}  # path -> key, of the files that stay in their shard
     layout = Layout(previous.plan, [], [], previous.block_target, previous.next_key, previous.next_seq)
@@ -250,6 +308,7 @@ def save(layout: Layout, layout_dir: str | os.PathLike[str]) -> None:
 
 
 def read_shard(path: str | os.PathLike[str]) -> list[IndexedFile]:
+    """The file records of a shard file (`work/layout/NNNNN-DIGEST.json`), keyed by layout key."""
     return [IndexedFile(**f) for f in json.loads(Path(path).read_text())]
 
 

@@ -24,7 +24,20 @@ OUTPUT_FILES = (DATABASE, RESULTS, LOWER_QUALITY, STATS)
 def merge(inputs: MergeInputs, out_dir: Path, options: MergeOptions) -> None:
     """Write the four OUTPUT_FILES into out_dir, each atomically.
 
-    The outputs use this run's index order as keys, so they are the same as those of a run from scratch.
+    The outputs use index keys (this run's index order), so they are the same as those of a run from scratch.
+
+    Parameters
+    ----------
+    inputs : MergeInputs
+        The index folder, shard records, thumbnail batches and block outputs.
+    out_dir : Path
+        The run's OUT.
+    options : MergeOptions
+
+    Raises
+    ------
+    CorruptBatchError, RuntimeError
+        For a corrupt thumbnail batch or a stale block output (`fastdiff.db.build`).
     """
     order = inputs.order
     build: list[tuple[float, float]] = []

@@ -61,6 +61,7 @@ class IndexOptions(_StageOptions):
 
     @classmethod
     def from_config(cls, config: Config) -> Self:
+        """The keys of the same names of a validated config."""
         return cls._select(config)
 
 
@@ -68,16 +69,37 @@ class IndexOptions(_StageOptions):
 class ThumbnailOptions(_StageOptions):
     """How each file becomes a thumbnail (see `fastdiff.thumbnails`).
 
-    `px_size` is the side of the square thumbnail in pixels; `shift_amount` the bit shift applied before hashing
-    (-7..7); `max_pixels` the largest image decoded; `hash_fn` a user hash's import path (None: sha-256);
-    `fast_jpeg` decodes JPEGs at a reduced DCT scale; `alpha_background` is the [r, g, b] (0-255) that transparent
-    pixels are composited onto (`fastdiff.composite`).
+    Attributes
+    ----------
+    px_size : int
+        Side of the square thumbnail in pixels.
+    shift_amount : int
+        Bit shift applied to the pixels before hashing (-7..7; Fast-Diff-Py's hash rule).
+    max_pixels : int
+        The largest image decoded, in pixels (width x height); a larger file gets "image too large: ...".
+    rotate, mirror : bool
+        The symmetries hashed (`fastdiff.thumbnails.rotation_hashes`): the 4 rotations, and with mirror the
+        mirrored ones (else only hash_0 is written, the others '').
+    hash_fn : str or None
+        A user hash's import path (`fastdiff.userfn`); None: sha-256.
+    compat : str
+        'default', or 'difpy' for difPy 4.2.1's thumbnails (`fastdiff.stages`).
+    base_dir : str or None
+        difPy-exact mode: the folder relative part_a paths are resolved against (and reported as given).
+    fast_jpeg : bool
+        Decode JPEGs at a reduced DCT scale (faster; a JPEG and a lossless copy then differ slightly).
+    alpha_background : list of int
+        [r, g, b] (0-255) that transparent pixels are composited onto (`fastdiff.composite`).
+    grayscale : bool
+        Store the luma thumbnail (BT.601, as cv2.cvtColor RGB2GRAY) in all three channels.
     """
 
     px_size: int
     shift_amount: int
     max_pixels: int
     rotate: bool
+    mirror: bool
+    grayscale: bool
     hash_fn: str | None
     compat: str
     base_dir: str | None
@@ -86,6 +108,7 @@ class ThumbnailOptions(_StageOptions):
 
     @classmethod
     def from_config(cls, config: Config) -> Self:
+        """The keys of the same names of a validated config; alpha_background as [r, g, b]."""
         return cls._select(config, alpha_background=list(config.alpha_background))
 
 
@@ -99,6 +122,8 @@ class CompareOptions(_StageOptions):
         Pairs with MSE <= threshold match (MSE on the 0-255 scale over px*px*3 values).
     rotate : bool
         The MSE is the minimum over the rotations 0/90/180/270 of the second image.
+    mirror : bool
+        ... and over their mirror images (the 8 symmetries, `fastdiff.kernel.symmetries`).
     same_dim, match_aspect_by : bool, float or None
         Size rules (`fastdiff.pairing.compatible_pairs`).
     skip_matching_hash : bool
@@ -124,6 +149,7 @@ class CompareOptions(_StageOptions):
 
     threshold: float
     rotate: bool = True
+    mirror: bool = False
     same_dim: bool = True
     match_aspect_by: float | None = None
     skip_matching_hash: bool = False
@@ -143,6 +169,8 @@ class CompareOptions(_StageOptions):
 
     @classmethod
     def from_config(cls, config: Config) -> Self:
+        """The compare options of a validated config: the threshold as a number, tile_size 'auto' as None,
+        two_partitions from part_b, and whether `cpu_diff` is vectorised (probed once, here, by importing it)."""
         vectorised = load_diff_fn(config.cpu_diff, probe=True).vectorised if config.cpu_diff else False
         return cls._select(
             config,
@@ -180,6 +208,7 @@ class MergeOptions(_StageOptions):
 
     @classmethod
     def from_config(cls, config: Config) -> Self:
+        """The merge options of a validated config, with the whole config as JSON but REPORT_KEYS in run_config."""
         return cls._select(config, run_config=config.model_dump(mode="json", exclude=set(REPORT_KEYS)))
 
     @property
@@ -196,6 +225,7 @@ class ReportOptions(_StageOptions):
 
     @classmethod
     def from_config(cls, config: Config) -> Self:
+        """The report_page_size of a validated config."""
         return cls._select(config)
 
 

@@ -21,6 +21,7 @@ class Pairs:
     Attributes
     ----------
     key_a, key_b : arrays of int64, shape (n,)
+        Layout keys as a compare job writes them; index keys after `load_pairs_in_order`.
     mse : array of float64, shape (n,)
         Mean squared error over px*px*3 values on the 0-255 scale, minimum over the rotations; 0 for hash matches,
         -1 for SIZE_MISMATCH.
@@ -78,8 +79,16 @@ def load_pairs_in_order(path: str | os.PathLike[str], order: np.ndarray) -> Pair
 
     Parameters
     ----------
+    path : str or os.PathLike
+        A compare job's output.
     order : array of int64
-        The index's order.npy: layout key -> index order, -1 for keys no longer used.
+        The index's order.npy: layout key -> index key, -1 for keys no longer used.
+
+    Returns
+    -------
+    Pairs
+        With index keys, key_a < key_b, in the file's order (not necessarily sorted by the new keys; the merge
+        sorts every pair into dif_table).
 
     Raises
     ------

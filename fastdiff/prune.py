@@ -11,7 +11,9 @@ Bounds (all on SSE(a, b) = sum over the d = px*px*3 values of (a - b)^2, integer
 * Grid. The groups are the cells of a g x g grid of each colour channel, with cut points closed under x -> px - x
   (`grid_cuts`). rot90 maps such a grid onto itself, so the cell sums of rot90(b, k) are rot90 of the cell sums of
   b, with equal cell sizes: the bound of (a, rot90(b, k)) costs K = 3 g^2 products, not d, for each rotation, and
-  min over k of the bound is <= min over k of the SSE, the quantity compared with the threshold.
+  min over k of the bound is <= min over k of the SSE, the quantity compared with the threshold. The cuts being
+  closed under x -> px - x, fliplr maps the grid onto itself too: with mirror the same holds for the eight
+  symmetries T_k (`fastdiff.kernel.transform`), applied to the cell sums.
 
 Exactness of the arithmetic (u = 2**-53, the float64 unit round-off).
 
@@ -207,8 +209,8 @@ class Pruner:
         uint8 (n, px, px, 3) and (m, px, px, 3) on xp's device (the same object for a block with itself).
     threshold : float
         MSE threshold (0-255 scale), >= 0.
-    rotations : int
-        1 or 4.
+    rotations : int or tuple of int
+        The symmetries of b: a count of rotations (1 or 4) or their codes (`fastdiff.kernel.symmetries`).
     """
 
     def __init__(
@@ -217,12 +219,12 @@ class Pruner:
         thumbs_a: Any,
         thumbs_b: Any,
         threshold: float,
-        rotations: int,
+        rotations: int | tuple[int, ...],
         cells_a: np.ndarray | None = None,
         cells_b: np.ndarray | None = None,
     ) -> None:
         self.xp, self.thumbs_a, self.thumbs_b = xp, thumbs_a, thumbs_b
-        self.threshold, self.rotations = threshold, rotations
+        self.threshold, self.rotations = threshold, kernel.codes_of(rotations)
         px = thumbs_a.shape[1]
         self.d = px * px * 3
         cuts = image_cuts(px)
@@ -246,14 +248,14 @@ class Pruner:
         while half > 0 and half**2 / self.d > self.limit:
             half -= 1
         self.half_band = half
-        # the grid bound's terms, once per block: a's cells weighted by 1 / |G| and b's cells in each rotation
-        # (flattened), and the weighted norms, the same for every rotation since rot90 keeps the cell sizes
+        # the grid bound's terms, once per block: a's cells weighted by 1 / |G| and b's cells in each symmetry
+        # (flattened), and the weighted norms, the same for every symmetry since they keep the cell sizes
         a = self.cells_a.reshape(len(self.cells_a), -1)
         self.weighted_a = a * self.weights
         self.norms_a = (a * self.weighted_a).sum(axis=1)
         m = len(self.cells_b)
         self.rotated_b = xp.stack(
-            [xp.ascontiguousarray(xp.rot90(self.cells_b, k, axes=(1, 2))).reshape(m, -1) for k in range(rotations)]
+            [xp.ascontiguousarray(kernel.transform(xp, self.cells_b, k)).reshape(m, -1) for k in self.rotations]
         )
         self.norms_b = self.norms_a if thumbs_b is thumbs_a else (self.rotated_b[0] ** 2 * self.weights).sum(axis=1)
         self.counts = Counts()
@@ -332,7 +334,7 @@ class Pruner:
         products of K values; small matrix products run far slower through BLAS threads)."""
         xp = self.xp
         x = self.weighted_a[i]
-        cross = xp.stack([xp.einsum("ij,ij->i", x, self.rotated_b[k][j]) for k in range(self.rotations)]).max(axis=0)
+        cross = xp.stack([xp.einsum("ij,ij->i", x, b[j]) for b in self.rotated_b]).max(axis=0)
         return self.norms_a[i] + self.norms_b[j] - 2 * cross <= self.limit
 
     def exact(self, ia: Any, ib: Any, reverse: Any) -> tuple[Any, Any]:

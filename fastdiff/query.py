@@ -29,13 +29,15 @@ def add_query_parser(sub: argparse._SubParsersAction) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="print JSON instead of a table")
     dif = argparse.ArgumentParser(add_help=False)
-    dif.add_argument("--max-dif", type=float, metavar="MSE", help="only pairs with an MSE at or below this")
+    dif.add_argument(
+        "--max-dif", dest="max_mse", type=float, metavar="MSE", help="only pairs with an MSE at or below this"
+    )
     kind = argparse.ArgumentParser(add_help=False)
     kind.add_argument(
         "--kind",
-        choices=("components", "star"),
+        choices=("components", "best_copy"),
         default="components",
-        help="connected components of the pairs (default) or the best-copy groups of results.json",
+        help="connected components of the pairs (default) or the best-copy groups of results.json (best_copy)",
     )
     what = query.add_subparsers(dest="what", required=True, metavar="WHAT")
     what.add_parser("summary", parents=[common], help="counts of files, pairs and clusters")
@@ -63,22 +65,22 @@ def _size(n: int) -> str:
     return f"{n} B" if n < 1024 else f"{n / 1024:.1f} KB" if n < 1024**2 else f"{n / 1024**2:.1f} MB"
 
 
-def _image_line(image: Image, role: str, dif: float | None) -> str:
-    mse = "" if dif is None else f"mse {dif:.6g}"
-    return f"  {role:<5} {image.width:>6}x{image.height:<6} {_size(image.file_size):>9}  {mse:<14} {_text(image.path)}"
+def _image_line(image: Image, role: str, mse: float | None) -> str:
+    text = "" if mse is None else f"mse {mse:.6g}"
+    return f"  {role:<5} {image.width:>6}x{image.height:<6} {_size(image.file_size):>9}  {text:<14} {_text(image.path)}"
 
 
 def _cluster_table(number: int, cluster: Cluster) -> str:
-    lines = [f"cluster {number}: {cluster.size} images", _image_line(cluster.head, "kept", None)]
-    lines += [_image_line(m.image, "copy", m.dif) for m in cluster.members]
+    lines = [f"cluster {number}: {cluster.size} images", _image_line(cluster.best_copy, "kept", None)]
+    lines += [_image_line(c.image, "copy", c.mse) for c in cluster.copies]
     return "\n".join(lines)
 
 
 def _cluster_json(number: int, cluster: Cluster) -> dict[str, object]:
     return {
         "index": number,
-        "head": asdict(cluster.head),
-        "members": [{**asdict(m.image), "dif": m.dif} for m in cluster.members],
+        "best_copy": asdict(cluster.best_copy),
+        "copies": [{**asdict(c.image), "mse": c.mse} for c in cluster.copies],
     }
 
 
@@ -90,7 +92,7 @@ def _hash_table(number: int, cluster: HashCluster) -> str:
 
 
 def _pair_line(p: Pair) -> str:
-    return f"{p.dif:>12.6g}  {'hash' if p.hash_match else '':<4}  {_text(p.path_a)}  {_text(p.path_b)}"
+    return f"{p.mse:>12.6g}  {'hash' if p.hash_match else '':<4}  {_text(p.path_a)}  {_text(p.path_b)}"
 
 
 def _problem_line(p: Problem) -> str:
@@ -110,10 +112,10 @@ def _write_json_list(items: Iterable[object], out: TextIO) -> None:
 def _rows(db: ResultDB, args: argparse.Namespace, as_json: bool) -> Iterator[object]:
     """The items of a list-like query, as JSON-ready objects or table lines."""
     if args.what == "pairs":
-        for p in db.pairs(args.max_dif, hash_matches=not args.no_hash_matches):
+        for p in db.pairs(args.max_mse, hash_matches=not args.no_hash_matches):
             yield asdict(p) if as_json else _pair_line(p)
     elif args.what == "clusters":
-        for n, c in enumerate(db.clusters(args.kind, args.max_dif)):
+        for n, c in enumerate(db.clusters(args.kind, args.max_mse)):
             yield _cluster_json(n, c) if as_json else _cluster_table(n, c)
     elif args.what == "hash-clusters":
         for n, h in enumerate(db.hash_clusters()):
@@ -130,15 +132,16 @@ def _print(db: ResultDB, args: argparse.Namespace, out: TextIO) -> None:
             result: dict[str, object] = dict(db.summary())
             table = "\n".join(f"{k:<14} {v}" for k, v in result.items())
         elif args.what == "cluster":
-            cluster = db.cluster(args.index, args.kind, args.max_dif)
+            cluster = db.cluster(args.index, args.kind, args.max_mse)
             result, table = _cluster_json(args.index, cluster), _cluster_table(args.index, cluster)
         else:
             result = {
                 "deleted": db.drop_diff(args.threshold),
                 "pairs": db.pair_count(),
-                "star_groups": db.cluster_count("star"),
+                "best_copy_groups": db.cluster_count("best_copy"),
             }
-            table = f"deleted {result['deleted']} pairs; {result['pairs']} pairs in {result['star_groups']} groups left"
+            groups = result["best_copy_groups"]
+            table = f"deleted {result['deleted']} pairs; {result['pairs']} pairs in {groups} groups left"
         out.write((json.dumps(result, indent=1) if args.json else table) + "\n")
     elif args.json:
         _write_json_list(_rows(db, args, True), out)
@@ -152,7 +155,14 @@ def _print(db: ResultDB, args: argparse.Namespace, out: TextIO) -> None:
 
 
 def run_query(args: argparse.Namespace) -> int:
-    """Run `fastdiff query`; 0 on success, 1 for a missing cluster, 2 for a missing or bad database."""
+    """Run `fastdiff query` with the arguments of `add_query_parser`, printing to stdout.
+
+    Returns
+    -------
+    int
+        0 on success (also when stdout is closed early), 1 for a cluster index past the end, 2 for a missing or
+        unreadable database or a bad argument (the message is on stderr).
+    """
     try:
         with ResultDB(args.database) as db:
             _print(db, args, sys.stdout)

@@ -1,4 +1,10 @@
-"""File records of the index stage: what is decoded, what is rejected, and the sections pairs are formed in."""
+"""File records of the index stage: what is decoded, what is rejected, and the sections pairs are formed in.
+
+Two kinds of key number the files: the *index key*, a file's position in this run's index order (partition A, then
+B; sorted paths in each section), which is `directory.key` of the database; and the *layout key*, the stable id that
+`fastdiff.layout` gives a file and keeps across runs, which the shards, thumbnail batches and block outputs use.
+The index's order.npy maps layout keys to index keys (`fastdiff.index.read_order`).
+"""
 
 from __future__ import annotations
 
@@ -12,8 +18,8 @@ class IndexedFile:
     Attributes
     ----------
     key : int
-        Stable id of the file in every output of the stages after the index (kept across runs, see
-        `fastdiff.layout`); `order.npy` of the index maps it to the file's position in this run's index order.
+        In a `Scan`, the index key (the position in this run's index order); in a shard's records
+        (`fastdiff.layout.read_shard`) and every later stage output, the layout key (stable across runs).
     path : str
         The path as scanned (file-system text; undecodable bytes are surrogate escapes, `os.fsdecode`).
     part : int
@@ -44,8 +50,23 @@ class IndexedFile:
 class RejectedFile:
     """A directory entry that is never decoded, with the reason shown in the stats and the database.
 
-    `kind` is 'unsupported' (extension filter), 'unreadable' (stat failed, not a regular file) or 'alias' (a second
-    path of a file already indexed); `size` and `ctime` are -1 where unknown.
+    Attributes
+    ----------
+    path : str
+        As scanned (`os.fsdecode` text).
+    part : int
+        0 for partition A, 1 for partition B.
+    reason : str
+        The `directory.error` text, e.g. "Unsupported file type", "Permission denied", "same file as PATH".
+    kind : str
+        'unsupported' (extension filter), 'unreadable' (stat failed, not a regular file) or 'alias' (a second path
+        of a file already indexed).
+    dir_index : int
+        Position of the input directory it was found under (part_a, then part_b).
+    size : int
+        Bytes; -1 where unknown.
+    ctime : float
+        `st_ctime`, seconds since the epoch; -1 where unknown.
     """
 
     path: str
@@ -59,7 +80,17 @@ class RejectedFile:
 
 @dataclass(frozen=True)
 class Section:
-    """A set of files compared among themselves: one partition, or one input folder with in_folder."""
+    """A set of files compared among themselves: one partition, or one input folder with in_folder.
+
+    Attributes
+    ----------
+    id : int
+        Position among the sections (partition A's first).
+    part : int
+        0 for partition A, 1 for partition B.
+    folder : str
+        The input folder with in_folder, else "".
+    """
 
     id: int
     part: int
@@ -68,8 +99,18 @@ class Section:
 
 @dataclass
 class Scan:
-    """The result of scanning the partitions: files to decode in index order, rejected entries, sections, and the
-    number of files of partition A that are also in partition B (compared as B only)."""
+    """The result of scanning the partitions (`fastdiff.index.scan`).
+
+    Attributes
+    ----------
+    files : list of IndexedFile
+        The files to decode, in index order; their keys are index keys 0..n-1.
+    rejected : list of RejectedFile
+        Entries never decoded, in the order of the sections.
+    sections : list of Section
+    shared : int
+        Files of partition A that are also in partition B (compared as B only).
+    """
 
     files: list[IndexedFile]
     rejected: list[RejectedFile]

@@ -67,7 +67,7 @@ def _text(text: str) -> str:
 def _store_thumbnails(db: ResultDB, batch_paths: list[str], order: np.ndarray, store: sqlite3.Connection) -> None:
     """PNGs of the thumbnails of every grouped image into store.thumb (keyed as in the database: `order` maps the
     batches' keys to them); one batch in memory at a time."""
-    grouped = {i.key for c in db.clusters("star") for i in (c.head, *(m.image for m in c.members))}
+    grouped = {i.key for g in db.clusters("best_copy") for i in (g.best_copy, *(c.image for c in g.copies))}
     store.execute("CREATE TABLE thumb (key INTEGER PRIMARY KEY, png BLOB NOT NULL)")
     for path in batch_paths:
         batch = load_batch(path)
@@ -78,8 +78,9 @@ def _store_thumbnails(db: ResultDB, batch_paths: list[str], order: np.ndarray, s
     store.commit()
 
 
-def _figure(image: Image, png: bytes | None, dif: float | None) -> str:
-    kept = dif is None
+def _figure(image: Image, png: bytes | None, mse: float | None) -> str:
+    """One image's figure: its thumbnail, name, size and MSE to the best copy (None: it is the best copy)."""
+    kept = mse is None
     w, h = image.width, image.height
     scale = BOX / max(w, h, 1)
     dw, dh = (max(1, round(w * scale)), max(1, round(h * scale))) if w > 0 and h > 0 else (BOX, BOX)
@@ -90,31 +91,31 @@ def _figure(image: Image, png: bytes | None, dif: float | None) -> str:
         else "no thumbnail"
     )
     badge = "kept" if kept else "copy"
-    mse = "best copy" if kept else f"MSE {dif:.6g}"
+    shown = "best copy" if kept else f"MSE {mse:.6g}"
     return (
         f'<figure class="image {badge}" data-key="{image.key}"><div class="thumb">{img}</div>'
         f'<figcaption><span class="badge">{badge}</span> <a href="{_file_url(image.path)}"><b>'
         f"{_text(os.path.basename(image.path))}</b></a><br>"
         f'{w}&times;{h} px &middot; <span title="{image.file_size} bytes">{_size(image.file_size)}</span>'
-        f' &middot; <span class="mse">{mse}</span><br><span class="path">{_text(image.path)}</span>'
+        f' &middot; <span class="mse">{shown}</span><br><span class="path">{_text(image.path)}</span>'
         f"</figcaption></figure>"
     )
 
 
-def _group(number: int, cluster: Cluster, start: int, stop: int, store: sqlite3.Connection) -> str:
-    """One group's section: the kept copy and members[start:stop] (a large group is split over pages)."""
+def _group(number: int, group: Cluster, start: int, stop: int, store: sqlite3.Connection) -> str:
+    """One best-copy group's section: the best copy and copies[start:stop] (a large group is split over pages)."""
 
     def png(key: int) -> bytes | None:
         row = store.execute("SELECT png FROM thumb WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
-    figures = [_figure(cluster.head, png(cluster.head.key), None)]
-    figures += [_figure(m.image, png(m.image.key), m.dif) for m in cluster.members[start:stop]]
-    split = len(cluster.members) > stop - start
-    continued = f", copies {start + 1}&ndash;{stop} of {len(cluster.members)}" if split else ""
+    figures = [_figure(group.best_copy, png(group.best_copy.key), None)]
+    figures += [_figure(c.image, png(c.image.key), c.mse) for c in group.copies[start:stop]]
+    split = len(group.copies) > stop - start
+    continued = f", copies {start + 1}&ndash;{stop} of {len(group.copies)}" if split else ""
     return (
-        f'<section class="group" id="group-{number}" data-group="{number}" data-size="{cluster.size}">'
-        f"<h2>Group {number} <span>{plural(cluster.size, 'image')}{continued}</span></h2>"
+        f'<section class="group" id="group-{number}" data-group="{number}" data-size="{group.size}">'
+        f"<h2>Group {number} <span>{plural(group.size, 'image')}{continued}</span></h2>"
         f'<div class="images">{"".join(figures)}</div></section>'
     )
 
@@ -128,6 +129,7 @@ def _page(title: str, nav: str, body: str) -> str:
 
 
 def page_name(n: int) -> str:
+    """The file name of the n-th group page (1-based): page-0001.html, ..."""
     return f"page-{n:04d}.html"
 
 
@@ -135,15 +137,15 @@ def _pages(db: ResultDB, store: sqlite3.Connection, groups_per_page: int) -> Ite
     """(first group, last group, sections) of each page, in order."""
     sections: list[str] = []
     first = last = images = 0
-    for number, cluster in enumerate(db.clusters("star"), 1):
-        for start in range(0, len(cluster.members), MAX_IMAGES_PER_PAGE - 1):
-            stop = min(start + MAX_IMAGES_PER_PAGE - 1, len(cluster.members))
+    for number, group in enumerate(db.clusters("best_copy"), 1):
+        for start in range(0, len(group.copies), MAX_IMAGES_PER_PAGE - 1):
+            stop = min(start + MAX_IMAGES_PER_PAGE - 1, len(group.copies))
             if sections and (len(sections) == groups_per_page or images + 1 + stop - start > MAX_IMAGES_PER_PAGE):
                 yield first, last, sections
                 sections, images = [], 0
             if not sections:
                 first = number
-            sections.append(_group(number, cluster, start, stop, store))
+            sections.append(_group(number, group, start, stop, store))
             images += 1 + stop - start
             last = number
     if sections:
@@ -157,7 +159,26 @@ def write_report(
     out_dir: str | os.PathLike[str],
     groups_per_page: int = 50,
 ) -> int:
-    """Write out_dir/index.html and the group pages; return the number of pages."""
+    """Write out_dir/index.html and the pages of the best-copy groups.
+
+    Parameters
+    ----------
+    db_path : str or os.PathLike
+        The run's database (or OUT), read through `ResultDB`.
+    index_dir : str or os.PathLike
+        The index folder: its order.npy maps the batches' layout keys to the database's index keys.
+    batch_paths : list of str
+        The thumbnail batches; the thumbnails of grouped images are embedded as PNG (RGB, px x px).
+    out_dir : str or os.PathLike
+        Created if missing.
+    groups_per_page : int
+        At most this many groups per page (and at most MAX_IMAGES_PER_PAGE images).
+
+    Returns
+    -------
+    int
+        The number of group pages (0 when there are no groups).
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with ResultDB(db_path) as db, closing(sqlite3.connect("")) as store:  # "": a temporary on-disk database
@@ -185,7 +206,7 @@ def write_report(
     matching = f"MSE &lt;= {threshold}" if config.get("do_compare", True) else "equal thumbnail hashes"
     rows = [
         ("images compared", summary["compared"]),
-        ("groups", summary["star_groups"]),
+        ("groups", summary["best_copy_groups"]),
         ("lower-quality copies", summary["lower_quality"]),
         ("matching pairs", summary["pairs"]),
         ("pairs match by", matching),
@@ -202,5 +223,5 @@ def write_report(
         else "<p>No duplicate groups were found.</p>"
     )
     (out_dir / "index.html").write_text(_page("fastdiff report", "", body), encoding="utf-8")
-    log.info("report: %d groups on %d pages in %s", summary["star_groups"], len(ranges), out_dir)
+    log.info("report: %d groups on %d pages in %s", summary["best_copy_groups"], len(ranges), out_dir)
     return len(ranges)

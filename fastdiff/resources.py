@@ -24,10 +24,12 @@ MERGE_MEM_MB = 2000
 # Merge run time: 1.5 to 6 minutes measured for 1M images with 1M to 5M result pairs.
 MERGE_IMAGES_PER_MIN = 20_000
 # Peak resident bytes of one decode + thumbnail, per pixel of the image, worst case over the formats and paths of
-# fastdiff.decode (measured with ru_maxrss in a fresh process per decode, 16 Mpx images): Wuffs PNG (where it fits)
-# 8-bit RGBA 11.4, 16-bit RGB 9.2; OpenCV 16-bit RGBA PNG/TIFF 11.3-11.4 (8 bytes/px of samples + 3 of composite),
-# progressive 4:4:4 JPEG 9.1, uncompressed TIFF 10.3, lossless WebP with alpha 8.3, BMP 6.2, baseline JPEG 3.2.
-# Rounded up to 12.
+# fastdiff.decode (VmHWM after clear_refs in a fresh process per decode, 6 Mpx noise images, tests/test_same_pixels.py):
+# OpenCV 16-bit RGBA PNG 11.6, 8-bit RGBA PNG 7.6, 8-bit RGB PNG (Wuffs) 9.2, uncompressed TIFF 6.9, q100 4:4:4 JPEG
+# 4.2 (also for non-UTF-8 names, read as /dev/fd/N); Pillow fallback in strips: LA TIFF 10.0, RGBA TGA/ICO 8.3,
+# grey PNG with a colour key 5.2. Wuffs and imdecode (EXIF-rotated TIFFs) run only where their modelled peak fits
+# max_pixels x this, and so do 16-bit TIFFs (OpenCV's TIFF reader: 18.4 with alpha, 12.0 without), larger ones being
+# refused with a specific error (fastdiff.decode). Rounded up to 12.
 DECODE_BYTES_PER_PIXEL = 12
 # The thumbnail job's own footprint: Python with numpy, OpenCV, Pillow, Wuffs, and the batch of thumbnails being
 # built (137 MB measured for 970 photos with 2 threads; 400 leaves room for a 1000-file shard at large px_size).
@@ -84,7 +86,9 @@ def thumbnails_runtime(shard_size: int, threads: int, attempt: int) -> int:
     return attempt * (START_MIN + math.ceil(shard_size / (FILES_PER_SECOND_PER_THREAD * threads) / 60))
 
 
-def compare_mem_mb(n_a: int, n_b: int, px_size: int, rotate: bool, tile_size: int | None, attempt: int = 1) -> int:
+def compare_mem_mb(
+    n_a: int, n_b: int, px_size: int, rotate: bool, tile_size: int | None, attempt: int = 1, mirror: bool = False
+) -> int:
     """MB for a compare job of two blocks of n_a and n_b images: a proven upper bound, and half more per retry.
 
     The bound adds both blocks (uint8, n * px*px*3 bytes), the cache of prepared tiles of the first block (float32
@@ -99,7 +103,7 @@ def compare_mem_mb(n_a: int, n_b: int, px_size: int, rotate: bool, tile_size: in
         The tile side; None ('auto') is bounded with the CPU tile (`fastdiff.options.CPU_TILE`).
     """
     d = px_size * px_size * 3
-    rotations = 4 if rotate else 1
+    rotations = (4 if rotate else 1) * (2 if mirror else 1)
     tile = tile_size or CPU_TILE
     tile_a, tile_b = min(tile, n_a), min(tile, n_b)
     blocks = (n_a + n_b) * d
@@ -112,12 +116,20 @@ def compare_mem_mb(n_a: int, n_b: int, px_size: int, rotate: bool, tile_size: in
 
 
 def compare_runtime(
-    n_a: int, n_b: int, same_block: bool, px_size: int, rotate: bool, gpu: bool, pruned: bool, attempt: int
+    n_a: int,
+    n_b: int,
+    same_block: bool,
+    px_size: int,
+    rotate: bool,
+    gpu: bool,
+    pruned: bool,
+    attempt: int,
+    mirror: bool = False,
 ) -> int:
     """Minutes for a compare job: start-up plus its pairs x rotations at PRUNED_RATE (COMPARE_RATE without
     pruning), scaled by px_size^2."""
     pairs = n_a * (n_a - 1) // 2 if same_block else n_a * n_b
-    work = pairs * (4 if rotate else 1) * (px_size / 50) ** 2
+    work = pairs * (4 if rotate else 1) * (2 if mirror else 1) * (px_size / 50) ** 2
     rate = (PRUNED_RATE if pruned else COMPARE_RATE)["gpu" if gpu else "cpu"]
     return attempt * (START_MIN + math.ceil(work / rate / 60))
 

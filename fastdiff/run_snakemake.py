@@ -15,6 +15,7 @@ from snakemake.cli import main as snakemake_main
 
 
 def main() -> None:
+    """Run Snakemake with this process's arguments, then cancel its rate limiter's timers."""
     try:
         snakemake_main(sys.argv[1:])
     finally:

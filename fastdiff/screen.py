@@ -16,8 +16,6 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm import tqdm
-
 from . import workpaths
 from .config import Config
 from .merge import DATABASE, LOWER_QUALITY, RESULTS, STATS
@@ -99,19 +97,24 @@ class ProgressBar:
     def __init__(self, work_dir: str | Path, config: Config, enabled: bool) -> None:
         self.work_dir, self.compare = work_dir, config.do_compare
         self.started = time.time()
-        self.bar = tqdm(
-            total=None,
-            desc="indexing",
-            disable=not enabled or None,  # None: off where stderr is not a terminal
-            bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix} [{elapsed}<{remaining}]",
-            unit_scale=True,
-            leave=False,
-        )
+        self.bar = None
+        if enabled and _on_terminal(sys.stderr):
+            from tqdm import tqdm  # only for a bar shown: its import and lock cost a small run some 10 ms
+
+            self.bar = tqdm(
+                total=None,
+                desc="indexing",
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix} [{elapsed}<{remaining}]",
+                unit_scale=True,
+                leave=False,
+            )
 
     def update(self) -> None:
         """Read the work folder again and redraw."""
+        if self.bar is None:
+            return
         work = read_work(self.work_dir, self.started, self.compare)
-        if work is None or self.bar.disable:
+        if work is None:
             return
         done, total = work.units
         if self.bar.total is None:
@@ -128,15 +131,26 @@ class ProgressBar:
         self.bar.update(done - self.bar.n)
 
     def close(self) -> None:
-        self.bar.close()
+        """Remove the bar from the screen (the summary follows)."""
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _on_terminal(stream: object) -> bool:
+    """Whether stream is a terminal (tqdm's own test for disable=None)."""
+    try:
+        return bool(stream.isatty())  # type: ignore[attr-defined]
+    except (AttributeError, ValueError):
+        return False
 
 
 def start_line(config: Config) -> str:
     """The line that says what will run."""
     folders = ", ".join(config.part_a) + (f" against {', '.join(config.part_b)}" if config.part_b else "")
     threshold = config.threshold if isinstance(config.threshold, str) else f"MSE <= {config.threshold:g}"
-    rotate = ", rotations" if config.rotate else ""
-    return f"fastdiff: searching {folders} for {threshold}{rotate}; results in {config.output_dir}"
+    matching = [("rotations", config.rotate), ("mirrored", config.mirror), ("in greyscale", config.grayscale)]
+    also = "".join(f", {word}" for word, on in matching if on)
+    return f"fastdiff: searching {folders} for {threshold}{also}; results in {config.output_dir}"
 
 
 def summary(config: Config, seconds: float) -> tuple[list[str], list[str]]:

@@ -14,6 +14,7 @@ import numpy as np
 
 from .batch import Batch
 from .decode import DecodeError, decode_image
+from .kernel import symmetries, transform
 from .options import ThumbnailOptions
 from .prune import image_cells
 from .records import IndexedFile
@@ -27,16 +28,32 @@ def make_thumbnail(rgb: np.ndarray, px_size: int) -> np.ndarray:
     return np.ascontiguousarray(cv2.resize(rgb, (px_size, px_size), interpolation=interpolation))
 
 
+def luma(thumb: np.ndarray) -> np.ndarray:
+    """The greyscale thumbnail: ITU-R BT.601 luma Y = 0.299 R + 0.587 G + 0.114 B of the uint8 RGB thumbnail, exactly
+    as OpenCV computes it (cv2.cvtColor RGB2GRAY: fixed point, rounded), in all three channels (Y, Y, Y).
+
+    The MSE over px*px*3 values of two such thumbnails equals the MSE over their px*px luma values, so the kernel,
+    the bounds and the hashes work unchanged; a grey thumbnail (g, g, g) is its own luma (the weights add up to 1).
+    """
+    y = cv2.cvtColor(np.ascontiguousarray(thumb), cv2.COLOR_RGB2GRAY)
+    return np.ascontiguousarray(np.repeat(y[:, :, None], 3, axis=2))
+
+
 def sha256_hex(thumb: np.ndarray) -> str:
     """The default thumbnail hash."""
     return hashlib.sha256(np.ascontiguousarray(thumb).tobytes()).hexdigest()
 
 
 def rotation_hashes(
-    thumb: np.ndarray, shift_amount: int, rotate: bool, hash_fn: Callable[[np.ndarray], str] = sha256_hex
+    thumb: np.ndarray,
+    shift_amount: int,
+    rotate: bool,
+    hash_fn: Callable[[np.ndarray], str] = sha256_hex,
+    mirror: bool = False,
 ) -> list[str]:
-    """Hash (sha-256 or a user hash_fn) of the thumbnail after the bit shift, for rotations 0/90/180/270
-    ('' where rotate is off).
+    """Hash (sha-256 or a user hash_fn) of the thumbnail after the bit shift, for each symmetry code k = 0..7
+    (`fastdiff.kernel.transform`: rotations 0/90/180/270, then the same of the mirror image); '' for the symmetries
+    not used (rotate off: 1-3 and 5-7; mirror off: 4-7).
 
     shift_amount > 0 keeps the top 8-s bits of each value (a prefix), < 0 the low bits (a suffix).
     """
@@ -44,10 +61,8 @@ def rotation_hashes(
         thumb = np.right_shift(thumb, shift_amount)
     elif shift_amount < 0:
         thumb = np.left_shift(thumb, -shift_amount)
-    hashes = []
-    for k in range(4 if rotate else 1):
-        hashes.append(hash_fn(np.ascontiguousarray(np.rot90(thumb, k))))
-    return hashes + [""] * (4 - len(hashes))
+    used = symmetries(rotate, mirror)
+    return [hash_fn(np.ascontiguousarray(transform(np, thumb, k, axes=(0, 1)))) if k in used else "" for k in range(8)]
 
 
 def _changed_since_indexing(f: IndexedFile) -> str | None:
@@ -120,7 +135,7 @@ def build_batch(
     started = time.time()
     cv2.setNumThreads(1)
     keys, paths, thumbs, heights, widths, hashes, err_keys, err_msgs = [], [], [], [], [], [], [], []
-    px_size, shift_amount, rotate = options.px_size, options.shift_amount, options.rotate
+    px_size, shift_amount, rotate, mirror = options.px_size, options.shift_amount, options.rotate, options.mirror
     background = tuple(options.alpha_background)
     decode_one = thumbnail or (lambda f: _one(f, px_size, options.max_pixels, options.fast_jpeg, background))
     with ThreadPoolExecutor(max_workers=threads) as pool:
@@ -132,12 +147,14 @@ def build_batch(
                 err_msgs.append(res)
             else:
                 thumb, h, w = res
+                if options.grayscale:
+                    thumb = luma(thumb)
                 keys.append(f.key)
                 paths.append(f.path)
                 thumbs.append(thumb)
                 heights.append(h)
                 widths.append(w)
-                hashes.append(rotation_hashes(thumb, shift_amount, rotate, hash_fn))
+                hashes.append(rotation_hashes(thumb, shift_amount, rotate, hash_fn, mirror))
             if done % 200 == 0 or done == len(files):
                 log.info("decoded %d/%d files (%.1f files/s)", done, len(files), done / (time.time() - started))
     stacked = np.stack(thumbs) if thumbs else np.zeros((0, px_size, px_size, 3), np.uint8)
@@ -147,7 +164,7 @@ def build_batch(
         thumbs=stacked,
         height=np.asarray(heights, dtype=np.int64),
         width=np.asarray(widths, dtype=np.int64),
-        hashes=np.asarray(hashes, dtype="<U64").reshape(-1, 4),
+        hashes=np.asarray(hashes, dtype="<U64").reshape(-1, 8),
         error_keys=np.asarray(err_keys, dtype=np.int64),
         error_messages=np.asarray(err_msgs, dtype=str),
         started=started,

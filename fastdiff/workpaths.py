@@ -19,6 +19,7 @@ def layout_dir(work: StrPath) -> str:
 
 
 def shard_path(work: StrPath, shard: str) -> str:
+    """A shard's file records (`fastdiff.layout.read_shard`), kept in the layout folder."""
     return f"{layout_dir(work)}/{shard}.json"
 
 

@@ -27,7 +27,7 @@ FILES = [
     (7, "/p/locked.png", "Permission denied", 0, -1, -1, 0, -1, None),
     (8, "/p/f\nnew.png", None, 1, 50, 50, 1, 20, E),
 ]
-# a chain 0-1-2-3 (one component; the star around b.png cannot take d.png), a hash match 4-8, an aspect mismatch
+# a chain 0-1-2-3 (one component; the best-copy group of b.png cannot take d.png), a hash match 4-8, an aspect mismatch
 PAIRS = [(0, 1, 1.0, 1, 0), (1, 2, 2.0, 1, 0), (2, 3, 4.0, 1, 0), (4, 8, 0.0, 2, None), (0, 3, -1.0, 3, None)]
 
 
@@ -48,7 +48,7 @@ def db_path(tmp_path):
 
 
 def _shape(cluster):
-    return cluster.head.key, [(m.image.key, m.dif) for m in cluster.members]
+    return cluster.best_copy.key, [(c.image.key, c.mse) for c in cluster.copies]
 
 
 def test_queries(db_path):
@@ -56,28 +56,28 @@ def test_queries(db_path):
     with ResultDB(db_path.parent) as db:
         assert db.config() == {"threshold": 5.0}
         assert (db.pair_count(), db.pair_count(2.0), db.pair_count(0)) == (4, 3, 1)
-        assert [(p.key_a, p.key_b, p.dif, p.hash_match) for p in db.pairs(max_dif=1.0)] == [
+        assert [(p.key_a, p.key_b, p.mse, p.hash_match) for p in db.pairs(max_mse=1.0)] == [
             (0, 1, 1.0, False),
             (4, 8, 0.0, True),
         ]
         assert [(p.key_a, p.key_b) for p in db.pairs(hash_matches=False)] == [(0, 1), (1, 2), (2, 3)]
 
-        # connected components: the best copy is the head; d.png did not match b.png directly
+        # connected components: the first in the keeper order is the best copy; d.png did not match b.png directly
         assert [_shape(c) for c in db.clusters()] == [(1, [(0, 1.0), (2, 2.0), (3, None)]), (8, [(4, 0.0)])]
         assert db.cluster_count() == 2 and _shape(db.cluster(1)) == (8, [(4, 0.0)])
-        assert [_shape(c) for c in db.clusters(max_dif=2.0)] == [(1, [(0, 1.0), (2, 2.0)]), (8, [(4, 0.0)])]
-        assert db.cluster_count(max_dif=0.5) == 1 and _shape(db.cluster(0, max_dif=0.5)) == (8, [(4, 0.0)])
-        # star groups: results.json's groups, every member matched its head
-        assert [_shape(c) for c in db.clusters("star")] == [(1, [(0, 1.0), (2, 2.0)]), (8, [(4, 0.0)])]
-        assert db.cluster_count("star") == 2 and db.cluster(1, "star").head.path == "/p/f\nnew.png"
-        for kind in ("components", "star"):
-            keys = [i.key for c in db.clusters(kind) for i in (c.head, *(m.image for m in c.members))]
+        assert [_shape(c) for c in db.clusters(max_mse=2.0)] == [(1, [(0, 1.0), (2, 2.0)]), (8, [(4, 0.0)])]
+        assert db.cluster_count(max_mse=0.5) == 1 and _shape(db.cluster(0, max_mse=0.5)) == (8, [(4, 0.0)])
+        # best-copy groups: results.json's groups, every copy matched its best copy
+        assert [_shape(c) for c in db.clusters("best_copy")] == [(1, [(0, 1.0), (2, 2.0)]), (8, [(4, 0.0)])]
+        assert db.cluster_count("best_copy") == 2 and db.cluster(1, "best_copy").best_copy.path == "/p/f\nnew.png"
+        for kind in ("components", "best_copy"):
+            keys = [i.key for c in db.clusters(kind) for i in (c.best_copy, *(m.image for m in c.copies))]
             assert len(keys) == len(set(keys)), f"an image is in two {kind} clusters"
             for i in (2, -1):
                 with pytest.raises(IndexError):
                     db.cluster(i, kind)
         with pytest.raises(ValueError):
-            db.cluster_count("star", max_dif=1.0)
+            db.cluster_count("best_copy", max_mse=1.0)
 
         assert db.hash_cluster_count() == 2
         assert [(h.hash, [i.key for i in h.images]) for h in db.hash_clusters()] == [("A0", [0, 2]), ("E0", [4, 8])]
@@ -98,7 +98,7 @@ def test_queries(db_path):
             "disallowed": 1,
             "pairs": 4,
             "clusters": 2,
-            "star_groups": 2,
+            "best_copy_groups": 2,
             "hash_clusters": 2,
             "lower_quality": 3,
         }
@@ -111,7 +111,7 @@ def test_drop_diff_deletes_pairs_and_regroups(db_path):
         assert db.drop_diff(1.5) == 2
         assert db.pair_count() == 2
         assert [_shape(c) for c in db.clusters()] == [(1, [(0, 1.0)]), (8, [(4, 0.0)])]
-        assert [_shape(c) for c in db.clusters("star")] == [(1, [(0, 1.0)]), (8, [(4, 0.0)])]
+        assert [_shape(c) for c in db.clusters("best_copy")] == [(1, [(0, 1.0)]), (8, [(4, 0.0)])]
         with pytest.raises(ValueError):
             db.drop_diff(-1)
     with ResultDB(db_path) as db:  # the change is in the file
@@ -149,16 +149,17 @@ def test_query_cli(db_path, capsys):
     rc, out, _ = _query(capsys, out_dir, "pairs", "--max-dif", "1", "--json")
     assert [(p["key_a"], p["key_b"], p["hash_match"]) for p in json.loads(out)] == [(0, 1, False), (4, 8, True)]
     rc, out, _ = _query(capsys, str(db_path), "clusters", "--json")
-    assert [[c["head"]["key"], [m["key"] for m in c["members"]]] for c in json.loads(out)] == [[1, [0, 2, 3]], [8, [4]]]
-    rc, out, _ = _query(capsys, out_dir, "clusters", "--kind", "star")
+    clusters = [[c["best_copy"]["key"], [m["key"] for m in c["copies"]]] for c in json.loads(out)]
+    assert clusters == [[1, [0, 2, 3]], [8, [4]]]
+    rc, out, _ = _query(capsys, out_dir, "clusters", "--kind", "best_copy")
     assert rc == 0 and out.splitlines()[:3] == [
         "cluster 0: 3 images",
         "  kept     200x200        500 B                 /p/b.png",
         "  copy     100x100       1000 B  mse 1          /p/a.png",
     ]
     assert "/p/f\\x0anew.png" in out  # one line per image, control characters escaped
-    rc, out, _ = _query(capsys, out_dir, "cluster", "1", "--kind", "star", "--json")
-    assert json.loads(out)["head"]["path"] == "/p/f\nnew.png"
+    rc, out, _ = _query(capsys, out_dir, "cluster", "1", "--kind", "best_copy", "--json")
+    assert json.loads(out)["best_copy"]["path"] == "/p/f\nnew.png"
     rc, out, _ = _query(capsys, out_dir, "hash-clusters", "--json")
     assert [h["hash"] for h in json.loads(out)] == ["A0", "E0"]
     rc, out, _ = _query(capsys, out_dir, "errors")
@@ -169,7 +170,7 @@ def test_query_cli(db_path, capsys):
     rc, out, _ = _query(capsys, out_dir, "disallowed", "--json")
     assert json.loads(out) == [{"key": 6, "path": "/p/notes.txt", "stage": "index", "reason": "Unsupported file type"}]
     assert _query(capsys, out_dir, "cluster", "5")[0] == 1
-    assert _query(capsys, out_dir, "clusters", "--kind", "star", "--max-dif", "1")[0] == 2
+    assert _query(capsys, out_dir, "clusters", "--kind", "best_copy", "--max-dif", "1")[0] == 2
     assert _query(capsys, str(db_path.parent / "missing"), "summary")[0] == 2
     rc, out, _ = _query(capsys, out_dir, "drop-diff", "1.5")
     assert rc == 0 and out == "deleted 2 pairs; 2 pairs in 2 groups left\n"

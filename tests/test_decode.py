@@ -324,7 +324,7 @@ def test_hot_path_never_decodes_with_pillow(odd: Path, name: str, monkeypatch: p
 def test_pillow_fallback_matches_opencv(odd: Path, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Both decoders agree: orientation, first frame, alpha composited, 16-bit scaling, palettes."""
     expected = decode_image(str(odd / name))
-    monkeypatch.setattr(decode, "_imread", lambda *args: None)
+    monkeypatch.setattr(decode, "_imread", lambda *args, **kwargs: None)
     monkeypatch.setattr(decode, "decode_png", lambda *args: None)
     fallback = decode_image(str(odd / name))
     assert_contract(fallback)

@@ -170,8 +170,8 @@ def test_pandas_frames(collection, tmp_path):
         row = files.set_index("key").loc[first.key]
         assert (row["width"], row["height"]) == (first.width, first.height)
         lower = json.loads((out / "lower_quality.json").read_text())
-        assert sorted(groups.loc[~groups["kept"], "path"]) == sorted(lower)
-        assert groups.groupby("group")["kept"].sum().eq(1).all()
+        assert sorted(groups.loc[~groups["best_copy"], "path"]) == sorted(lower)
+        assert groups.groupby("group")["best_copy"].sum().eq(1).all()
     with sqlite3.connect(out / "fastdiff.sqlite") as con:
         assert con.execute("SELECT COUNT(*) FROM matching_pairs").fetchone()[0] == len(pairs)
 

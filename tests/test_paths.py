@@ -79,8 +79,8 @@ def test_paths_round_trip_through_every_output(tmp_path, tree):
     assert texts[latin1] == texts[literal]  # the readable text may collide, the bytes never do
 
     with ResultDB(out) as db:
-        stars = {c.head.path: [[m.image.path, m.dif] for m in c.members] for c in db.clusters("star")}
-        assert stars == results
+        groups = {g.best_copy.path: [[c.image.path, c.mse] for c in g.copies] for g in db.clusters("best_copy")}
+        assert groups == results
         assert {os.fsencode(p.path) for p in db.errors()} == _expected(tree, [BROKEN])
 
     env = {**os.environ, "PYTHONPATH": str(REPO)}

@@ -168,7 +168,9 @@ def test_hash_join_checks_the_bytes(monkeypatch):
     t = rng.integers(0, 256, (12, 6, 6, 3), dtype=np.uint8)
     t[3] = np.rot90(t[1], 3)
     t[5] = t[1]
-    monkeypatch.setattr(hash_join, "digests", lambda thumbs, r: np.zeros((len(thumbs), r), np.uint64))
+    monkeypatch.setattr(
+        hash_join, "digests", lambda thumbs, r: np.zeros((len(thumbs), len(kernel.codes_of(r))), np.uint64)
+    )
     ia, ib = hash_join.equal_pairs(t, t, 4)
     same = {(i, j) for i, j in zip(ia.tolist(), ib.tolist()) if i < j}
     assert same == {(1, 3), (1, 5), (3, 5)}
@@ -300,6 +302,8 @@ def _thumbnail_batch(t: np.ndarray) -> Batch:
         shift_amount=0,
         max_pixels=10**6,
         rotate=True,
+        mirror=False,
+        grayscale=False,
         hash_fn=None,
         compat="default",
         base_dir=None,
@@ -314,7 +318,8 @@ def _thumbnail_batch(t: np.ndarray) -> Batch:
 @pytest.mark.parametrize("name", list(SETS))
 def test_stored_cell_sums_equal_the_computed_ones(tmp_path, px, name):
     """The thumbnail stage stores exactly the cell sums the compare would compute (the grid depends only on px),
-    through save and load_block; they commute with rotation, and a compare with them equals one without."""
+    through save and load_block; they commute with the rotations and mirrors, and a compare with them equals one
+    without."""
     from fastdiff.batch import load_block, save_batch
 
     rng = np.random.default_rng(px)
@@ -330,8 +335,9 @@ def test_stored_cell_sums_equal_the_computed_ones(tmp_path, px, name):
     assert np.array_equal(block.cells, computed.cells_a)  # the values (int32 against float64 integers)
     for name_ in ("cells_a", "channels_a", "sums_a", "weighted_a", "norms_a", "rotated_b", "norms_b"):
         assert np.array_equal(getattr(stored, name_), getattr(computed, name_)), name_
-    for k in range(4):
-        assert np.array_equal(prune.image_cells(np.rot90(t, k, axes=(1, 2)).copy()), np.rot90(block.cells, k, (1, 2)))
+    for k in range(8):  # the symmetries (rotations, then mirrored): the stored sums commute with each
+        moved = kernel.transform(np, t, k).copy()
+        assert np.array_equal(prune.image_cells(moved), kernel.transform(np, block.cells, k))
     keys, dims = np.arange(len(t)), np.tile([[100, 100]], (len(t), 1))
     opts = CompareOptions(threshold=30.0, same_dim=False, tile_size=8)
     without = rows(compare_blocks(_batch(t, keys, dims), _batch(t, keys, dims), opts, True))

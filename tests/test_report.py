@@ -99,18 +99,18 @@ def test_report_pages_show_every_group_with_its_kept_copy(report_run):
     assert sorted(shown) == list(range(1, len(results) + 1))
 
     with ResultDB(out) as db:
-        stars = list(db.clusters("star"))
-    assert [(c.head.path, [[m.image.path, m.dif] for m in c.members]) for c in stars] == list(results.items())
-    for number, cluster in enumerate(stars, 1):
+        groups = list(db.clusters("best_copy"))
+    assert [(g.best_copy.path, [[c.image.path, c.mse] for c in g.copies]) for g in groups] == list(results.items())
+    for number, group in enumerate(groups, 1):
         figures = shown[number]
-        assert [(key, role) for key, role, _ in figures] == [(cluster.head.key, "kept")] + [
-            (m.image.key, "copy") for m in cluster.members
+        assert [(key, role) for key, role, _ in figures] == [(group.best_copy.key, "kept")] + [
+            (c.image.key, "copy") for c in group.copies
         ]
-        head_caption = figures[0][2]
-        assert f"{cluster.head.width}×{cluster.head.height} px" in head_caption
-        assert Path(cluster.head.path).name.replace("\n", "\\n") in head_caption
-        for (_, _, caption), member in zip(figures[1:], cluster.members):
-            assert f"MSE {member.dif:.6g}" in caption
+        best_caption = figures[0][2]
+        assert f"{group.best_copy.width}×{group.best_copy.height} px" in best_caption
+        assert Path(group.best_copy.path).name.replace("\n", "\\n") in best_caption
+        for (_, _, caption), copy in zip(figures[1:], group.copies):
+            assert f"MSE {copy.mse:.6g}" in caption
 
 
 def test_report_is_in_snakemakes_report(report_run, tmp_path):

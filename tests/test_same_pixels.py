@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +16,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from fastdiff.composite import WHITE
-from fastdiff.decode import decode_image
+from fastdiff.decode import DecodeError, decode_image
 from fastdiff.resources import DECODE_BYTES_PER_PIXEL
 from fastdiff.thumbnails import make_thumbnail
 
@@ -174,14 +176,20 @@ def test_clipart_drawings_in_alpha_are_not_grouped(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- memory: every decode within the declared bound
 
 MEASURE = """
-import json, resource, sys
-from fastdiff.decode import decode_image
+import json, re, sys
+from fastdiff.decode import DecodeError, decode_image
 from fastdiff.thumbnails import make_thumbnail
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def kib(field):
+    with open("/proc/self/status") as f:
+        return int(re.search(field + r":\\s+(\\d+)", f.read()).group(1))
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # reset VmHWM to VmRSS: ru_maxrss would carry the parent's peak over fork and exec
+before = kib("VmRSS")
 d = decode_image(sys.argv[1], max_pixels=int(sys.argv[2]))
 make_thumbnail(d.rgb, 50)
-print(json.dumps({"peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before, "px": d.height * d.width}))
+print(json.dumps({"peak_kib": kib("VmHWM") - before, "px": d.height * d.width}))
 """
+MAX_PIXELS = 6_000_000  # a reduced max_pixels; the images are just under it
 
 
 def big_image(h: int, w: int, channels: int, depth: int) -> np.ndarray:
@@ -190,32 +198,102 @@ def big_image(h: int, w: int, channels: int, depth: int) -> np.ndarray:
     top = 65535 if depth == 16 else 255
     dtype = np.uint16 if depth == 16 else np.uint8
     pixels = rng.integers(0, top + 1, (h, w, channels), dtype=dtype)
-    if channels == 4:
-        pixels[: h // 3, :, 3] = 0
-        pixels[h // 3 : 2 * h // 3, :, 3] = top
+    if channels in (2, 4):
+        pixels[: h // 3, :, -1] = 0
+        pixels[h // 3 : 2 * h // 3, :, -1] = top
     return pixels
 
 
-@pytest.mark.parametrize(
-    ("name", "channels", "depth"),
-    [("rgb8.png", 3, 8), ("rgba8.png", 4, 8), ("rgb16.png", 3, 16), ("rgba16.png", 4, 16), ("big.jpg", 3, 8)],
-)
-def test_decode_peak_within_declared_bytes_per_pixel(tmp_path: Path, name: str, channels: int, depth: int) -> None:
-    """Each decode, in a fresh process, peaks (ru_maxrss) below max_pixels * DECODE_BYTES_PER_PIXEL, the per-thread
-    share of resources.thumbnails_mem_mb, for an image just under a reduced max_pixels of 6 Mpx."""
-    h, w = 2400, 2499
-    max_pixels = 6_000_000
-    path = tmp_path / name
-    params = [cv2.IMWRITE_JPEG_QUALITY, 100, cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444]
-    path.write_bytes(opencv_bytes(big_image(h, w, channels, depth), Path(name).suffix, params))
+def big_file(name: str, h: int, w: int) -> bytes:
+    """The file `name` stands for: an OpenCV-written PNG/JPEG by channels and depth, or a Pillow fallback case."""
+    jpeg = [cv2.IMWRITE_JPEG_QUALITY, 100, cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444]
+    png = [cv2.IMWRITE_PNG_COMPRESSION, 1]
+    makers = {
+        "rgb8.png": lambda: opencv_bytes(big_image(h, w, 3, 8), ".png", png),
+        "rgba8.png": lambda: opencv_bytes(big_image(h, w, 4, 8), ".png", png),
+        "rgb16.png": lambda: opencv_bytes(big_image(h, w, 3, 16), ".png", png),
+        "rgba16.png": lambda: opencv_bytes(big_image(h, w, 4, 16), ".png", png),
+        "big.jpg": lambda: opencv_bytes(big_image(h, w, 3, 8), ".jpg", jpeg),
+        "rgba.tga": lambda: pillow_bytes(Image.fromarray(big_image(h, w, 4, 8), "RGBA"), "TGA"),
+        "rgba_png.ico": lambda: ico_of(pillow_bytes(Image.fromarray(big_image(h, w, 4, 8), "RGBA"), "PNG")),
+        "la.tiff": lambda: pillow_bytes(Image.fromarray(big_image(h, w, 2, 8), "LA"), "TIFF"),
+        "grey_key.png": lambda: pillow_bytes(Image.fromarray(big_image(h, w, 1, 8)[..., 0]), "PNG", transparency=7),
+        "orientation6.tiff": lambda: pillow_bytes(Image.fromarray(big_image(h, w, 3, 8)), "TIFF", tiffinfo={274: 6}),
+        "rgba16.tiff": lambda: opencv_bytes(big_image(h, w, 4, 16), ".tiff"),
+        "rgb16.tiff": lambda: opencv_bytes(big_image(h, w, 3, 16), ".tiff"),
+    }
+    return makers[name.removeprefix("non-utf8 ")]()
+
+
+def ico_of(png: bytes) -> bytes:
+    """An icon file with one PNG entry (ICONDIR + ICONDIRENTRY, 256 coded as 0), as Pillow reads one of any size."""
+    return struct.pack("<HHHBBBBHHII", 0, 1, 1, 0, 0, 0, 0, 1, 32, len(png), 22) + png
+
+
+def peak(path: Path) -> dict[str, int]:
+    """Peak resident KiB above the start (VmHWM after clear_refs) of decode + thumbnail in a fresh process."""
+    if not os.access("/proc/self/clear_refs", os.W_OK):
+        pytest.skip("needs Linux /proc/self/clear_refs to reset the peak RSS")
     root = Path(__file__).resolve().parent.parent
     out = subprocess.run(
-        [sys.executable, "-c", MEASURE, str(path), str(max_pixels)],
+        [sys.executable, "-c", MEASURE, os.fsdecode(path), str(MAX_PIXELS)],
         capture_output=True,
         text=True,
-        check=True,
         env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
     )
-    measured = json.loads(out.stdout)
-    assert measured["px"] == h * w <= max_pixels
-    assert measured["peak_kib"] * 1024 <= max_pixels * DECODE_BYTES_PER_PIXEL, measured
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout)
+
+
+@pytest.mark.parametrize(
+    ("name", "size"),
+    [
+        ("rgb8.png", (2400, 2499)),  # Wuffs
+        ("rgba8.png", (2400, 2499)),  # OpenCV composite: Wuffs would not fit
+        ("rgb16.png", (2400, 2499)),
+        ("rgba16.png", (2400, 2499)),
+        ("big.jpg", (2400, 2499)),
+        ("rgba.tga", (2400, 2499)),  # Pillow fallback, from here on
+        ("rgba_png.ico", (2400, 2499)),
+        ("la.tiff", (2400, 2499)),
+        ("grey_key.png", (2400, 2499)),
+        ("non-utf8 big.jpg", (2400, 2499)),  # imread of /dev/fd/N
+        ("non-utf8 rgba8.png", (2400, 2499)),
+        ("orientation6.tiff", (1700, 1700)),  # imdecode, at a size its budget check admits
+        ("rgba16.tiff", (1850, 2000)),  # OpenCV's 16-bit TIFF reader (18.4 bytes/px), at a size its check admits
+        ("rgb16.tiff", (2300, 2400)),
+    ],
+)
+def test_decode_peak_within_declared_bytes_per_pixel(tmp_path: Path, name: str, size: tuple[int, int]) -> None:
+    """Each decode path, in a fresh process, peaks below MAX_PIXELS * DECODE_BYTES_PER_PIXEL, the per-thread share of
+    resources.thumbnails_mem_mb, for an image near MAX_PIXELS (the Pillow cases peaked at 13.8-17.2 bytes/px before
+    they were converted in strips, Wuffs on 8-bit RGBA at 15.1 before it was held to the budget)."""
+    h, w = size
+    path = (
+        os.fsencode(tmp_path)
+        + b"/"
+        + (b"\xff" if name.startswith("non-utf8") else b"")
+        + name.removeprefix("non-utf8 ").encode()
+    )
+    Path(os.fsdecode(path)).write_bytes(big_file(name, h, w))
+    measured = peak(Path(os.fsdecode(path)))
+    assert measured["px"] == h * w <= MAX_PIXELS
+    assert measured["peak_kib"] * 1024 <= MAX_PIXELS * DECODE_BYTES_PER_PIXEL, measured
+
+
+@pytest.mark.parametrize("name", ["rgba16.tiff", "rgb16.tiff"])
+def test_16_bit_tiff_refused_where_it_would_not_fit(tmp_path: Path, name: str) -> None:
+    """A 16-bit TIFF near max_pixels, whose decode would peak above the budget (18.4 / 12.0 bytes/px measured): a
+    specific error before any pixel is decoded."""
+    path = tmp_path / name
+    path.write_bytes(big_file(name, 2400, 2499))
+    with pytest.raises(DecodeError, match=r"too large for OpenCV's 16-bit TIFF decoder: 5997600 pixels, at most \d+"):
+        decode_image(str(path), max_pixels=MAX_PIXELS)
+
+
+def test_imdecode_refused_where_it_would_not_fit(tmp_path: Path) -> None:
+    """An EXIF-rotated TIFF (which only imdecode reads) too large for imdecode's budget: a specific error, no decode."""
+    path = tmp_path / "rotated.tiff"
+    path.write_bytes(big_file("orientation6.tiff", 2400, 2499))
+    with pytest.raises(DecodeError, match=r"too large for the imdecode decoder .*: 5997600 pixels, at most \d+"):
+        decode_image(str(path), max_pixels=MAX_PIXELS)

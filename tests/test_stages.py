@@ -43,6 +43,8 @@ def test_options_round_trip_through_params(raw):
         ("tile_size", 256, {"compare", "merge"}),
         ("report_page_size", 5, {"report"}),
         ("report", True, set()),
+        ("mirror", True, {"thumbnails", "compare", "merge"}),  # the mirrored hashes, the symmetries compared
+        ("grayscale", True, {"thumbnails", "merge"}),  # luma thumbnails: compare reruns on the new batches
     ],
 )
 def test_a_key_reruns_exactly_the_stages_that_use_it(raw, key, value, stages):

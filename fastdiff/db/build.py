@@ -53,10 +53,27 @@ def new_database(out_dir: Path) -> Iterator[sqlite3.Connection]:
 def file_rows(
     inputs: MergeInputs, order: np.ndarray, spans: list[tuple[float, float]]
 ) -> Iterator[tuple[list[tuple], list[tuple]]]:
-    """File rows (`fastdiff.db.writer.FILE_FIELDS`) and hash rows (key, h0, h90, h180, h270): one chunk
+    """File rows (`fastdiff.db.writer.FILE_FIELDS`) and hash rows (key, one hash per symmetry code 0..7): one chunk
     per shard, then one for the rejected entries; keys are this run's index order.
 
-    The (start, end) time of each thumbnail job is appended to `spans`.
+    Parameters
+    ----------
+    inputs : MergeInputs
+    order : numpy.ndarray
+        int64: layout key -> index key (`MergeInputs.order`).
+    spans : list of (float, float)
+        The (start, end) of each thumbnail job, seconds since the epoch, is appended here (difPy's stats).
+
+    Yields
+    ------
+    rows, hashes : list of tuple
+        One chunk per shard, then one for the rejected entries (index keys after the indexed files): rows in
+        FILE_FIELDS order, hashes as (index key, h0, h90, h180, h270).
+
+    Raises
+    ------
+    CorruptBatchError
+        From `fastdiff.batch.load_batch`.
     """
     for shard_path, batch_path in zip(inputs.shard_paths, inputs.batch_paths):
         batch = load_batch(batch_path, thumbs=False)
@@ -88,8 +105,28 @@ def file_rows(
 def pair_rows(
     pair_paths: list[str], order: np.ndarray, spans: list[tuple[float, float]]
 ) -> Iterator[tuple[int, int, float, int, int | None]]:
-    """dif_table rows (key_a, key_b, dif, success, rotation) of every block output; the (start, end) time of each
-    compare job is appended to `spans`."""
+    """The dif_table rows of every block output, for `fastdiff.db.writer.insert_pairs`.
+
+    Parameters
+    ----------
+    pair_paths : list of str
+        The compare jobs' outputs (`fastdiff.pairs`).
+    order : numpy.ndarray
+        int64: layout key -> index key.
+    spans : list of (float, float)
+        The (start, end) of each compare job, seconds since the epoch, is appended here.
+
+    Yields
+    ------
+    tuple
+        (key_a, key_b, mse, success, rotation): index keys, MSE on the 0-255 scale, success 1/2/3, rotation k
+        (None unless computed).
+
+    Raises
+    ------
+    RuntimeError
+        From `fastdiff.pairs.load_pairs_in_order`, for a stale output.
+    """
     for path in pair_paths:
         p = load_pairs_in_order(path, order)
         spans.append((p.started, p.finished))

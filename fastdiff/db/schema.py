@@ -3,9 +3,12 @@ dif_table, with its column names and success codes) plus best_copy_group and run
 
 from __future__ import annotations
 
-# The smallest hash key of an image's rotations: equal for exactly the images whose thumbnails are equal up to a
-# rotation (the rotation hashes of such images are the same set), NULL for images without hashes.
-HASH_CLUSTER_ID = "MIN(hash_0, COALESCE(hash_90, hash_0), COALESCE(hash_180, hash_0), COALESCE(hash_270, hash_0))"
+# The hash columns of directory, one per symmetry code k = 0..7 (fastdiff.kernel.transform): the rotations, then
+# the rotations of the mirror image (mirror: true; NULL otherwise).
+HASH_COLUMNS = ("hash_0", "hash_90", "hash_180", "hash_270", "hash_f0", "hash_f90", "hash_f180", "hash_f270")
+# The smallest hash key of an image's symmetries: equal for exactly the images whose thumbnails are equal up to a
+# rotation (or a symmetry, with mirror: their hashes are then the same set), NULL for images without hashes.
+HASH_CLUSTER_ID = "MIN(hash_0, " + ", ".join(f"COALESCE({c}, hash_0)" for c in HASH_COLUMNS[1:]) + ")"
 
 SCHEMA = f"""
 CREATE TABLE directory (
@@ -28,21 +31,27 @@ CREATE TABLE directory (
     hash_90 INTEGER REFERENCES hash_table (key),
     hash_180 INTEGER REFERENCES hash_table (key),
     hash_270 INTEGER REFERENCES hash_table (key),
+    hash_f0 INTEGER REFERENCES hash_table (key),    -- rot90(fliplr(thumbnail), k), with mirror only
+    hash_f90 INTEGER REFERENCES hash_table (key),
+    hash_f180 INTEGER REFERENCES hash_table (key),
+    hash_f270 INTEGER REFERENCES hash_table (key),
     deleted INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE hash_table (
     key INTEGER PRIMARY KEY,
-    hash TEXT UNIQUE NOT NULL,           -- sha-256 of a thumbnail rotation after shift_amount
-    count INTEGER NOT NULL CHECK (count >= 0)  -- occurrences in directory.hash_0..hash_270
+    hash TEXT UNIQUE NOT NULL,           -- sha-256 of a thumbnail rotation (or mirrored rotation) after shift_amount
+    count INTEGER NOT NULL CHECK (count >= 0)  -- occurrences in directory.hash_0..hash_f270
 );
 CREATE TABLE dif_table (
     key INTEGER PRIMARY KEY,
     key_a INTEGER NOT NULL REFERENCES directory (key),
     key_b INTEGER NOT NULL REFERENCES directory (key),
-    dif REAL NOT NULL CHECK (dif >= -1), -- MSE over px*px*3 values (0..255 scale), min over rotations
+    dif REAL NOT NULL CHECK (dif >= -1), -- MSE over px*px*3 values (0..255 scale), min over rotations (mirror: 8)
     success INTEGER NOT NULL CHECK (success IN (0, 1, 2, 3)),  -- 1 computed, 2 hash match, 3 size/aspect mismatch
     error TEXT,
-    rotation INTEGER,                    -- k: dif = MSE(a, rot90(b, k)); NULL for hash matches
+    rotation INTEGER,                    -- k: dif = MSE(a, T_k(b)), the first k reaching it; NULL for hash matches.
+                                         -- T_k = rot90(b, k) for k = 0..3 (counter-clockwise), and with mirror
+                                         -- T_k = rot90(fliplr(b), k - 4) for k = 4..7 (fliplr: left-right)
     UNIQUE (key_a, key_b)
 );
 CREATE TABLE best_copy_group (
@@ -58,6 +67,7 @@ CREATE INDEX directory_hash_0 ON directory (hash_0);
 CREATE INDEX directory_hash_90 ON directory (hash_90);
 CREATE INDEX directory_hash_180 ON directory (hash_180);
 CREATE INDEX directory_hash_270 ON directory (hash_270);
+CREATE INDEX directory_hash_f0 ON directory (hash_f0);
 CREATE INDEX directory_hash_cluster ON directory ({HASH_CLUSTER_ID}, key);
 CREATE INDEX dif_table_key_b ON dif_table (key_b);
 CREATE INDEX best_copy_group_head ON best_copy_group (head);

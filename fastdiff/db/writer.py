@@ -10,7 +10,16 @@ from collections.abc import Iterable
 
 from ..keeper import store_keeper_ranks
 from ..paths import display, path_bytes
-from .schema import DIRECTORY_COLUMNS, SCHEMA
+from .schema import DIRECTORY_COLUMNS, HASH_COLUMNS, SCHEMA
+
+# hash_table in the order of first occurrence: by image key, then symmetry code
+_HASH_POSITIONS = " UNION ALL ".join(
+    f"SELECT key * {len(HASH_COLUMNS)} + {i} AS pos, {c} AS h FROM staged_hash" for i, c in enumerate(HASH_COLUMNS)
+)
+_HASH_KEYS = ",\n            ".join(
+    f"{c} = (SELECT t.key FROM staged_hash s JOIN hash_table t ON t.hash = s.{c} WHERE s.key = directory.key)"
+    for c in HASH_COLUMNS
+)
 
 FILE_FIELDS = (
     "key",
@@ -40,7 +49,8 @@ def create(path: str | os.PathLike[str]) -> sqlite3.Connection:
     con = sqlite3.connect(path)
     con.executescript("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;" + SCHEMA)
     con.execute(f"CREATE TEMP TABLE staged_directory ({', '.join(DIRECTORY_COLUMNS)}, PRIMARY KEY (key))")
-    con.execute("CREATE TEMP TABLE staged_hash (key INTEGER PRIMARY KEY, h0 TEXT, h90 TEXT, h180 TEXT, h270 TEXT)")
+    hashes = ", ".join(f"{c} TEXT" for c in HASH_COLUMNS)
+    con.execute(f"CREATE TEMP TABLE staged_hash (key INTEGER PRIMARY KEY, {hashes})")
     con.execute(
         "CREATE TEMP TABLE staged_dif (key_a INTEGER, key_b INTEGER, dif REAL, success INTEGER, rotation INTEGER)"
     )
@@ -48,42 +58,69 @@ def create(path: str | os.PathLike[str]) -> sqlite3.Connection:
 
 
 def insert_files(con: sqlite3.Connection, rows: Iterable[tuple], hashes: Iterable[tuple]) -> None:
-    """Stage file rows (FILE_FIELDS order; the path as fastdiff holds it, `fastdiff.paths`) and their rotation
-    hashes (key, h0, h90, h180, h270), in any order; finish() sorts them into the tables."""
+    """Stage file rows and their rotation hashes, in any order; finish() sorts them into the tables.
+
+    Parameters
+    ----------
+    con : sqlite3.Connection
+        From `create`.
+    rows : iterable of tuple
+        FILE_FIELDS: index key, path (`os.fsdecode` text, `fastdiff.paths`), error (None or why it was not
+        compared), success (1 decoded, 0 error, -1 not attempted), px (height), py (width) in pixels or -1, allowed
+        (0 or 1), file_size (bytes), created (`st_ctime`, seconds since the epoch), mtime_ns, dir_index, part_b.
+    hashes : iterable of tuple
+        (index key, then one hash per symmetry code 0..7, schema.HASH_COLUMNS): sha-256 hex of the thumbnail's
+        rotations and mirrored rotations; '' or None (or missing) for no hash.
+    """
     marks = ", ".join("?" * len(DIRECTORY_COLUMNS))
     con.executemany(f"INSERT INTO staged_directory VALUES ({marks})", map(_directory_row, rows))
     con.executemany(
-        "INSERT INTO staged_hash VALUES (?, ?, ?, ?, ?)", ((k, *(h or None for h in hs)) for k, *hs in hashes)
+        f"INSERT INTO staged_hash VALUES (?{', ?' * len(HASH_COLUMNS)})",
+        ((k, *(h or None for h in hs), *[None] * (len(HASH_COLUMNS) - len(hs))) for k, *hs in hashes),
     )
 
 
 def insert_pairs(con: sqlite3.Connection, rows: Iterable[tuple[int, int, float, int, int | None]]) -> None:
-    """Stage matching pairs (key_a, key_b, dif, success, rotation); finish() sorts them into dif_table."""
+    """Stage matching pairs, in any order; finish() sorts them into dif_table.
+
+    Parameters
+    ----------
+    con : sqlite3.Connection
+        From `create`.
+    rows : iterable of tuple
+        (key_a, key_b, mse, success, rotation): index keys with key_a < key_b; MSE on the 0-255 scale over
+        px*px*3 values (the `dif` column); success 1 computed, 2 hash match, 3 size mismatch
+        (`fastdiff.pairs`); rotation k with mse = MSE(a, rot90(b, k)), None for hash matches.
+    """
     con.executemany("INSERT INTO staged_dif VALUES (?, ?, ?, ?, ?)", rows)
 
 
 def finish(con: sqlite3.Connection, config: dict[str, object], prefer: list[str]) -> None:
     """Build directory, hash_table and dif_table from the staged rows in key order (the same database whatever order
     the rows came in), number the images in the keeper order with the `prefer` folders (`fastdiff.keeper`), and
-    store the config."""
+    store the config; commit.
+
+    hash_table numbers the distinct hashes in the order of their first occurrence (key-major, then rotation), with
+    how often each occurs; directory.hash_0..hash_270 refer to it (Fast-Diff-Py's schema).
+
+    Parameters
+    ----------
+    con : sqlite3.Connection
+        From `create`, with files and pairs staged.
+    config : dict
+        The run's configuration, stored as JSON values in run_config.
+    prefer : list of str
+        The config key `prefer` (`fastdiff.keeper.store_keeper_ranks`).
+    """
     columns = ", ".join(DIRECTORY_COLUMNS)
     con.executescript(f"""
         INSERT INTO directory ({columns}) SELECT {columns} FROM staged_directory ORDER BY key;
         DROP TABLE staged_directory;
         INSERT INTO hash_table (hash, count)
-            SELECT h, COUNT(*) FROM (
-                SELECT key * 4 AS pos, h0 AS h FROM staged_hash UNION ALL SELECT key * 4 + 1, h90 FROM staged_hash
-                UNION ALL SELECT key * 4 + 2, h180 FROM staged_hash UNION ALL SELECT key * 4 + 3, h270 FROM staged_hash)
+            SELECT h, COUNT(*) FROM ({_HASH_POSITIONS})
             WHERE h IS NOT NULL GROUP BY h ORDER BY MIN(pos);
         UPDATE directory SET
-            hash_0 = (SELECT t.key FROM staged_hash s JOIN hash_table t ON t.hash = s.h0
-                      WHERE s.key = directory.key),
-            hash_90 = (SELECT t.key FROM staged_hash s JOIN hash_table t ON t.hash = s.h90
-                       WHERE s.key = directory.key),
-            hash_180 = (SELECT t.key FROM staged_hash s JOIN hash_table t ON t.hash = s.h180
-                        WHERE s.key = directory.key),
-            hash_270 = (SELECT t.key FROM staged_hash s JOIN hash_table t ON t.hash = s.h270
-                        WHERE s.key = directory.key)
+            {_HASH_KEYS}
         WHERE key IN (SELECT key FROM staged_hash);
         INSERT INTO dif_table (key_a, key_b, dif, success, rotation)
             SELECT key_a, key_b, dif, success, rotation FROM staged_dif ORDER BY key_a, key_b;
@@ -99,10 +136,25 @@ def finish(con: sqlite3.Connection, config: dict[str, object], prefer: list[str]
 def insert_hash_pairs(
     con: sqlite3.Connection, two_partitions: bool, per_folder: bool, same_dims: bool, aspect_factor: float | None
 ) -> None:
-    """Hash-only mode: every allowed pair whose thumbnails are equal up to a rotation (hash_0 of one is a rotation
-    hash of the other) goes into dif_table as a hash match (success 2, dif 0).
+    """Hash-only mode: every allowed pair whose thumbnails are equal up to a rotation, or a symmetry with mirror
+    (hash_0 of one is a hash of the other's rotations or mirrored rotations, schema.HASH_COLUMNS) goes
+    into dif_table as a hash match (success 2, dif 0).
 
-    One index lookup per image and hash column, so the time is O(n log n + pairs); no pair is compared.
+    One index lookup per image and hash column, so the time is O(n log n + pairs); no pair is compared (measured:
+    0.14 s for 20,000 images, 0.96 s for 200,000, README "Hash-only mode").
+
+    Parameters
+    ----------
+    con : sqlite3.Connection
+        A finished database (`finish`).
+    two_partitions : bool
+        Only A x B pairs (part_b).
+    per_folder : bool
+        Only pairs of the same input folder (in_folder).
+    same_dims : bool
+        Only pairs of the same dimensions, or transposed (same_dim, or match_aspect_by 0).
+    aspect_factor : float or None
+        Only pairs whose aspect ratios are within this factor (match_aspect_by).
     """
     # b is the outer loop and a is found through its hash_0 index; unary + keeps the planner off other indexes
     where = ["+a.part_b = 0 AND b.part_b = 1" if two_partitions else "a.key < b.key"]
@@ -117,7 +169,7 @@ def insert_hash_pairs(
         f"""
         INSERT INTO dif_table (key_a, key_b, dif, success)
         SELECT a.key, b.key, 0, 2 FROM directory b CROSS JOIN directory a
-            ON a.hash_0 IN (b.hash_0, b.hash_90, b.hash_180, b.hash_270)
+            ON a.hash_0 IN ({", ".join(f"b.{c}" for c in HASH_COLUMNS)})
         WHERE {" AND ".join(where)} ORDER BY a.key, b.key""",
         {"factor": aspect_factor},
     )

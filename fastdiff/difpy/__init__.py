@@ -25,6 +25,7 @@ from ..screen import PROGRESS, QUIET
 
 __all__ = ["build", "search"]
 
+EXTENSION_MESSAGE = "{} is fastdiff's extension: difPy has no such option, so exact mode (--difpy-exact) refuses it"
 LAZY_MESSAGE = 'Parameter "-la" / "lazy" was renamed to "-dim" / "same_dim" with difPy v4.2. Please update your script.'
 
 
@@ -103,10 +104,12 @@ class build:
         processes: int = os.cpu_count() or 1,
         exact: bool = False,
         work_dir: str | None = None,
+        grayscale: bool = False,
         **kwargs: Any,
     ) -> None:
         """exact: reproduce difPy 4.2.1 exactly. work_dir: where the workflow keeps its intermediate files (a run
-        killed there resumes); by default a temporary folder, removed with this object."""
+        killed there resumes); by default a temporary folder, removed with this object. grayscale (fastdiff's, not
+        difPy's): compare luma thumbnails, so that greyscale copies match their colour originals."""
         _check_kwargs(kwargs)
         self.directory = _directories(directory)
         _check_bool(
@@ -115,7 +118,10 @@ class build:
             limit_extensions=limit_extensions,
             show_progress=show_progress,
             exact=exact,
+            grayscale=grayscale,
         )
+        if exact and grayscale:
+            raise ValueError(EXTENSION_MESSAGE.format("grayscale"))
         if not isinstance(px_size, int) or isinstance(px_size, bool):
             raise ValueError('Invalid value for "px_size" parameter: must be of type INT.')
         if not 10 <= px_size <= 5000:
@@ -130,6 +136,7 @@ class build:
             "limit_extensions": limit_extensions,
             "px_size": px_size,
             "threads": self.processes,
+            **({"grayscale": True} if grayscale else {}),
             **(
                 {"compat": "difpy", "base_dir": self.base_dir, "part_a": self.directory}
                 if exact
@@ -200,12 +207,16 @@ class search:
         show_progress: bool = True,
         processes: int = os.cpu_count() or 1,
         chunksize: int | None = None,
+        mirror: bool = False,
         **kwargs: Any,
     ) -> None:
+        """mirror (fastdiff's, not difPy's): also match mirror images (the minimum over the 8 symmetries)."""
         _check_kwargs(kwargs)
         self._build = difpy_obj
         threshold = _similarity(similarity)
-        _check_bool(rotate=rotate, same_dim=same_dim, show_progress=show_progress)
+        _check_bool(rotate=rotate, same_dim=same_dim, show_progress=show_progress, mirror=mirror)
+        if mirror and difpy_obj.exact:
+            raise ValueError(EXTENSION_MESSAGE.format("mirror"))
         _check_processes(processes)
         if chunksize is not None and (not isinstance(chunksize, int) or chunksize < 1):
             raise ValueError(
@@ -213,7 +224,8 @@ class search:
                 if not isinstance(chunksize, int)
                 else 'Invalid value for "chunksize" parameter: must be >= 1.'
             )
-        out = difpy_obj.run({"threshold": threshold, "rotate": rotate, "same_dim": same_dim}, show_progress, processes)
+        search_config = {"threshold": threshold, "rotate": rotate, "same_dim": same_dim}
+        out = difpy_obj.run({**search_config, **({"mirror": True} if mirror else {})}, show_progress, processes)
         self.result: dict[str, Any] = out["results"]
         self.lower_quality: list[str] = out["lower_quality"]
         self.stats: dict[str, Any] = out["stats"]

@@ -38,6 +38,7 @@ def _int_or_str(text: str) -> int | str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """difPy 4.2.1's command-line options (dif.py's argparse block), plus --difpy-exact, --dry-run, --undo."""
     parser = argparse.ArgumentParser(
         prog="difpy",
         description="Find duplicate or similar images: difPy 4.2.1's command line, run by fastdiff. "
@@ -109,6 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="reproduce difPy 4.2.1's results exactly (its metric, rotations, grouping and keeper "
         "rule) instead of fastdiff's corrected semantics",
     )
+    parser.add_argument(
+        "--mirror", action="store_true", help="fastdiff's: also match mirror images (the 8 symmetries of the square)"
+    )
+    parser.add_argument(
+        "--grayscale", action="store_true", help="fastdiff's: compare luma thumbnails, so grey copies match colour ones"
+    )
     parser.add_argument("--dry-run", action="store_true", help="with -mv / -d: only print what would be done")
     parser.add_argument("--undo", metavar="MANIFEST", help="put back the files of a move or delete manifest, then exit")
     return parser
@@ -120,6 +127,15 @@ def _fail(message: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The `difpy` command: build and search as difPy's command line does, write its three files into -Z, then
+    move or delete the lower-quality copies if asked.
+
+    Returns
+    -------
+    int
+        0 on success, 1 if a file could not be moved or deleted (or `--undo` failed for one), 2 for bad options or
+        a failed run (the message is on stderr).
+    """
     args = build_parser().parse_args(argv)
     if args.undo:
         try:
@@ -148,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             processes=args.processes,
             exact=args.difpy_exact,
             work_dir=os.path.join(out, WORK_DIR),
+            grayscale=args.grayscale,
         )
         se = search(
             dif,
@@ -157,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
             show_progress=args.show_progress,
             processes=args.processes,
             chunksize=args.chunksize,
+            mirror=args.mirror,
         )
     except (ValueError, OSError, RuntimeError) as err:
         return _fail(str(err))

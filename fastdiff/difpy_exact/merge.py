@@ -28,8 +28,23 @@ def sort_by_size(paths: list[str], base_dir: str | None) -> list[str]:
 
 
 def group_matches(key_a: np.ndarray, key_b: np.ndarray, mse: np.ndarray) -> dict[int, list[tuple[int, float]]]:
-    """difPy's grouping (L533-562) of matches sorted by (key_a, key_b): each image is a value once; keys are not
-    marked, so an image can be a key and a value, and a match whose partner is already a value is dropped."""
+    """difPy's grouping (dif.py L533-562) of its matches.
+
+    Each image is a value once; keys are not marked, so an image can be a key and a value, and a match whose partner
+    is already a value is dropped.
+
+    Parameters
+    ----------
+    key_a, key_b : ndarray of int64, shape (n,)
+        The matches in difPy's image IDs, key_a < key_b, sorted by (key_a, key_b).
+    mse : ndarray of float64, shape (n,)
+        difPy's wrap-around MSE of each match.
+
+    Returns
+    -------
+    dict
+        Image ID -> [(image ID, mse), ...] in match order: results.json's groups before paths are put in.
+    """
     groups: dict[int, list[tuple[int, float]]] = {}
     added: set[int] = set()
     for a, b, m in zip(key_a.tolist(), key_b.tolist(), mse.tolist()):

@@ -31,7 +31,24 @@ def difpy_warnings() -> Iterator[None]:
 
 
 def thumbnail(path: str, px_size: int, base_dir: str | None) -> tuple[np.ndarray, int, int] | str:
-    """difPy's tensor of a file (L236-241) with its full-resolution (height, width), or difPy's error message."""
+    """difPy's tensor of a file (dif.py L236-241), or difPy's error message.
+
+    Parameters
+    ----------
+    path : str
+        As difPy lists it (relative to base_dir).
+    px_size : int
+        Side of the square tensor in pixels.
+    base_dir : str or None
+        Where difPy ran.
+
+    Returns
+    -------
+    (ndarray, int, int) or str
+        uint8 (px_size, px_size, 3) RGB made as difPy makes it (Pillow, convert to RGB, BICUBIC resize), with the
+        full-resolution height and width; or the message difPy logs for the file (any Pillow warning is an error
+        under difpy_warnings; a FIFO, socket or device is refused by NOT_REGULAR instead of blocking).
+    """
     full = os.path.join(base_dir or "", path)
     try:
         with open_regular(full) as fh, Image.open(fh) as img:

@@ -164,13 +164,13 @@ def thumbnails_runtime(wildcards, threads, attempt):
 def compare_mem_mb(wildcards, attempt):
     n_a, n_b = (block_images(b) for b in (wildcards.bi, wildcards.bj))
     tile = None if CFG.tile_size == "auto" else CFG.tile_size
-    return resources.compare_mem_mb(n_a, n_b, CFG.px_size, CFG.rotate, tile, attempt)
+    return resources.compare_mem_mb(n_a, n_b, CFG.px_size, CFG.rotate, tile, attempt, CFG.mirror)
 
 
 def compare_runtime(wildcards, attempt):
     n_a, n_b = (block_images(b) for b in (wildcards.bi, wildcards.bj))
     same = wildcards.bi == wildcards.bj
-    return resources.compare_runtime(n_a, n_b, same, CFG.px_size, CFG.rotate, ON_GPU, CFG.prune, attempt)
+    return resources.compare_runtime(n_a, n_b, same, CFG.px_size, CFG.rotate, ON_GPU, CFG.prune, attempt, CFG.mirror)
 
 
 def compare_threads(wildcards):
