@@ -21,20 +21,7 @@ _HASH_KEYS = ",\n            ".join(
     for c in HASH_COLUMNS
 )
 
-FILE_FIELDS = (
-    "key",
-    "path",
-    "error",
-    "success",
-    "px",
-    "py",
-    "allowed",
-    "file_size",
-    "created",
-    "mtime_ns",
-    "dir_index",
-    "part_b",
-)
+FILE_FIELDS = tuple(c for c in DIRECTORY_COLUMNS if c not in ("path_bytes", "filename"))
 """The fields of a file row given to insert_files: DIRECTORY_COLUMNS without the ones derived from the path."""
 
 
