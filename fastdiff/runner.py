@@ -202,16 +202,7 @@ def _run_snakemake(
     workdir = Path(config.output_dir) / "work"
     _clear_stale_lock(workdir)
     cmd = [
-        sys.executable,
-        "-P",  # not the current folder first on sys.path: a folder named fastdiff there must not shadow the package
-        "-m",
-        "fastdiff.run_snakemake",
-        "--snakefile",
-        str(SNAKEFILE),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(workdir / "config.yaml"),
+        *_snakemake_command("fastdiff.run_snakemake", workdir),
         "--cores",
         str(cores),
         "--rerun-incomplete",
@@ -294,25 +285,29 @@ def _clear_stale_lock(workdir: Path) -> None:
     locks = workdir / ".snakemake" / "locks"
     if locks.is_dir() and any(locks.iterdir()):
         print("fastdiff: removing the lock of an interrupted earlier run", file=sys.stderr)
-        subprocess.run(
-            [
-                sys.executable,
-                "-P",
-                "-m",
-                "snakemake",
-                "--snakefile",
-                str(SNAKEFILE),
-                "--directory",
-                str(workdir),
-                "--configfile",
-                str(workdir / "config.yaml"),
-                "--unlock",
-                "--quiet",
-                "all",
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+        cmd = [*_snakemake_command("snakemake", workdir), "--unlock", "--quiet", "all"]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+
+
+def _snakemake_command(module: str, workdir: Path) -> list[str]:
+    """`python -P -m MODULE` on this package's workflow, run in workdir with the config the runner wrote there.
+
+    -P: the current folder does not come first on sys.path, so a folder named fastdiff there cannot shadow the
+    package.
+    """
+    snakefile, config = str(SNAKEFILE), str(workdir / "config.yaml")
+    return [
+        sys.executable,
+        "-P",
+        "-m",
+        module,
+        "--snakefile",
+        snakefile,
+        "--directory",
+        str(workdir),
+        "--configfile",
+        config,
+    ]
 
 
 MAX_REBUILD_RUNS = 3
