@@ -12,7 +12,6 @@ os.environ["PYTHONSAFEPATH"] = "1"
 sys.path.insert(0, PACKAGE_ROOT)
 
 
-
 envvars:
     "PYTHONPATH",  # set just above; declared so that Snakemake passes them on to remote (SLURM) jobs
     "PYTHONSAFEPATH",
