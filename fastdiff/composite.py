@@ -10,14 +10,22 @@ background bg given in 8 bits and scaled to 16 bits as ``bg * 257`` (which maps 
 16-bit results are then reduced to 8 bits by dropping the low byte (``>> 8``), the conversion OpenCV and Wuffs
 apply to opaque 16-bit images, so an opaque 16-bit RGBA image and the same image without alpha decode alike.
 The alpha channel is non-premultiplied (straight), as PNG, GIF, WebP and TIFF ExtraSamples=2 store it.
+
+8-bit samples are blended with OpenCV's saturating uint8 arithmetic, through the equivalent form
+``bg + round(a * (fg - bg) / 255)`` (bg is an integer, and no quotient lies half-way between integers because 255
+is odd), split into its positive and negative parts ``round(a * max(fg - bg, 0) / 255)`` and
+``round(a * max(bg - fg, 0) / 255)``, each one scaled ``cv2.multiply`` of two uint8 arrays (rounded from single
+precision: its error, below 1e-5, is far from the 1/510 by which every quotient misses a half-integer). That is five
+times faster than the same formula in numpy; tests/test_composite.py checks it equal for every (a, fg, bg).
 """
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 WHITE: tuple[int, int, int] = (255, 255, 255)
-_STRIP_BYTES = 1 << 18  # source bytes composited per step: the temporaries stay near 1 MB whatever the image
+_STRIP_BYTES = 1 << 17  # source bytes composited per step: the temporaries (about 5 times this) stay in L2 cache
 
 
 def composite(pixels: np.ndarray, background: tuple[int, int, int], out: np.ndarray, bgra: bool = False) -> None:
@@ -50,25 +58,34 @@ def composite(pixels: np.ndarray, background: tuple[int, int, int], out: np.ndar
         raise ValueError(f"out has shape {out.shape}, expected {(*pixels.shape[:2], 3)}")
     wide = pixels.dtype == np.uint16
     rows = max(1, _STRIP_BYTES // (pixels.shape[1] * pixels.itemsize * 4))
-    colour = [2, 1, 0] if bgra else [0, 1, 2]
+    if wide:
+        colour = [2, 1, 0] if bgra else [0, 1, 2]
+        for r0 in range(0, pixels.shape[0], rows):
+            out[r0 : r0 + rows] = _blend16(pixels[r0 : r0 + rows], colour, background)
+        return
+    backdrop = np.empty((min(rows, pixels.shape[0]), pixels.shape[1], 3), np.uint8)
+    backdrop[...] = np.tile(np.asarray(background, np.uint8), (pixels.shape[1], 1))  # rows copied whole: fast
+    to_rgb = cv2.COLOR_BGRA2RGB if bgra else cv2.COLOR_RGBA2RGB
     for r0 in range(0, pixels.shape[0], rows):
-        strip = pixels[r0 : r0 + rows]
-        out[r0 : r0 + rows] = _blend16(strip, colour, background) if wide else _blend8(strip, colour, background)
+        strip = np.ascontiguousarray(pixels[r0 : r0 + rows])
+        target = out[r0 : r0 + rows]
+        blended = _blend8(strip, to_rgb, backdrop[: strip.shape[0]], target if target.flags.c_contiguous else None)
+        if blended is not target:
+            target[...] = blended
 
 
-def _blend8(strip: np.ndarray, colour: list[int], background: tuple[int, int, int]) -> np.ndarray:
-    """round((a * fg + (255 - a) * bg) / 255) in uint16 (the sum is at most 255 * 255 + 128 < 2**16), dividing with
-    the exact identity round(y / 255) = (t + (t >> 8)) >> 8, t = y + 128, for 0 <= y <= 255 * 255 (checked for
-    every y by tests/test_composite.py)."""
-    alpha = strip[..., 3:4]
-    if alpha.min() == 255:
-        return strip[..., colour]
-    a = alpha.astype(np.uint16)
-    t = a * strip[..., colour] + (255 - a) * np.asarray(background, np.uint16)
-    t += 128
-    t += t >> 8
-    t >>= 8
-    return t
+def _blend8(strip: np.ndarray, to_rgb: int, backdrop: np.ndarray, dst: np.ndarray | None) -> np.ndarray:
+    """bg + round(a * (fg - bg) / 255) of a C-contiguous (h, w, 4) uint8 strip onto backdrop (h, w, 3), the
+    background colour in every pixel, written into dst where given (C-contiguous, (h, w, 3) uint8): the module
+    docstring gives the identity with the formula and why it is exact."""
+    alpha = cv2.extractChannel(strip, 3)
+    if cv2.minMaxLoc(alpha)[0] == 255:
+        return cv2.cvtColor(strip, to_rgb, dst=dst)
+    fg = cv2.cvtColor(strip, to_rgb)
+    alpha = cv2.cvtColor(alpha, cv2.COLOR_GRAY2RGB)
+    lighter = cv2.multiply(cv2.subtract(fg, backdrop), alpha, scale=1 / 255)
+    darker = cv2.multiply(cv2.subtract(backdrop, fg), alpha, scale=1 / 255)
+    return cv2.subtract(cv2.add(backdrop, lighter), darker, dst=dst)
 
 
 def _blend16(strip: np.ndarray, colour: list[int], background: tuple[int, int, int]) -> np.ndarray:

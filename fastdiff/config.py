@@ -110,7 +110,7 @@ class Config(BaseModel):
     ignore_paths: list[str] = Field(default_factory=list)
     limit_extensions: bool = True
     allowed_extensions: list[str] = Field(default_factory=lambda: list(DEFAULT_EXTENSIONS))
-    shard_size: int = Field(1000, ge=1)
+    shard_size: int = Field(2500, ge=1)
     block_size: int | Literal["auto"] = "auto"
     max_compare_jobs: int = Field(2000, ge=1)
     # --- thumbnails stage

@@ -63,12 +63,15 @@ def decode_png(data: bytes, background: tuple[int, int, int] = WHITE) -> np.ndar
     config.enabled_decoders = [ImageDecoderType.PNG]
     config.pixel_format = PixelFormat.RGBA_NONPREMUL if keeps_alpha else PixelFormat.RGB
     result = ImageDecoder(config).decode(data)
-    if result.error_message or result.pixbuf.ndim != 3:
+    if result.error_message:
+        return None
+    pixels = result.pixbuf  # each read of the attribute copies the whole image: read once
+    if pixels.ndim != 3:
         return None
     if not keeps_alpha:
-        return result.pixbuf
-    rgb = np.empty((*result.pixbuf.shape[:2], 3), np.uint8)
-    composite(result.pixbuf, background, rgb)
+        return pixels
+    rgb = np.empty((*pixels.shape[:2], 3), np.uint8)
+    composite(pixels, background, rgb)
     return rgb
 
 

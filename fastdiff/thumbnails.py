@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import multiprocessing
 import os
+import signal
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import cv2
 import numpy as np
@@ -101,6 +105,39 @@ def _one(
 
 
 Thumbnail = tuple[np.ndarray, int, int]  # (thumbnail uint8 (px, px, 3) RGB, original height, original width)
+Decoder = Callable[[IndexedFile], Thumbnail | str]
+_worker_decoder: Decoder | None = None  # set in each forked decoding process by _start_worker
+
+
+def _start_worker(decoder: Decoder) -> None:
+    """Initialise a forked decoding process: its decoder (inherited, not pickled), and Ctrl-C left to the parent,
+    which ends the pool (one message, not one traceback per process)."""
+    global _worker_decoder
+    _worker_decoder = decoder
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _decode_in_worker(f: IndexedFile) -> Thumbnail | str:
+    return _worker_decoder(f)
+
+
+@contextmanager
+def decoding(decoder: Decoder, workers: int) -> Iterator[Callable[[list[IndexedFile]], Iterator[Thumbnail | str]]]:
+    """A map of decoder over files, in order, on `workers` cores.
+
+    Where the platform forks (Linux) and workers > 1 the files are decoded by forked processes (multiprocessing's
+    Pool, which terminates them when the block ends, also on Ctrl-C or an error): a decode's Python parts (headers,
+    the compositing calls) hold the GIL, so threads used 1.7 of 2 cores on 7,000 clipart PNGs against 2.0 for
+    processes, 25% more wall time. Elsewhere (macOS and Windows, where forking a process that has loaded these
+    libraries is unsafe or impossible) a pool of threads; OpenCV and Wuffs release the GIL while they decode.
+    """
+    if workers > 1 and sys.platform == "linux":
+        context = multiprocessing.get_context("fork")
+        with context.Pool(workers, initializer=_start_worker, initargs=(decoder,)) as pool:
+            yield lambda files: pool.imap(_decode_in_worker, files, chunksize=4)
+    else:
+        with ThreadPoolExecutor(max_workers=max(workers, 1)) as threads:
+            yield lambda files: threads.map(decoder, files)
 
 
 def build_batch(
@@ -108,9 +145,9 @@ def build_batch(
     options: ThumbnailOptions,
     threads: int = 1,
     hash_fn: Callable[[np.ndarray], str] = sha256_hex,
-    thumbnail: Callable[[IndexedFile], Thumbnail | str] | None = None,
+    thumbnail: Decoder | None = None,
 ) -> Batch:
-    """Decode and thumbnail `files` with a pool of `threads` threads (OpenCV releases the GIL).
+    """Decode and thumbnail `files` on `threads` cores (`decoding`: forked processes on Linux, else threads).
 
     Parameters
     ----------
@@ -118,7 +155,7 @@ def build_batch(
         One shard.
     options : ThumbnailOptions
     threads : int
-        Decoding threads.
+        Cores that decode (config `threads`): processes or threads, see `decoding`.
     hash_fn : callable
         Thumbnail -> str, for the rotation hashes (sha256_hex, or a user hash).
     thumbnail : callable, optional
@@ -138,8 +175,8 @@ def build_batch(
     px_size, shift_amount, rotate, mirror = options.px_size, options.shift_amount, options.rotate, options.mirror
     background = tuple(options.alpha_background)
     decode_one = thumbnail or (lambda f: _one(f, px_size, options.max_pixels, options.fast_jpeg, background))
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        results = pool.map(decode_one, files)
+    with decoding(decode_one, threads) as decode_all:
+        results = decode_all(files)
         for done, (f, res) in enumerate(zip(files, results), 1):
             if isinstance(res, str):
                 log.warning("invalid image %r: %s", f.path, res)

@@ -44,7 +44,7 @@ def _png_header_only(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b"")
 
 
-def _bmp_header_only(width: int, height: int) -> bytes:
+def bmp_header_only(width: int, height: int) -> bytes:
     """A 24-bit BMP whose header claims width x height but which carries 64 bytes of pixels."""
     row = (3 * width + 3) & ~3
     offset = 14 + 40
@@ -154,7 +154,7 @@ def make_bad_inputs(root: Path) -> dict[str, str]:
         # 9500*9500 = 90_250_000 pixels: just over the default limit (Pillow only warns).
         "huge_9500x9500.png": _png_header_only(9500, 9500),
         # 20000*20000 = 400_000_000 pixels: over twice Pillow's limit (Pillow raises).
-        "huge_20000x20000.bmp": _bmp_header_only(20000, 20000),
+        "huge_20000x20000.bmp": bmp_header_only(20000, 20000),
         "unreadable.jpg": jpeg,
     }
     expected = {

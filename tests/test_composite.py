@@ -17,13 +17,30 @@ def reference(fg: np.ndarray, alpha: np.ndarray, bg: tuple[int, int, int], top: 
     return (out >> (8 if top == 65535 else 0)).astype(np.uint8)
 
 
-@pytest.mark.parametrize("bg", [(255, 255, 255), (0, 0, 0), (77, 128, 201)])
-def test_every_8bit_alpha_and_colour(bg: tuple[int, int, int]) -> None:
+def test_every_8bit_alpha_colour_and_background() -> None:
+    """All 256**3 (alpha, colour, background) triples: OpenCV's rounded uint8 products give the exact formula."""
     a, fg = np.meshgrid(np.arange(256), np.arange(256), indexing="ij")
     rgba = np.dstack([fg, np.roll(fg, 1, axis=1), 255 - fg, a]).astype(np.uint8)
     out = np.empty((256, 256, 3), np.uint8)
-    composite(rgba, bg, out)
-    assert np.array_equal(out, reference(rgba[..., :3], rgba[..., 3], bg, 255))
+    for b in range(256):
+        bg = (b, 255 - b, (b * 7) % 256)
+        composite(rgba, bg, out)
+        assert np.array_equal(out, reference(rgba[..., :3], rgba[..., 3], bg, 255)), bg
+
+
+@pytest.mark.parametrize("bgra", [False, True])
+def test_8bit_strips_and_strided_output(bgra: bool) -> None:
+    """An image of several strips, written through an orientation view; opaque and transparent strips included."""
+    rng = np.random.default_rng(5)
+    rgba = rng.integers(0, 256, (700, 301, 4), np.uint8)
+    rgba[:250, :, 3] = 255  # whole strips of opaque rows take the copy shortcut
+    rgba[250:260, :, 3] = 0
+    oriented = np.empty((301, 700, 3), np.uint8)
+    pixels = np.ascontiguousarray(rgba[..., [2, 1, 0, 3]]) if bgra else rgba
+    composite(pixels, (77, 128, 201), source_view(oriented, 6), bgra=bgra)
+    expected = reference(rgba[..., :3], rgba[..., 3], (77, 128, 201), 255)
+    assert np.array_equal(source_view(oriented, 6), expected)
+    assert np.array_equal(expected[:250], rgba[:250, :, :3])
 
 
 @pytest.mark.parametrize("bg", [(255, 255, 255), (0, 0, 0), (77, 128, 201)])

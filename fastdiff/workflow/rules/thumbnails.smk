@@ -1,4 +1,4 @@
-# Stage 2: one compressed thumbnail batch per index shard, decoded by a thread pool inside the job.
+# Stage 2: one compressed thumbnail batch per index shard, decoded on the job's threads (fastdiff.thumbnails.decoding).
 from fastdiff.resources import thumbnails_mem_mb as decode_mem_mb
 
 

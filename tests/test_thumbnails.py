@@ -1,0 +1,81 @@
+"""fastdiff.thumbnails: one batch whatever decodes it (one thread, forked processes, threads)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from synth import make_collection
+
+from fastdiff import thumbnails
+from fastdiff.batch import Batch
+from fastdiff.options import ThumbnailOptions
+from fastdiff.records import IndexedFile
+
+OPTIONS = ThumbnailOptions(
+    px_size=24,
+    shift_amount=0,
+    max_pixels=10**7,
+    rotate=True,
+    mirror=False,
+    hash_fn=None,
+    compat="default",
+    base_dir=None,
+    fast_jpeg=False,
+    alpha_background=[255, 255, 255],
+    grayscale=False,
+)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> list[IndexedFile]:
+    root = tmp_path_factory.mktemp("thumbs")
+    make_collection(root, n_base=24)
+    (root / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    paths = sorted(str(p) for p in root.rglob("*") if p.is_file())
+    return [IndexedFile(k, p, 0, 0, os.stat(p).st_size, 0.0, 0, os.stat(p).st_mtime_ns) for k, p in enumerate(paths)]
+
+
+def assert_same_batch(a: Batch, b: Batch) -> None:
+    for field in ("keys", "paths", "thumbs", "height", "width", "hashes", "error_keys", "error_messages", "cells"):
+        assert np.array_equal(getattr(a, field), getattr(b, field)), field
+
+
+@pytest.mark.parametrize("platform", [sys.platform, "darwin"])
+def test_batch_independent_of_decoding_cores(
+    files: list[IndexedFile], platform: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Forked processes (Linux) and threads (elsewhere) give the batch of one thread, in file order, with the bad
+    file's error kept."""
+    one = thumbnails.build_batch(files, OPTIONS, threads=1)
+    assert len(one.error_keys) == 1 and len(one.keys) == len(files) - 1
+    monkeypatch.setattr(sys, "platform", platform)
+    assert_same_batch(thumbnails.build_batch(files, OPTIONS, threads=3), one)
+
+
+def test_processes_take_a_closure_and_report_its_errors(files: list[IndexedFile]) -> None:
+    """The decoder is inherited by the forked processes, not pickled: a closure works, and so do its messages."""
+    odd = {f.key for f in files[::3]}
+
+    def decoder(f: IndexedFile) -> thumbnails.Thumbnail | str:
+        if f.key in odd:
+            return f"skipped {f.key}"
+        return np.full((4, 4, 3), f.key % 256, np.uint8), 4, 4
+
+    options = dataclasses.replace(OPTIONS, px_size=4)
+    batch = thumbnails.build_batch(files, options, threads=2, thumbnail=decoder)
+    assert list(batch.error_keys) == sorted(odd)
+    assert list(batch.error_messages) == [f"skipped {k}" for k in sorted(odd)]
+    assert [int(t[0, 0, 0]) for t in batch.thumbs] == [f.key % 256 for f in files if f.key not in odd]
+
+
+def test_a_decoder_that_raises_fails_the_batch(files: list[IndexedFile]) -> None:
+    def decoder(f: IndexedFile) -> thumbnails.Thumbnail | str:
+        raise RuntimeError(f"decoder bug on {Path(f.path).name}")
+
+    with pytest.raises(RuntimeError, match="decoder bug on"):
+        thumbnails.build_batch(files, OPTIONS, threads=2, thumbnail=decoder)
