@@ -339,7 +339,7 @@ def steal_seconds() -> float:
 
 def thumbnails_worker(args: argparse.Namespace) -> None:
     """Hidden sub-command: fastdiff's default-mode thumbnail build (build_batch, as a thumbnail job runs it) of every
-    image under dir, with its own wall and CPU seconds (threads included), as JSON."""
+    image under dir, with its own wall and CPU seconds (its threads and its reaped decoding processes), as JSON."""
     from fastdiff.config import load_config
     from fastdiff.index import scan
     from fastdiff.options import IndexOptions, ThumbnailOptions
@@ -348,11 +348,14 @@ def thumbnails_worker(args: argparse.Namespace) -> None:
     raw = {"part_a": [args.dir], "output_dir": tempfile.gettempdir(), "rotate": True, "px_size": args.px}
     config = load_config(raw)
     files = scan(IndexOptions.from_config(config)).files
-    ru0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    def used() -> float:
+        both = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return sum(ru.ru_utime + ru.ru_stime for ru in both)
+
+    cpu0, t0 = used(), time.perf_counter()
     batch = build_batch(files, ThumbnailOptions.from_config(config), args.threads)
     wall = time.perf_counter() - t0
-    ru1 = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+    cpu = used() - cpu0
     Path(args.out).write_text(
         json.dumps({"n_images": len(batch.keys), "n_errors": len(batch.error_keys), "build": wall, "cpu": cpu})
     )

@@ -15,9 +15,10 @@ Each tool runs as its users run it, in a fresh interpreter, on every image under
 
 - **fastdiff**: `fastdiff run IMAGES_DIR -o OUT --cores N` with the default settings (`duplicates`: MSE 0 between
   full-decode, alpha-composited 50x50 thumbnails, the 4 rotations), a new OUT each round.
-- **imagehash** (4.x): `imagehash.phash(PIL.Image.open(path))` per file, over a `multiprocessing.Pool(N)` (the
-  library has no parallelism of its own; one process is also timed), then the files grouped by equal hash: the
-  exact-duplicate search imagededup's hashing methods make with `max_distance_threshold=0`.
+- **imagehash** (4.x): `imagehash.phash(PIL.Image.open(path))` per image file (`list_images`), over a
+  `multiprocessing.Pool(N)` (the library has no parallelism of its own; one process is also timed), then the files
+  grouped by equal hash: the exact-duplicate search imagededup's hashing methods make with
+  `max_distance_threshold=0`.
 - **czkawka** (the PyPI binding of czkawka_core): `ImageSimilarity` with similarity 0 (equal gradient hashes), its
   hash cache pointed at an empty folder each round (XDG_CACHE_HOME).
 
@@ -48,8 +49,11 @@ SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 
 
 def list_images(root: Path) -> list[str]:
-    """Every image file under root (by suffix), sorted, as str paths."""
-    return sorted(str(p) for p in root.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file())
+    """Every image file under root (by suffix), sorted, as str paths; symbolic links left out, as fastdiff's index
+    leaves them (the clipart package links 1,364 of its names to other files)."""
+    return sorted(
+        str(p) for p in root.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file() and not p.is_symlink()
+    )
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -45,19 +45,39 @@ def assert_same_batch(a: Batch, b: Batch) -> None:
         assert np.array_equal(getattr(a, field), getattr(b, field)), field
 
 
-@pytest.mark.parametrize("platform", [sys.platform, "darwin"])
-def test_batch_independent_of_decoding_cores(
-    files: list[IndexedFile], platform: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Forked processes (Linux) and threads (elsewhere) give the batch of one thread, in file order, with the bad
-    file's error kept."""
+@pytest.fixture(params=["processes", "threads"])
+def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Decoding in forked processes even for these few files, or in threads (as on macOS and Windows)."""
+    if request.param == "processes":
+        monkeypatch.setattr(thumbnails, "PROCESSES_MIN_FILES", 1)
+    else:
+        monkeypatch.setattr(sys, "platform", "darwin")
+    return request.param
+
+
+def decoded_by(files: list[IndexedFile], workers: int) -> set[int]:
+    """The process ids that decode files with build_batch's pool choice."""
+    pids: list[int] = []
+    with thumbnails.decoding(lambda f: os.getpid(), workers, len(files)) as decode_all:
+        pids.extend(decode_all(files))
+    return set(pids)
+
+
+def test_batch_independent_of_decoding_cores(files: list[IndexedFile], mode: str) -> None:
+    """Forked processes and threads give the batch of one thread, in file order, with the bad file's error kept."""
     one = thumbnails.build_batch(files, OPTIONS, threads=1)
     assert len(one.error_keys) == 1 and len(one.keys) == len(files) - 1
-    monkeypatch.setattr(sys, "platform", platform)
     assert_same_batch(thumbnails.build_batch(files, OPTIONS, threads=3), one)
+    assert (os.getpid() not in decoded_by(files, 3)) == (mode == "processes" and sys.platform == "linux")
 
 
-def test_processes_take_a_closure_and_report_its_errors(files: list[IndexedFile]) -> None:
+def test_processes_only_for_large_shards(files: list[IndexedFile]) -> None:
+    """Below PROCESSES_MIN_FILES the threads of this process decode (forking costs about 40 ms)."""
+    assert decoded_by(files, 2) == {os.getpid()}
+    assert decoded_by(files, 1) == {os.getpid()}
+
+
+def test_processes_take_a_closure_and_report_its_errors(files: list[IndexedFile], mode: str) -> None:
     """The decoder is inherited by the forked processes, not pickled: a closure works, and so do its messages."""
     odd = {f.key for f in files[::3]}
 
@@ -73,7 +93,7 @@ def test_processes_take_a_closure_and_report_its_errors(files: list[IndexedFile]
     assert [int(t[0, 0, 0]) for t in batch.thumbs] == [f.key % 256 for f in files if f.key not in odd]
 
 
-def test_a_decoder_that_raises_fails_the_batch(files: list[IndexedFile]) -> None:
+def test_a_decoder_that_raises_fails_the_batch(files: list[IndexedFile], mode: str) -> None:
     def decoder(f: IndexedFile) -> thumbnails.Thumbnail | str:
         raise RuntimeError(f"decoder bug on {Path(f.path).name}")
 
