@@ -348,6 +348,7 @@ def thumbnails_worker(args: argparse.Namespace) -> None:
     raw = {"part_a": [args.dir], "output_dir": tempfile.gettempdir(), "rotate": True, "px_size": args.px}
     config = load_config(raw)
     files = scan(IndexOptions.from_config(config)).files
+
     def used() -> float:
         both = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
         return sum(ru.ru_utime + ru.ru_stime for ru in both)
