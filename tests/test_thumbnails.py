@@ -99,3 +99,16 @@ def test_a_decoder_that_raises_fails_the_batch(files: list[IndexedFile], mode: s
 
     with pytest.raises(RuntimeError, match="decoder bug on"):
         thumbnails.build_batch(files, OPTIONS, threads=2, thumbnail=decoder)
+
+
+def test_process_runs_cover_every_file_once_largest_first() -> None:
+    """Consecutive runs of at most 64 files and 1/(8 * workers) of the bytes (a large file alone), largest first."""
+    sizes = [10] * 100 + [5000, 7000] + [10] * 300 + [3000] * 3
+    files = [IndexedFile(k, f"/f/{k}", 0, 0, size, 0.0, 0) for k, size in enumerate(sizes)]
+    runs = thumbnails.process_runs(files, workers=2)
+    assert sorted(i for run in runs for i in run) == list(range(len(files)))
+    assert all(run == list(range(run[0], run[-1] + 1)) for run in runs)
+    assert all(len(run) <= 64 for run in runs)
+    weights = [sum(sizes[i] for i in run) for run in runs]
+    assert weights == sorted(weights, reverse=True)
+    assert runs[0] == [101] and runs[1] == [100]  # the two largest files, each alone, first
