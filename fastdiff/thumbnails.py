@@ -173,25 +173,23 @@ def _decoded_in_order(pool: Pool, files: list[IndexedFile], workers: int) -> Ite
 
 
 @contextmanager
-def decoding(
-    decoder: Decoder, workers: int, n_files: int
-) -> Iterator[Callable[[list[IndexedFile]], Iterator[Thumbnail | str]]]:
-    """A map of decoder over files, in order, on `workers` cores.
+def decoded(decoder: Decoder, files: list[IndexedFile], workers: int) -> Iterator[Iterator[Thumbnail | str]]:
+    """decoder's result for each of files, in file order, computed on `workers` cores while the block runs.
 
     Where the platform forks (Linux), workers > 1 and there are at least PROCESSES_MIN_FILES files, they are decoded
     by forked processes (multiprocessing's Pool, which terminates them when the block ends, also on Ctrl-C or an
-    error): a decode's Python parts (headers, the compositing calls) hold the GIL, so threads used 1.7 of 2 cores on
-    7,000 clipart PNGs against 2.0 for processes. Otherwise (fewer files; macOS and Windows, where forking a process
-    that has loaded these libraries is unsafe or impossible) a pool of threads: OpenCV and Wuffs release the GIL
-    while they decode.
+    error), in runs (`process_runs`): a decode's Python parts (headers, the compositing calls) hold the GIL, so
+    threads used 1.7 of 2 cores on 7,000 clipart PNGs against 2.0 for processes. Otherwise (fewer files; macOS and
+    Windows, where forking a process that has loaded these libraries is unsafe or impossible) a pool of threads:
+    OpenCV and Wuffs release the GIL while they decode.
     """
-    if workers > 1 and sys.platform == "linux" and n_files >= PROCESSES_MIN_FILES:
+    if workers > 1 and sys.platform == "linux" and len(files) >= PROCESSES_MIN_FILES:
         context = multiprocessing.get_context("fork")
         with context.Pool(workers, initializer=_start_worker, initargs=(decoder,)) as pool:
-            yield lambda files: _decoded_in_order(pool, files, workers)
+            yield _decoded_in_order(pool, files, workers)
     else:
         with ThreadPoolExecutor(max_workers=max(workers, 1)) as threads:
-            yield lambda files: threads.map(decoder, files)
+            yield threads.map(decoder, files)
 
 
 def build_batch(
@@ -201,7 +199,7 @@ def build_batch(
     hash_fn: Callable[[np.ndarray], str] = sha256_hex,
     thumbnail: Decoder | None = None,
 ) -> Batch:
-    """Decode and thumbnail `files` on `threads` cores (`decoding`: forked processes or threads).
+    """Decode and thumbnail `files` on `threads` cores (`decoded`: forked processes or threads).
 
     Parameters
     ----------
@@ -209,7 +207,7 @@ def build_batch(
         One shard.
     options : ThumbnailOptions
     threads : int
-        Cores that decode (config `threads`): processes or threads, see `decoding`.
+        Cores that decode (config `threads`): processes or threads, see `decoded`.
     hash_fn : callable
         Thumbnail -> str, for the rotation hashes (sha256_hex, or a user hash).
     thumbnail : callable, optional
@@ -229,8 +227,7 @@ def build_batch(
     px_size, shift_amount, rotate, mirror = options.px_size, options.shift_amount, options.rotate, options.mirror
     background = tuple(options.alpha_background)
     decode_one = thumbnail or (lambda f: _one(f, px_size, options.max_pixels, options.fast_jpeg, background))
-    with decoding(decode_one, threads, len(files)) as decode_all:
-        results = decode_all(files)
+    with decoded(decode_one, files, threads) as results:
         for done, (f, res) in enumerate(zip(files, results), 1):
             if isinstance(res, str):
                 log.warning("invalid image %r: %s", f.path, res)

@@ -57,10 +57,8 @@ def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str
 
 def decoded_by(files: list[IndexedFile], workers: int) -> set[int]:
     """The process ids that decode files with build_batch's pool choice."""
-    pids: list[int] = []
-    with thumbnails.decoding(lambda f: os.getpid(), workers, len(files)) as decode_all:
-        pids.extend(decode_all(files))
-    return set(pids)
+    with thumbnails.decoded(lambda f: os.getpid(), files, workers) as pids:
+        return set(pids)
 
 
 def test_batch_independent_of_decoding_cores(files: list[IndexedFile], mode: str) -> None:

@@ -1,4 +1,4 @@
-# Stage 2: one compressed thumbnail batch per index shard, decoded on the job's threads (fastdiff.thumbnails.decoding).
+# Stage 2: one compressed thumbnail batch per index shard, decoded on the job's threads (fastdiff.thumbnails.decoded).
 from fastdiff.resources import thumbnails_mem_mb as decode_mem_mb
 
 
