@@ -69,7 +69,8 @@ def composite(pixels: np.ndarray, background: tuple[int, int, int], out: np.ndar
     for r0 in range(0, pixels.shape[0], rows):
         strip = np.ascontiguousarray(pixels[r0 : r0 + rows])
         target = out[r0 : r0 + rows]
-        blended = _blend8(strip, to_rgb, backdrop[: strip.shape[0]], target if target.flags.c_contiguous else None)
+        dense = target.strides == (3 * target.shape[1], 3, 1)  # OpenCV's test (numpy's ignores axes of length 1)
+        blended = _blend8(strip, to_rgb, backdrop[: strip.shape[0]], target if dense else None)
         if blended is not target:
             target[...] = blended
 

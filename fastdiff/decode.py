@@ -56,6 +56,8 @@ _IMDECODE_RASTER = 5
 # uncompressed, decode + thumbnail): 16-bit RGBA 18.4 bytes/px (composite included), 16-bit RGB 12.0. Modelled, with
 # about 0.5 of margin, as these bytes/px; a larger 16-bit TIFF is refused rather than decoded over the budget.
 _TIFF16_BYTES_PER_PIXEL = {True: 19, False: 13}  # by alpha
+# The value imread's output array is filled with before a decode, to tell a failed decode (`_imread_into`).
+_UNWRITTEN = 0x5A
 # Pixels converted per step on the Pillow path: its temporaries (crop, conversion, array) stay near 1 MB.
 _PIL_STRIP_PIXELS = 1 << 16
 
@@ -253,10 +255,11 @@ def _imread(
     -------
     np.ndarray or None
         Tried in turn, the first that succeeds wins (each is the same OpenCV decoder, so the pixels agree): imread
-        into a new array of the given shape/dtype (no second copy of the pixels; OpenCV refuses it where it finds
-        another size, e.g. an icon file's other entry, and returns it untouched where it has no decoder, hence
-        haveImageReader first); plain imread; where shape is known, imdecode of the file's bytes (OpenCV 5.0's
-        imread fails on TIFFs with a transposing Orientation, 5-8, that imdecode reads).
+        into a new array of the given shape/dtype (`_imread_into`: no second copy of the pixels; OpenCV refuses it
+        where it finds another size, e.g. an icon file's other entry, and returns it untouched where it has no
+        decoder, hence haveImageReader first, or where the decode fails); plain imread; where shape is known,
+        imdecode of the file's bytes (OpenCV 5.0's imread fails on TIFFs with a transposing Orientation, 5-8, that
+        imdecode reads).
 
     Raises
     ------
@@ -266,12 +269,29 @@ def _imread(
     with _opencv_name(path) as name:
         if not cv2.haveImageReader(name):
             return None
-        pixels = _attempt(lambda: cv2.imread(name, np.empty(shape, dtype), flags)) if shape is not None else None
+        pixels = _imread_into(name, shape, dtype, flags) if shape is not None else None
         if pixels is None:
             pixels = _attempt(lambda: cv2.imread(name, flags))
     if pixels is None and shape is not None:
         _check_imdecode_fits(path, shape, np.dtype(dtype).itemsize, max_pixels, extra_bytes_per_pixel)
         pixels = _attempt(lambda: cv2.imdecode(np.fromfile(path, np.uint8), flags))
+    return pixels
+
+
+def _imread_into(name: str, shape: tuple[int, ...], dtype: type, flags: int) -> np.ndarray | None:
+    """imread into a new array of shape and dtype, or None where the decode failed or may have failed.
+
+    OpenCV's Python binding returns the array it was given whether or not the decode succeeded (OpenCV 5.0: a PNG
+    with an unknown critical chunk came back as the uninitialised array), so the array is filled with _UNWRITTEN
+    first, and a first or last row that still holds only that value counts as not decoded (decoders write rows from
+    the top; a failure part-way leaves the last row). The caller then tries plain imread, which returns None on
+    failure: also for the rare image whose first or last row is exactly that grey, at the cost of a second copy.
+    """
+    fill = _UNWRITTEN * (257 if np.dtype(dtype).itemsize == 2 else 1)
+    out = np.full(shape, fill, dtype)
+    pixels = _attempt(lambda: cv2.imread(name, out, flags))
+    if pixels is None or bool(np.all(pixels[0] == fill)) or bool(np.all(pixels[-1] == fill)):
+        return None
     return pixels
 
 

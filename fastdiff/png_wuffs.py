@@ -1,13 +1,14 @@
 """PNG decoding with Wuffs: about twice as fast as OpenCV's libpng, and pixel-identical to its IMREAD_COLOR_RGB.
 
 Wuffs neither checks CRCs nor applies EXIF orientation, and it blends tRNS keys of grey and RGB images to
-transparent black. This path therefore verifies every chunk's CRC itself (a critical chunk's mismatch is
-corruption: CorruptPNG) and declines (returns None) the files where the two decoders would differ, which the
-caller then decodes with OpenCV: EXIF (eXIf chunk), a tRNS key on a grey or RGB image, a damaged ancillary chunk
-(which libpng discards), a broken chunk structure or a Wuffs decoding error. It also declines 16-bit images with
-alpha, which are composited at 16 bits on the OpenCV path (Wuffs would hand over 8 bits per sample only at the cost
-of an 8-bytes-per-pixel destination). Images with alpha (grey+alpha, RGBA, palette with tRNS) are decoded as
-non-premultiplied RGBA and composited onto the background by fastdiff.composite, as every other path does.
+transparent black. This path therefore verifies every chunk's CRC itself (a critical chunk's mismatch is corruption:
+CorruptPNG) and declines (returns None) the files where the two decoders would differ, which the caller then decodes
+with OpenCV: EXIF (eXIf chunk), a tRNS key on a grey or RGB image, a damaged ancillary chunk (which libpng
+discards), a broken chunk structure (a chunk type that is not four ASCII letters included) or a Wuffs decoding
+error. It also declines 16-bit images with alpha, which are composited at 16 bits on the OpenCV path (Wuffs would
+hand over 8 bits per sample only at the cost of an 8-bytes-per-pixel destination). Images with alpha (grey+alpha,
+RGBA, palette with tRNS) are decoded as non-premultiplied RGBA and composited onto the background by
+fastdiff.composite, as every other path does.
 """
 
 from __future__ import annotations
@@ -91,6 +92,8 @@ def _checked_chunk_types(data: bytes) -> set[bytes] | None:
         if end + 4 > len(data):
             return None
         chunk_type = data[pos + 4 : pos + 8]
+        if not chunk_type.isalpha():  # not four ASCII letters: not a chunk, whatever its CRC says
+            return None
         if zlib.crc32(view[pos + 4 : end]) != int.from_bytes(data[end : end + 4], "big"):
             if chunk_type[:1].isupper():  # critical chunks start with an upper-case letter
                 raise CorruptPNG(f"CRC mismatch in the PNG {chunk_type.decode('latin-1')} chunk at byte {pos}")

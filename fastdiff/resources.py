@@ -31,9 +31,13 @@ MERGE_IMAGES_PER_MIN = 20_000
 # max_pixels x this, and so do 16-bit TIFFs (OpenCV's TIFF reader: 18.4 with alpha, 12.0 without), larger ones being
 # refused with a specific error (fastdiff.decode). Rounded up to 12.
 DECODE_BYTES_PER_PIXEL = 12
-# The thumbnail job's own footprint: Python with numpy, OpenCV, Pillow, Wuffs, and the batch of thumbnails being
-# built (137 MB measured for 970 photos with 2 threads; 400 leaves room for a 1000-file shard at large px_size).
+# The thumbnail job's own footprint: Python with numpy, OpenCV, Pillow and Wuffs, the shard's records and hashes, and
+# the private pages of each forked decoding process (137 MB measured for 970 photos with 2 threads; with 2 decoding
+# processes the sum of USS over the job peaked at 345 MB on 72 wallpapers, against 395 MB with threads).
 THUMBNAILS_BASE_MB = 400
+# Copies of the shard's thumbnails a job holds at once: the decoded list, the stacked array and its checksummed,
+# compressed write (fastdiff.batch.save_batch).
+BATCH_COPIES = 3
 # Thumbnails run time: 5 files/s per thread, a pessimistic figure (38 files/s measured with 2 threads on photos).
 FILES_PER_SECOND_PER_THREAD = 5
 # Compare: pairs x rotations per second of one job at px_size 50, with a margin of 2.5: 3.8M measured on one CPU
@@ -60,25 +64,32 @@ def index_runtime(attempt: int) -> int:
     return attempt * INDEX_RUNTIME_MIN
 
 
-def thumbnails_mem_mb(threads: int, max_pixels: int, attempt: int) -> int:
-    """MB (2**20 bytes) a thumbnail job declares: every thread decoding an image of max_pixels at once.
+def thumbnails_mem_mb(threads: int, max_pixels: int, shard_size: int, px_size: int, attempt: int) -> int:
+    """MB (2**20 bytes) a thumbnail job declares: every decoding core at an image of max_pixels at once, and the
+    shard's thumbnails.
 
     Parameters
     ----------
     threads : int
-        Decoding threads of the job (config `threads`).
+        Decoding cores of the job (config `threads`).
     max_pixels : int
         The largest image the decoder accepts (config `max_pixels`); larger ones are rejected from their header.
+    shard_size : int
+        Files per shard (config `shard_size`).
+    px_size : int
+        Thumbnail side in pixels (config `px_size`).
     attempt : int
         Snakemake's attempt number (1 on the first run).
 
     Returns
     -------
     int
-        ``attempt * (THUMBNAILS_BASE_MB + threads * ceil(max_pixels * DECODE_BYTES_PER_PIXEL / 2**20))``; for the
-        defaults (2 threads, 89,478,485 pixels) 2,448 MB on the first attempt.
+        ``attempt * (THUMBNAILS_BASE_MB + threads * ceil(max_pixels * DECODE_BYTES_PER_PIXEL / 2**20)
+        + ceil(BATCH_COPIES * shard_size * px_size**2 * 3 / 2**20))``; for the defaults (2 threads, 89,478,485
+        pixels, 2,500 files, 50 px) 2,502 MB on the first attempt.
     """
-    return attempt * (THUMBNAILS_BASE_MB + threads * math.ceil(max_pixels * DECODE_BYTES_PER_PIXEL / 2**20))
+    batch = math.ceil(BATCH_COPIES * shard_size * px_size**2 * 3 / 2**20)
+    return attempt * (THUMBNAILS_BASE_MB + threads * math.ceil(max_pixels * DECODE_BYTES_PER_PIXEL / 2**20) + batch)
 
 
 def thumbnails_runtime(shard_size: int, threads: int, attempt: int) -> int:

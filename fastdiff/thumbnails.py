@@ -10,9 +10,9 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from multiprocessing.pool import Pool
 
 import cv2
 import numpy as np
@@ -118,8 +118,8 @@ _MAX_CHUNK = 64  # files handed to a process at once, at most (`process_runs`)
 
 
 def _start_worker(decoder: Decoder) -> None:
-    """Initialise a forked decoding process: its decoder (inherited, not pickled), and Ctrl-C left to the parent,
-    which ends the pool (one message, not one traceback per process)."""
+    """Initialise a forked decoding process: its decoder (inherited, not pickled), and Ctrl-C left to the parent
+    (one message, not one traceback per process)."""
     global _worker_decoder
     _worker_decoder = decoder
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -160,13 +160,31 @@ def process_runs(files: list[IndexedFile], workers: int) -> list[list[int]]:
     return sorted(runs, key=lambda run: -sum(files[i].size for i in run))
 
 
-def _decoded_in_order(pool: Pool, files: list[IndexedFile], workers: int) -> Iterator[Thumbnail | str]:
-    """The decoder's results for files, in file order, from runs decoded largest first (`process_runs`)."""
+class DecodingProcessError(RuntimeError):
+    """A decoding process ended abruptly (killed, e.g. for memory, or crashed in a native decoder): the shard's job
+    fails, so that Snakemake can run it again (with more memory on a retry)."""
+
+
+def _decoded_in_order(pool: ProcessPoolExecutor, files: list[IndexedFile], workers: int) -> Iterator[Thumbnail | str]:
+    """The decoder's results for files, in file order, from runs decoded largest first (`process_runs`).
+
+    Raises
+    ------
+    DecodingProcessError
+        Where a decoding process died.
+    """
     runs = process_runs(files, workers)
+    futures = [pool.submit(_decode_in_worker, [files[i] for i in run]) for run in runs]
     pending: dict[int, Thumbnail | str] = {}
     position = 0
-    for run, results in zip(runs, pool.imap(_decode_in_worker, ([files[i] for i in run] for run in runs))):
-        pending.update(zip(run, results))
+    for run, future in zip(runs, futures):
+        try:
+            pending.update(zip(run, future.result()))
+        except BrokenProcessPool as e:
+            raise DecodingProcessError(
+                "a decoding process ended abruptly (killed, e.g. for memory, or crashed in a decoder) while this "
+                "shard was decoded; the job fails so that it can be run again"
+            ) from e
         while position in pending:
             yield pending.pop(position)
             position += 1
@@ -177,16 +195,22 @@ def decoded(decoder: Decoder, files: list[IndexedFile], workers: int) -> Iterato
     """decoder's result for each of files, in file order, computed on `workers` cores while the block runs.
 
     Where the platform forks (Linux), workers > 1 and there are at least PROCESSES_MIN_FILES files, they are decoded
-    by forked processes (multiprocessing's Pool, which terminates them when the block ends, also on Ctrl-C or an
-    error), in runs (`process_runs`): a decode's Python parts (headers, the compositing calls) hold the GIL, so
-    threads used 1.7 of 2 cores on 7,000 clipart PNGs against 2.0 for processes. Otherwise (fewer files; macOS and
-    Windows, where forking a process that has loaded these libraries is unsafe or impossible) a pool of threads:
-    OpenCV and Wuffs release the GIL while they decode.
+    by forked processes (concurrent.futures' ProcessPoolExecutor, which reports a process that died as
+    DecodingProcessError here), in runs (`process_runs`): a decode's Python parts (headers, the compositing calls)
+    hold the GIL, so threads used 1.7 of 2 cores on 7,000 clipart PNGs against 2.0 for processes. When the block
+    ends early (an error, Ctrl-C) the runs not started are cancelled and the processes end after their current run.
+    Otherwise (fewer files; macOS and Windows, where forking a process that has loaded these libraries is unsafe or
+    impossible) a pool of threads: OpenCV and Wuffs release the GIL while they decode.
     """
     if workers > 1 and sys.platform == "linux" and len(files) >= PROCESSES_MIN_FILES:
         context = multiprocessing.get_context("fork")
-        with context.Pool(workers, initializer=_start_worker, initargs=(decoder,)) as pool:
+        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(decoder,))
+        try:
             yield _decoded_in_order(pool, files, workers)
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
     else:
         with ThreadPoolExecutor(max_workers=max(workers, 1)) as threads:
             yield threads.map(decoder, files)

@@ -82,3 +82,14 @@ def test_source_view_matches_pillow_exif_transpose(orientation: int) -> None:
     oriented = np.zeros_like(shown)
     source_view(oriented, orientation)[...] = stored
     assert np.array_equal(oriented, shown)
+
+
+@pytest.mark.parametrize("shape", [(5, 1), (1, 1), (1, 7), (3, 4)])
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_thin_images_in_every_orientation(shape: tuple[int, int], orientation: int) -> None:
+    """One-pixel-wide or -high images written through an orientation view: numpy calls some of these views
+    contiguous where OpenCV does not, so they must not be handed to OpenCV as its output."""
+    rgba = np.random.default_rng(orientation).integers(0, 256, (*shape, 4), np.uint8)
+    oriented = np.empty((shape[1], shape[0], 3) if orientation >= 5 else (*shape, 3), np.uint8)
+    composite(rgba, (1, 2, 3), source_view(oriented, orientation))
+    assert np.array_equal(source_view(oriented, orientation), reference(rgba[..., :3], rgba[..., 3], (1, 2, 3), 255))

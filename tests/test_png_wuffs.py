@@ -167,3 +167,30 @@ def test_not_a_png_or_cut_short_is_declined() -> None:
     assert decode_png(b"GIF89a" + data[6:]) is None
     assert decode_png(data[: len(data) // 2]) is None
     assert decode_png(data[:-12]) is None  # no IEND
+
+
+def test_a_chunk_type_that_is_not_letters_is_declined(tmp_path) -> None:
+    """A chunk whose type is not four ASCII letters is not a PNG chunk, whatever its CRC: declined, and then reported
+    as Pillow's header parser reports it."""
+    data = insert_after_ihdr(pillow_png(Image.fromarray(RGBA[..., :3])), chunk(b"a1b!", b"xyz"))
+    assert decode_png(data) is None
+    path = tmp_path / "odd_chunk.png"
+    path.write_bytes(data)
+    with pytest.raises(DecodeError, match=r"^corrupt image data: unreadable PNG header$"):
+        decode_image(str(path))
+
+
+def test_a_failed_opencv_decode_is_never_taken_for_pixels(tmp_path) -> None:
+    """An unknown critical chunk: Wuffs fails, libpng refuses it, and OpenCV's imread into a given array returns
+    that array untouched. The decode must give the image's real pixels (Pillow skips the chunk) or an error, never
+    the uninitialised array."""
+    grey = np.full((20, 30, 3), 100, np.uint8)
+    data = insert_after_ihdr(pillow_png(Image.fromarray(grey)), chunk(b"ABCD", b"xyz"))
+    path = tmp_path / "unknown_critical.png"
+    path.write_bytes(data)
+    assert decode_png(data) is None
+    try:
+        rgb = decode_image(str(path)).rgb
+    except DecodeError:
+        return
+    assert np.array_equal(rgb, grey)

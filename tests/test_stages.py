@@ -110,9 +110,12 @@ def test_resource_models():
     assert resources.compare_mem_mb(4000, 4000, 50, True, None) == 1147
     assert resources.compare_mem_mb(4000, 4000, 50, True, None, attempt=2) == 1147 + 573
     assert resources.compare_mem_mb(100, 100, 50, False, None) < resources.compare_mem_mb(100, 100, 50, True, None)
-    assert resources.thumbnails_mem_mb(threads=2, max_pixels=89_478_485, attempt=1) == 2448
-    assert resources.thumbnails_mem_mb(threads=2, max_pixels=89_478_485, attempt=2) == 2 * 2448
-    assert resources.thumbnails_mem_mb(threads=1, max_pixels=89_478_485, attempt=1) == 1424
+    defaults = {"max_pixels": 89_478_485, "shard_size": 2500, "px_size": 50}
+    assert resources.thumbnails_mem_mb(threads=2, **defaults, attempt=1) == 2448 + 54
+    assert resources.thumbnails_mem_mb(threads=2, **defaults, attempt=2) == 2 * (2448 + 54)
+    assert resources.thumbnails_mem_mb(threads=1, **defaults, attempt=1) == 1424 + 54
+    # the shard's thumbnails: 3 copies of 2,500 x 500 x 500 x 3 bytes at px_size 500
+    assert resources.thumbnails_mem_mb(threads=1, **{**defaults, "px_size": 500}, attempt=1) == 1424 + 5365
     # brute force: 16M pairs x 4 rotations at 1.5M/s is 43 s, 1 minute over the start-up's 10; one block: half
     assert resources.compare_runtime(4000, 4000, False, 50, True, False, False, 1) == 11
     assert resources.compare_runtime(40_000, 40_000, False, 50, True, False, False, 1) == 10 + 72

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -110,3 +111,20 @@ def test_process_runs_cover_every_file_once_largest_first() -> None:
     weights = [sum(sizes[i] for i in run) for run in runs]
     assert weights == sorted(weights, reverse=True)
     assert runs[0] == [101] and runs[1] == [100]  # the two largest files, each alone, first
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="decoding processes are forked on Linux only")
+def test_a_decoding_process_that_dies_fails_the_batch(
+    files: list[IndexedFile], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process killed mid-shard (the OOM killer, a crash in a decoder) fails the job instead of hanging it."""
+    monkeypatch.setattr(thumbnails, "PROCESSES_MIN_FILES", 1)
+    parent = os.getpid()
+
+    def decoder(f: IndexedFile) -> thumbnails.Thumbnail | str:
+        if f.key == 7 and os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return np.zeros((4, 4, 3), np.uint8), 4, 4
+
+    with pytest.raises(thumbnails.DecodingProcessError, match="ended abruptly"):
+        thumbnails.build_batch(files, dataclasses.replace(OPTIONS, px_size=4), threads=2, thumbnail=decoder)

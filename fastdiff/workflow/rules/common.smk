@@ -153,7 +153,7 @@ def index_runtime(wildcards, attempt):
 
 
 def thumbnails_mem_mb(wildcards, threads, attempt):
-    return resources.thumbnails_mem_mb(threads, CFG.max_pixels, attempt)
+    return resources.thumbnails_mem_mb(threads, CFG.max_pixels, CFG.shard_size, CFG.px_size, attempt)
 
 
 def thumbnails_runtime(wildcards, threads, attempt):
