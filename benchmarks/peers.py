@@ -22,10 +22,10 @@ Each tool runs as its users run it, in a fresh interpreter, on every image under
 - **czkawka** (the PyPI binding of czkawka_core): `ImageSimilarity` with similarity 0 (equal gradient hashes), its
   hash cache pointed at an empty folder each round (XDG_CACHE_HOME).
 
-Wall and CPU seconds are of the whole process tree, start-up and imports included; rounds alternate the tools so a
-busy machine slows them alike, and the table gives the best round (the median in brackets). The group columns say
-what each answer would make a user do: how many files are in some group, and the largest group (on clipart, a group
-of hundreds means distinct drawings called duplicates).
+Wall and CPU seconds are of the whole process tree, start-up and imports included (benchmark.run_measured); rounds
+alternate the tools so a busy machine slows them alike, and the table gives the best round (the median in brackets).
+The group columns say what each answer would make a user do: how many files are in some group, and the largest group
+(on clipart, a group of hundreds means distinct drawings called duplicates).
 """
 
 from __future__ import annotations
@@ -33,17 +33,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from benchmark import machine_line, md_table  # noqa: E402
+from benchmark import machine_line, md_table, run_measured  # noqa: E402
 
 SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 
@@ -84,7 +81,7 @@ def imagehash_worker(args: argparse.Namespace) -> None:
     for path, h in zip(paths, hashes, strict=True):
         if h is not None:
             groups.setdefault(h, []).append(path)
-    json.dump([g for g in groups.values() if len(g) > 1], sys.stdout)
+    Path(args.out).write_text(json.dumps([g for g in groups.values() if len(g) > 1]))
 
 
 def czkawka_worker(args: argparse.Namespace) -> None:
@@ -93,24 +90,11 @@ def czkawka_worker(args: argparse.Namespace) -> None:
     finder = ImageSimilarity()
     finder.set_directories([args.images])
     finder.set_similarity(0)
-    json.dump([[str(p) for p in g] for g in finder.find_similar()], sys.stdout)
+    Path(args.out).write_text(json.dumps([[str(p) for p in g] for g in finder.find_similar()]))
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # measuring
-
-
-def timed(cmd: list[str], env: dict[str, str], stdout_path: Path) -> tuple[float, float]:
-    """Run cmd to completion; (wall, CPU) seconds of it and every process it waited for."""
-    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    with open(stdout_path, "wb") as out:
-        proc = subprocess.run(cmd, stdout=out, stderr=subprocess.PIPE, env=env, check=False)
-    wall = time.perf_counter() - t0
-    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.returncode != 0:
-        raise SystemExit(f"failed (exit {proc.returncode}): {' '.join(cmd)}\n{proc.stderr.decode(errors='replace')}")
-    return wall, (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
 
 
 def fastdiff_groups(out: Path) -> list[list[str]]:
@@ -119,22 +103,22 @@ def fastdiff_groups(out: Path) -> list[list[str]]:
 
 
 def run_round(tool: str, images: str, cores: int, tmp: Path) -> tuple[float, float, list[list[str]]]:
+    """One timed run of a tool in a fresh folder: (wall s, CPU s of its process tree, its groups of files)."""
     env = dict(os.environ)
     run_dir = Path(tempfile.mkdtemp(prefix=f"{tool}-", dir=tmp))
-    stdout = run_dir / "stdout.json"
+    groups = run_dir / "groups.json"
     if tool == "fastdiff":
         out = run_dir / "out"
         cmd = [str(Path(sys.executable).with_name("fastdiff")), "run", images, "-o", str(out), "--cores", str(cores)]
-        wall, cpu = timed(cmd, env, stdout)
-        return wall, cpu, fastdiff_groups(out)
-    if tool.startswith("imagehash"):
+    elif tool.startswith("imagehash"):
         processes = 1 if tool == "imagehash-1" else cores
-        cmd = [sys.executable, __file__, "_imagehash", images, "--processes", str(processes)]
+        cmd = [sys.executable, __file__, "_imagehash", images, "--processes", str(processes), "--out", str(groups)]
     else:
         env["XDG_CACHE_HOME"] = str(run_dir / "cache")  # czkawka_core's hash cache: empty each round
-        cmd = [sys.executable, __file__, "_czkawka", images]
-    wall, cpu = timed(cmd, env, stdout)
-    return wall, cpu, json.loads(stdout.read_text())
+        cmd = [sys.executable, __file__, "_czkawka", images, "--out", str(groups)]
+    measured = run_measured(cmd, run_dir / "log", env)
+    found = fastdiff_groups(out) if tool == "fastdiff" else json.loads(groups.read_text())
+    return measured["wall"], measured["cpu"], found
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--markdown")
     ap.add_argument("--tools", nargs="+", default=["fastdiff", "imagehash", "imagehash-1", "czkawka"])
     ap.add_argument("--processes", type=int, default=1, help=argparse.SUPPRESS)
+    ap.add_argument("--out", help=argparse.SUPPRESS)
     sub = sys.argv[1] if argv is None and len(sys.argv) > 1 else None
     if sub in ("_imagehash", "_czkawka"):
         worker_args = ap.parse_args(sys.argv[2:])
