@@ -743,7 +743,9 @@ def make_synthetic(
     Returns the planted pairs (key_a < key_b). Copies are the source rotated by a random k (if rotate) plus
     noise of at most +-a per value with a*a <= threshold, so each planted pair's MSE is within the threshold.
     """
-    from fastdiff.batch import Batch, save_batch
+    from synthetic import synthetic_batch
+
+    from fastdiff.batch import save_batch
 
     rng = np.random.default_rng(seed)
     thumbs = rng.integers(0, 256, size=(n, px, px, 3), dtype=np.uint8)
@@ -766,19 +768,8 @@ def make_synthetic(
     paths = []
     for s, start in enumerate(range(0, n, shard)):
         sl = slice(start, min(n, start + shard))
-        m = sl.stop - sl.start
-        batch = Batch(
-            keys=np.arange(sl.start, sl.stop, dtype=np.int64),
-            paths=np.char.zfill(np.arange(sl.start, sl.stop).astype(str), 12),
-            thumbs=thumbs[sl],
-            height=height[sl].astype(np.int64),
-            width=width[sl].astype(np.int64),
-            hashes=np.full((m, 4), "", dtype="<U1"),
-            error_keys=np.zeros(0, np.int64),
-            error_messages=np.zeros(0, dtype="<U1"),
-            started=time.time(),
-            finished=time.time(),
-        )
+        keys = np.arange(sl.start, sl.stop, dtype=np.int64)
+        batch = synthetic_batch(thumbs[sl], keys, height[sl], width[sl], started=time.time(), finished=time.time())
         path = root / f"{s:05d}.npz"
         save_batch(batch, path)
         paths.append(str(path))

@@ -12,6 +12,7 @@ import argparse
 import time
 
 import numpy as np
+from synthetic import synthetic_batch
 
 from fastdiff.batch import Batch
 from fastdiff.compare import compare_blocks
@@ -45,19 +46,7 @@ def synthetic_block(cp, start: int, n: int, px: int, seed: int) -> Batch:
     rng = cp.random.default_rng(seed)
     thumbs = rng.integers(0, 256, (n, px, px, 3), dtype=cp.uint8)
     thumbs[1::1000] = thumbs[0::1000][: len(thumbs[1::1000])] ^ 1
-    keys = np.arange(start, start + n, dtype=np.int64)
-    return Batch(
-        keys=keys,
-        paths=np.char.zfill(keys.astype(str), 12),
-        thumbs=thumbs,
-        height=np.full(n, 480),
-        width=np.full(n, 640),
-        hashes=np.full((n, 4), "", dtype="<U64"),
-        error_keys=np.zeros(0, np.int64),
-        error_messages=np.zeros(0, str),
-        started=0.0,
-        finished=0.0,
-    )
+    return synthetic_batch(thumbs, np.arange(start, start + n, dtype=np.int64))
 
 
 def run(cp, n: int, block: int, px: int, tile: int, rate: float) -> None:

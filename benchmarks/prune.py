@@ -39,6 +39,8 @@ from PIL import Image
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from synthetic import synthetic_batch  # noqa: E402
+
 from fastdiff import prune  # noqa: E402
 from fastdiff.batch import Batch  # noqa: E402
 from fastdiff.compare import compare_blocks  # noqa: E402
@@ -115,20 +117,7 @@ def load_set(name: str, n: int, px: int, cache: Path, root: Path) -> np.ndarray:
 
 def batch(thumbs: np.ndarray, keys: np.ndarray) -> Batch:
     """A block as a compare job loads it: with the cell sums that the thumbnail stage stores (not timed)."""
-    n = len(keys)
-    return Batch(
-        keys=keys,
-        paths=np.char.zfill(keys.astype(str), 12),
-        thumbs=thumbs,
-        height=np.full(n, 100),
-        width=np.full(n, 100),
-        hashes=np.full((n, 4), "", dtype="<U64"),
-        error_keys=np.zeros(0, np.int64),
-        error_messages=np.zeros(0, str),
-        started=0.0,
-        finished=0.0,
-        cells=prune.image_cells(thumbs),
-    )
+    return synthetic_batch(thumbs, keys, height=100, width=100, cells=prune.image_cells(thumbs))
 
 
 def _rows(p: Pairs) -> list[tuple]:

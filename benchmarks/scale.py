@@ -33,12 +33,15 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
-from fastdiff.batch import Batch, save_batch  # noqa: E402
+from synthetic import synthetic_batch  # noqa: E402
+
+from fastdiff.batch import save_batch  # noqa: E402
 from fastdiff.config import load_config  # noqa: E402
 from fastdiff.index import version_path  # noqa: E402
 from fastdiff.layout import AUTO_MIN_BLOCK_IMAGES  # noqa: E402
 from fastdiff.pairs import Pairs, save_pairs  # noqa: E402
 from fastdiff.resources import compare_mem_mb  # noqa: E402
+from fastdiff.runner import default_config  # noqa: E402
 
 # ---------------------------------------------------------------------------------------------------------------
 # running and measuring
@@ -78,7 +81,7 @@ def _main_record(rss_log: Path) -> dict:
 
 
 def _config(base: Path, **keys: object) -> Path:
-    raw = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    raw = default_config()  # the workflow config.yaml that ships in the package
     images = base / "images"
     images.mkdir(parents=True, exist_ok=True)
     raw.update({"part_a": [str(images)], "output_dir": str(base / "out")}, **keys)
@@ -236,17 +239,8 @@ def _synthetic_batches(thumbs: Path, n_images: int, shard_size: int, px: int) ->
         images = np.repeat(np.repeat(coarse, px // 5, axis=1), px // 5, axis=2)
         images = (images + rng.integers(0, 8, images.shape, dtype=np.uint8)).astype(np.uint8)
         save_batch(
-            Batch(
-                keys=np.arange(first, first + n, dtype=np.int64),
-                paths=np.char.zfill(np.arange(first, first + n).astype(str), 12),
-                thumbs=images,
-                height=np.full(n, 480, np.int64),
-                width=np.full(n, 640, np.int64),
-                hashes=np.full((n, 4), "", dtype="<U64"),
-                error_keys=np.zeros(0, np.int64),
-                error_messages=np.zeros(0, str),
-                started=time.time(),
-                finished=time.time(),
+            synthetic_batch(
+                images, np.arange(first, first + n, dtype=np.int64), started=time.time(), finished=time.time()
             ),
             thumbs / f"{shard_name(s)}.npz",
         )
@@ -318,17 +312,12 @@ def cmd_merge(args: argparse.Namespace, tmp: Path) -> None:
         rng = np.random.default_rng(1)
         for s, first in enumerate(range(0, n, shard)):
             k = sizes[s]
-            hashes = np.asarray([[f"{first + t:064x}"] * 4 for t in range(k)], dtype="<U64")
+            hashes = np.asarray([[f"{first + t:064x}"] * 8 for t in range(k)], dtype="<U64")
             save_batch(
-                Batch(
-                    keys=np.arange(first, first + k, dtype=np.int64),
-                    paths=np.char.zfill(np.arange(first, first + k).astype(str), 12),
-                    thumbs=np.zeros((k, 1, 1, 3), np.uint8),
-                    height=np.full(k, 480, np.int64),
-                    width=np.full(k, 640, np.int64),
+                synthetic_batch(
+                    np.zeros((k, 1, 1, 3), np.uint8),
+                    np.arange(first, first + k, dtype=np.int64),
                     hashes=hashes,
-                    error_keys=np.zeros(0, np.int64),
-                    error_messages=np.zeros(0, str),
                     started=1.0,
                     finished=2.0,
                 ),

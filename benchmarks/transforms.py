@@ -86,7 +86,9 @@ def smooth(rng: np.random.Generator, n: int, px: int) -> np.ndarray:
 
 def time_compare(work: Path, n: int, threshold: float, mirror: bool, repeat: int) -> dict[str, float]:
     """Best-of-repeat seconds of compare_blocks on one block (the run's thumbnails padded to n), pruned and not."""
-    from fastdiff.batch import Batch, load_block
+    from synthetic import synthetic_batch
+
+    from fastdiff.batch import load_block
     from fastdiff.compare import compare_blocks
     from fastdiff.options import CompareOptions
 
@@ -94,18 +96,7 @@ def time_compare(work: Path, n: int, threshold: float, mirror: bool, repeat: int
     extra = max(0, n - len(block.keys))
     thumbs = np.concatenate([block.thumbs, smooth(np.random.default_rng(0), extra, block.thumbs.shape[1])])
     m = len(thumbs)
-    big = Batch(
-        keys=np.arange(m, dtype=np.int64),
-        paths=np.asarray([f"{i:08d}" for i in range(m)]),
-        thumbs=thumbs,
-        height=np.full(m, 100, np.int64),
-        width=np.full(m, 100, np.int64),
-        hashes=np.full((m, 8), "", dtype="<U1"),
-        error_keys=np.zeros(0, np.int64),
-        error_messages=np.zeros(0, str),
-        started=0.0,
-        finished=0.0,
-    )
+    big = synthetic_batch(thumbs, np.arange(m, dtype=np.int64), height=100, width=100)
     out = {}
     for pruned in (True, False):
         opts = CompareOptions(threshold=threshold, same_dim=False, mirror=mirror, prune=pruned, tile_size=1024)
