@@ -176,7 +176,7 @@ def brute_pairs(
 
 def list_images(directory: Path) -> list[Path]:
     """Files under directory (recursive, hidden entries skipped) with fastdiff's default extensions, sorted."""
-    from fastdiff.config import DEFAULT_EXTENSIONS
+    from fastdiff.core.config import DEFAULT_EXTENSIONS
 
     exts = set(DEFAULT_EXTENSIONS)
     found = []
@@ -340,10 +340,10 @@ def steal_seconds() -> float:
 def thumbnails_worker(args: argparse.Namespace) -> None:
     """Hidden sub-command: fastdiff's default-mode thumbnail build (build_batch, as a thumbnail job runs it) of every
     image under dir, with its own wall and CPU seconds (its threads and its reaped decoding processes), as JSON."""
-    from fastdiff.config import load_config
+    from fastdiff.core.config import load_config
+    from fastdiff.core.options import IndexOptions, ThumbnailOptions
     from fastdiff.index import scan
-    from fastdiff.options import IndexOptions, ThumbnailOptions
-    from fastdiff.thumbnails import build_batch
+    from fastdiff.thumbnails.build import build_batch
 
     raw = {"part_a": [args.dir], "output_dir": tempfile.gettempdir(), "rotate": True, "px_size": args.px}
     config = load_config(raw)
@@ -738,14 +738,15 @@ def _timed(fn: Any) -> tuple[float, float]:
 def make_synthetic(
     root: Path, n: int, px: int, shard: int, rotate: bool, threshold: float, same_dim: bool, seed: int = 0
 ) -> list[tuple[int, int]]:
-    """Random uint8 thumbnails in shards of `shard` (fastdiff.batch.save_batch), with planted near-duplicates.
+    """Random uint8 thumbnails in shards of `shard` (fastdiff.thumbnails.batch.save_batch), with planted
+    near-duplicates.
 
     Returns the planted pairs (key_a < key_b). Copies are the source rotated by a random k (if rotate) plus
     noise of at most +-a per value with a*a <= threshold, so each planted pair's MSE is within the threshold.
     """
     from synthetic import synthetic_batch
 
-    from fastdiff.batch import save_batch
+    from fastdiff.thumbnails.batch import save_batch
 
     rng = np.random.default_rng(seed)
     thumbs = rng.integers(0, 256, size=(n, px, px, 3), dtype=np.uint8)
@@ -791,9 +792,9 @@ def vm_hwm() -> int:
 
 def compare_worker(args: argparse.Namespace) -> None:
     """Hidden sub-command: every block pair i <= j over the shards in args.dir; results as JSON."""
-    from fastdiff.batch import load_block
-    from fastdiff.compare import compare_blocks
-    from fastdiff.options import CompareOptions
+    from fastdiff.compare.blocks import compare_blocks
+    from fastdiff.core.options import CompareOptions
+    from fastdiff.thumbnails.batch import load_block
 
     root = Path(args.dir)
     shards = json.loads((root / "shards.json").read_text())

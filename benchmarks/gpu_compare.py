@@ -14,10 +14,10 @@ import time
 import numpy as np
 from synthetic import synthetic_batch
 
-from fastdiff.batch import Batch
-from fastdiff.compare import compare_blocks
-from fastdiff.device import array_module
-from fastdiff.options import CompareOptions
+from fastdiff.compare.blocks import compare_blocks
+from fastdiff.core.device import array_module
+from fastdiff.core.options import CompareOptions
+from fastdiff.thumbnails.batch import Batch
 
 
 def sync(xp) -> None:

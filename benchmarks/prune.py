@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Pruned compare (fastdiff.prune) against brute force (prune: false), on sets with real-image statistics.
+"""Pruned compare (fastdiff.compare.prune) against brute force (prune: false), on sets with real-image statistics.
 
     python benchmarks/prune.py run --images 10000 100000      # the table: pruned vs brute force, 10^6 extrapolated
     python benchmarks/prune.py grid --images 5000             # survivors of the grid bound per grid size
@@ -13,14 +13,14 @@ Sets (cached as .npy in --cache):
   bound is far below the threshold, nothing can be pruned, the cost of the bounds is pure overhead.
 
 A set larger than --full-max images is measured on --sample random block pairs of --block images each (20,000: the
-workflow's blocks, `fastdiff.layout.AUTO_MIN_BLOCK_IMAGES`; the block pairs of a run are unrelated to the content,
+workflow's blocks, `fastdiff.index.layout.AUTO_MIN_BLOCK_IMAGES`; the block pairs of a run are unrelated to the content,
 so any block pair is representative): the pruned time per pair of those extrapolates to the whole set and to 10^6
 images. Brute force on a 20,000 x 20,000 block pair takes minutes, so the ratio, the brute-force columns and
 "identical" come from both methods on the first --check-block images of each block of the sampled pairs. Both
 methods run in this process on the same blocks, alternating which goes first (--repeat rounds); "identical"
 compares every pair, MSE (float64, bit for bit), rotation and kind. Seconds are wall time, CPU seconds in brackets
 (the extrapolations too: on a shared machine the CPU figure is the steadier). The blocks carry the cell sums the
-thumbnail stage stores with each batch (`fastdiff.prune.image_cells`, computed before the clock starts), as a
+thumbnail stage stores with each batch (`fastdiff.compare.prune.image_cells`, computed before the clock starts), as a
 compare job reads them.
 """
 
@@ -41,11 +41,11 @@ sys.path.insert(0, str(REPO))
 
 from synthetic import synthetic_batch  # noqa: E402
 
-from fastdiff import prune  # noqa: E402
-from fastdiff.batch import Batch  # noqa: E402
-from fastdiff.compare import compare_blocks  # noqa: E402
-from fastdiff.options import CompareOptions  # noqa: E402
-from fastdiff.pairs import Pairs  # noqa: E402
+from fastdiff.compare.blocks import compare_blocks  # noqa: E402
+from fastdiff.compare.pairs import Pairs  # noqa: E402
+from fastdiff.core.cells import cell_sums, grid_cuts, image_cells  # noqa: E402
+from fastdiff.core.options import CompareOptions  # noqa: E402
+from fastdiff.thumbnails.batch import Batch  # noqa: E402
 
 SOURCES = Path("/work/shared/corpus")
 PLANTED = 0.02
@@ -117,7 +117,7 @@ def load_set(name: str, n: int, px: int, cache: Path, root: Path) -> np.ndarray:
 
 def batch(thumbs: np.ndarray, keys: np.ndarray) -> Batch:
     """A block as a compare job loads it: with the cell sums that the thumbnail stage stores (not timed)."""
-    return synthetic_batch(thumbs, keys, height=100, width=100, cells=prune.image_cells(thumbs))
+    return synthetic_batch(thumbs, keys, height=100, width=100, cells=image_cells(thumbs))
 
 
 def _rows(p: Pairs) -> list[tuple]:
@@ -143,7 +143,7 @@ class CountsLog:
 
 
 def _candidates(line: str) -> tuple[int, int, int]:
-    """(band, channel means, grid) candidates from the log line of fastdiff.prune.Counts.line."""
+    """(band, channel means, grid) candidates from the log line of fastdiff.compare.prune.Counts.line."""
     found = (re.search(rf"(\d+) {words}", line) for words in ("in row strips", "after the channel", "after the grid"))
     return tuple(int(m.group(1)) if m else 0 for m in found)
 
@@ -233,10 +233,10 @@ def cmd_grid(args: argparse.Namespace) -> None:
     upper = np.triu(np.ones((n, n), bool), 1)
     print("| grid | cells | keeps | s per 10^6 pairs |\n|---|---|---|---|")
     for g in args.grids:
-        cuts = prune.grid_cuts(args.px, g)
+        cuts = grid_cuts(args.px, g)
         sizes = np.diff(cuts)
         w = np.repeat((1.0 / np.outer(sizes, sizes))[:, :, None], 3, axis=2).reshape(-1)
-        cells = prune.cell_sums(np, thumbs, cuts)
+        cells = cell_sums(np, thumbs, cuts)
         a = cells.reshape(n, -1)
         start = time.perf_counter()
         bound = np.full((n, n), np.inf)

@@ -35,13 +35,13 @@ sys.path.insert(0, str(REPO))
 
 from synthetic import synthetic_batch  # noqa: E402
 
-from fastdiff.batch import save_batch  # noqa: E402
-from fastdiff.config import load_config  # noqa: E402
-from fastdiff.index import version_path  # noqa: E402
-from fastdiff.layout import AUTO_MIN_BLOCK_IMAGES  # noqa: E402
-from fastdiff.pairs import Pairs, save_pairs  # noqa: E402
-from fastdiff.resources import compare_mem_mb  # noqa: E402
-from fastdiff.runner import default_config  # noqa: E402
+from fastdiff.compare.pairs import Pairs, save_pairs  # noqa: E402
+from fastdiff.core.config import load_config  # noqa: E402
+from fastdiff.index.layout import AUTO_MIN_BLOCK_IMAGES  # noqa: E402
+from fastdiff.index.scan import version_path  # noqa: E402
+from fastdiff.run.resources import compare_mem_mb  # noqa: E402
+from fastdiff.run.runner import default_config  # noqa: E402
+from fastdiff.thumbnails.batch import save_batch  # noqa: E402
 
 # ---------------------------------------------------------------------------------------------------------------
 # running and measuring
@@ -134,7 +134,7 @@ def _write_index(
         "shards": [{"name": shard_name(i), "part": 0, "section": 0, "n": n} for i, n in enumerate(shard_sizes)],
         "blocks": [{"name": block_name(b), "shards": [shard_name(s) for s in blk]} for b, blk in enumerate(blocks)],
         "pairs": [[block_name(i), block_name(j)] for i, j in pairs],
-        "version": "synthetic",  # the marker the merge rule takes as input (fastdiff.index.version_path)
+        "version": "synthetic",  # the marker the merge rule takes as input (fastdiff.index.scan.version_path)
     }
     version_path(work / "layout", manifest["version"]).write_text("synthetic\n")
     for i, (n, k) in enumerate(zip(shard_sizes, first)):
@@ -301,7 +301,7 @@ def cmd_compare(args: argparse.Namespace, tmp: Path) -> None:
 
 def cmd_merge(args: argparse.Namespace, tmp: Path) -> None:
     """A synthetic index of N images, their batches (metadata only) and compare outputs with P matching pairs,
-    merged by fastdiff.merge.merge in a subprocess."""
+    merged by fastdiff.merge.results.merge in a subprocess."""
     _row("images", "result pairs", "groups (images each)", "merge (s)", "peak RSS (MB)", "fastdiff.sqlite (MB)")
     for n_pairs in args.pairs:
         base = tmp / f"merge{n_pairs}"
@@ -352,9 +352,9 @@ def cmd_merge(args: argparse.Namespace, tmp: Path) -> None:
             pair_paths.append(str(path))
         config = _config(base, threshold="similar")
         script = (
-            "import yaml; from pathlib import Path; from fastdiff.config import load_config; "
-            "from fastdiff.db.build import MergeInputs; from fastdiff.options import MergeOptions; "
-            "from fastdiff.stages import run_merge; "
+            "import yaml; from pathlib import Path; from fastdiff.core.config import load_config; "
+            "from fastdiff.merge.db.build import MergeInputs; from fastdiff.core.options import MergeOptions; "
+            "from fastdiff.run.stages import run_merge; "
             f"inputs = MergeInputs(Path({str(work / 'index')!r}), "
             f"{[str(work / 'layout' / f'{shard_name(s)}.json') for s in range(len(sizes))]!r}, "
             f"{[str(work / 'thumbs' / f'{shard_name(s)}.npz') for s in range(len(sizes))]!r}, {pair_paths!r}); "

@@ -1,4 +1,5 @@
-"""Thumbnail batches made up for the benchmarks, with every field a thumbnail job writes (`fastdiff.batch.Batch`)."""
+"""Thumbnail batches made up for the benchmarks, with every field a thumbnail job writes
+(`fastdiff.thumbnails.batch.Batch`)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from fastdiff.batch import Batch
+from fastdiff.thumbnails.batch import Batch
 
 
 def synthetic_batch(

@@ -7,8 +7,8 @@ For each configuration (default, mirror, grayscale, both) `fastdiff run CORPUS/i
 runs (in process for small corpora), then the matching pairs of the database are checked against the corpus's
 ground_truth.json: the share of its synthetic pairs (base, variant, transform) found as a pair, per transform, and the
 pairs joining images of different groups (wrong joins). The compare cost is timed on one block of thumbnails
-(`fastdiff.compare.compare_blocks`, in process, best of --repeat): the corpus's own thumbnails, padded with smooth
-synthetic images to --timing-n, pruned and brute force, each configuration against the default.
+(`fastdiff.compare.blocks.compare_blocks`, in process, best of --repeat): the corpus's own thumbnails, padded with
+smooth synthetic images to --timing-n, pruned and brute force, each configuration against the default.
 """
 
 from __future__ import annotations
@@ -88,9 +88,9 @@ def time_compare(work: Path, n: int, threshold: float, mirror: bool, repeat: int
     """Best-of-repeat seconds of compare_blocks on one block (the run's thumbnails padded to n), pruned and not."""
     from synthetic import synthetic_batch
 
-    from fastdiff.batch import load_block
-    from fastdiff.compare import compare_blocks
-    from fastdiff.options import CompareOptions
+    from fastdiff.compare.blocks import compare_blocks
+    from fastdiff.core.options import CompareOptions
+    from fastdiff.thumbnails.batch import load_block
 
     block = load_block(sorted(str(p) for p in (work / "thumbs").rglob("*.npz")))
     extra = max(0, n - len(block.keys))
@@ -119,7 +119,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="where the runs go (default: a temporary folder)")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
-    from fastdiff.config import Config
+    from fastdiff.core.config import Config
 
     threshold = Config.threshold_number(
         args.similarity if args.similarity in ("duplicates", "similar") else float(args.similarity)

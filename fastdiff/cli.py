@@ -14,12 +14,12 @@ from typing import Any, NoReturn
 
 import yaml
 
-from . import __version__
-from .config import NAMED_THRESHOLDS, ConfigError
-from .query import add_query_parser, run_query
-from .runner import RunError, default_config, resolve_paths, run_workflow
-from .screen import NORMAL, Show
-from .small_run import MAX_FILES
+from fastdiff import __version__
+from fastdiff.core.config import NAMED_THRESHOLDS, ConfigError
+from fastdiff.query import add_query_parser, run_query
+from fastdiff.run.runner import RunError, default_config, resolve_paths, run_workflow
+from fastdiff.run.screen import NORMAL, Show
+from fastdiff.run.small_run import MAX_FILES
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

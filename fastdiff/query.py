@@ -11,8 +11,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from typing import TextIO
 
-from .db.reader import Cluster, HashCluster, Image, Pair, Problem, ResultDB
-from .paths import display
+from fastdiff._shared.paths import display
+from fastdiff.merge.db.reader import Cluster, HashCluster, Image, Pair, Problem, ResultDB
 
 _CONTROL = {i: f"\\x{i:02x}" for i in range(32)} | {0x7F: "\\x7f"}
 
@@ -57,7 +57,7 @@ def add_query_parser(sub: argparse._SubParsersAction) -> None:
 
 def _text(text: str) -> str:
     """A path on one line, for reading: undecodable bytes and control characters shown as escapes (`--json` gives
-    the exact paths, `fastdiff.paths`)."""
+    the exact paths, `fastdiff._shared.paths`)."""
     return display(text).translate(_CONTROL)
 
 

@@ -1,4 +1,4 @@
-"""fastdiff.composite: the compositing formula, exactly, for every 8-bit input, and orientation views."""
+"""fastdiff.thumbnails.composite: the compositing formula, exactly, for every 8-bit input, and orientation views."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from fastdiff.composite import composite, source_view
+from fastdiff.thumbnails.composite import composite, source_view
 
 
 def reference(fg: np.ndarray, alpha: np.ndarray, bg: tuple[int, int, int], top: int) -> np.ndarray:

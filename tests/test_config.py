@@ -8,7 +8,7 @@ import sys
 import pytest
 from conftest import REPO, run_fastdiff
 
-from fastdiff.config import ConfigError, load_config
+from fastdiff.core.config import ConfigError, load_config
 
 
 @pytest.mark.parametrize(
@@ -61,7 +61,7 @@ def test_snakemake_rejects_bad_config_before_any_job(tmp_path):
             "--snakefile",
             str(REPO / "Snakefile"),
             "--configfile",
-            str(REPO / "fastdiff/workflow/config/config.yaml"),
+            str(REPO / "config/config.yaml"),
             "--config",
             f"part_a=[{tmp_path}]",
             "rotate=maybe",

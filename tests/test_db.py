@@ -1,4 +1,4 @@
-"""The database API (fastdiff.db) and `fastdiff query` on a small database with a known structure."""
+"""The database API (fastdiff.merge.db) and `fastdiff query` on a small database with a known structure."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import tracemalloc
 import pytest
 
 from fastdiff.cli import main
-from fastdiff.db import ResultDB
-from fastdiff.db import writer as database
-from fastdiff.grouping import store_best_copy_groups
+from fastdiff.merge.db import ResultDB
+from fastdiff.merge.db import writer as database
+from fastdiff.merge.grouping import store_best_copy_groups
 
 A = ["A0", "A90", "A180", "A270"]
 E = ["E0", "E90", "E180", "E270"]

@@ -1,4 +1,4 @@
-"""Tests for fastdiff.decode over the generated bad and odd inputs."""
+"""Tests for fastdiff.thumbnails.decode over the generated bad and odd inputs."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ import pytest
 from bad_inputs import bmp_header_only, encode_oriented, make_bad_inputs, make_odd_valid_inputs, pattern_rgb
 from PIL import Image, ImageFile
 
-from fastdiff import decode
-from fastdiff.decode import Decoded, DecodeError, decode_image
+from fastdiff.thumbnails import decode
+from fastdiff.thumbnails.decode import Decoded, DecodeError, decode_image
 
 # decode.py ignores this warning at import (its own max_pixels guard supersedes it); pytest
 # resets warning filters per test, so restore the production behaviour here.

@@ -9,10 +9,10 @@ import pytest
 from conftest import run_fastdiff
 from synth import make_tiny_set
 
-from fastdiff.batch import Batch
-from fastdiff.compare import compare_blocks
-from fastdiff.device import DeviceError, array_module
-from fastdiff.options import CompareOptions
+from fastdiff.compare.blocks import compare_blocks
+from fastdiff.core.device import DeviceError, array_module
+from fastdiff.core.options import CompareOptions
+from fastdiff.thumbnails.batch import Batch
 
 
 def _gpu_available() -> bool:
@@ -31,7 +31,7 @@ def test_cpu_is_numpy():
 
 @pytest.mark.skipif(GPU, reason="a GPU is present: the fallback cannot be observed here")
 def test_auto_falls_back_with_one_log_line(caplog):
-    with caplog.at_level(logging.INFO, logger="fastdiff.device"):
+    with caplog.at_level(logging.INFO, logger="fastdiff.core.device"):
         assert array_module("auto") is np
     assert len(caplog.records) == 1 and "comparing on the CPU" in caplog.text
 

@@ -24,11 +24,11 @@ from synth import make_collection, make_tiny_set, photo_like
 
 difPy = pytest.importorskip("difPy", reason="difPy 4.2.1 (the oracle) is not installed: pip install -e '.[test]'")
 
-from fastdiff.batch import Batch  # noqa: E402
+from fastdiff.core.options import CompareOptions  # noqa: E402
 from fastdiff.difpy import build, search  # noqa: E402
 from fastdiff.difpy_exact import compare as exact_compare  # noqa: E402
 from fastdiff.difpy_exact import thumbnails as exact_thumbnails  # noqa: E402
-from fastdiff.options import CompareOptions  # noqa: E402
+from fastdiff.thumbnails.batch import Batch  # noqa: E402
 
 HERE = Path(__file__).parent
 

@@ -1,5 +1,5 @@
-"""Safe move and delete (fastdiff.safe_files) and the difpy command around them: name collisions, nested folders,
-kept copies, non-interactive stdin, dry runs, undo from the manifest; names at the file-system limit, and every
+"""Safe move and delete (fastdiff.actions.safe_files) and the difpy command around them: name collisions, nested
+folders, kept copies, non-interactive stdin, dry runs, undo from the manifest; names at the file-system limit, and every
 failure of a move (EXDEV, EPERM, EACCES, EROFS, ENAMETOOLONG, ENOSPC, an undeletable copy) injected."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from synth import make_tiny_set
 
-from fastdiff import safe_files
+from fastdiff.actions import safe_files
 
 
 def write(path: Path, text: str) -> Path:

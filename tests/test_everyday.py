@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from conftest import REPO, run_fastdiff
 
-from fastdiff.db import ResultDB
+from fastdiff.merge.db import ResultDB
 
 FAULTS = REPO / "tests" / "faultinject"
 
@@ -230,7 +230,9 @@ def test_wheel_runs_from_a_folder_holding_a_clone_named_fastdiff(collection, tmp
     here = tmp_path / "here"
     shutil.copytree(REPO, here / "fastdiff", ignore=shutil.ignore_patterns(".git", "results", ".snakemake"))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    (here / "script.py").write_text("import fastdiff.config, fastdiff.db; print(fastdiff.config.__file__)")
+    (here / "script.py").write_text(
+        "import fastdiff.core.config, fastdiff.merge.db; print(fastdiff.core.config.__file__)"
+    )
     script = subprocess.run([venv / "bin" / "python", "script.py"], cwd=here, env=env, capture_output=True, text=True)
     assert str(venv) in script.stdout, script.stderr
     for how in ([], ["--snakemake"]):

@@ -16,7 +16,7 @@ import pytest
 from conftest import REPO, read_json, run_fastdiff
 from synth import make_tiny_set
 
-from fastdiff.batch import Batch, CorruptBatchError, load_batch, save_batch
+from fastdiff.thumbnails.batch import Batch, CorruptBatchError, load_batch, save_batch
 
 RESULTS = ("results.json", "lower_quality.json", "stats.json", "fastdiff.sqlite")
 
@@ -51,7 +51,7 @@ DAMAGE = {
     "pixels": lambda p: _rewrite(p, lambda a: a["thumbs"].__setitem__((0, 0, 0, 0), a["thumbs"][0, 0, 0, 0] ^ 1)),
     "keys": lambda p: _rewrite(p, lambda a: a["keys"].__setitem__(0, 7)),
     "no checksum": lambda p: _rewrite(p, lambda a: [a.pop("sha256_meta"), a.pop("sha256_thumbs")]),
-    # the format before the stored cell sums (fastdiff.prune.image_cells): rebuilt like any older batch
+    # the format before the stored cell sums (fastdiff.compare.prune.image_cells): rebuilt like any older batch
     "no cell sums": lambda p: _rewrite(p, lambda a: [a.pop(k) for k in ("cells", "cell_cuts", "sha256_cells")]),
     "cell sums": lambda p: _rewrite(p, lambda a: a["cells"].__setitem__((0, 0, 0, 0), a["cells"][0, 0, 0, 0] + 1)),
     "another grid": lambda p: _rewrite(p, _other_grid),
@@ -60,11 +60,11 @@ DAMAGE = {
 
 def _other_grid(arrays: dict) -> None:
     """Cell sums of a 4 x 4 grid (not this fastdiff's), with a matching checksum."""
-    from fastdiff import prune
-    from fastdiff.batch import CELL_FIELDS, _sha256
+    from fastdiff.core import cells
+    from fastdiff.thumbnails.batch import CELL_FIELDS, _sha256
 
-    arrays["cell_cuts"] = prune.grid_cuts(20, 4)
-    arrays["cells"] = prune.cell_sums(np, arrays["thumbs"], arrays["cell_cuts"], np.int32)
+    arrays["cell_cuts"] = cells.grid_cuts(20, 4)
+    arrays["cells"] = cells.cell_sums(np, arrays["thumbs"], arrays["cell_cuts"], np.int32)
     arrays["sha256_cells"] = np.asarray(_sha256(arrays, CELL_FIELDS))
 
 
@@ -83,9 +83,9 @@ def test_intact_batch_loads_and_metadata_reads_skip_the_pixels(tmp_path):
     save_batch(_batch(), path)
     got = load_batch(path)
     assert np.array_equal(got.thumbs, _batch().thumbs) and got.error_messages.tolist() == ["truncated image data"]
-    from fastdiff import prune
+    from fastdiff.core import cells
 
-    assert np.array_equal(got.cells, prune.image_cells(_batch().thumbs)) and got.cells.dtype == np.int32
+    assert np.array_equal(got.cells, cells.image_cells(_batch().thumbs)) and got.cells.dtype == np.int32
     DAMAGE["pixels"](path)
     assert load_batch(path, thumbs=False).keys.tolist() == [0, 1, 2]  # the merge reads no pixels
     with pytest.raises(CorruptBatchError, match="checksum mismatch \\(thumbnails\\)"):

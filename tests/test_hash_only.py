@@ -14,7 +14,7 @@ from conftest import read_json, run_fastdiff
 from PIL import Image
 from synth import make_tiny_set, photo_like
 
-from fastdiff.db import writer as database
+from fastdiff.merge.db import writer as database
 
 
 def _make_set(root):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from conftest import brute_force, dif_rows, run_fastdiff
 
-from fastdiff.config import NAMED_THRESHOLDS
+from fastdiff.core.config import NAMED_THRESHOLDS
 
 ARGS = ["--similarity", "similar", "--no-same-dim", "--shard-size", "8", "--config", "block_size=16"]
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import os
 
-from fastdiff.config import load_config
-from fastdiff.index import read_manifest, read_order, read_rejected, scan
-from fastdiff.layout import read_shard
-from fastdiff.options import IndexOptions
-from fastdiff.stages import run_index
+from fastdiff.core.config import load_config
+from fastdiff.core.options import IndexOptions
+from fastdiff.index.layout import read_shard
+from fastdiff.index.scan import read_manifest, read_order, read_rejected, scan
+from fastdiff.run.stages import run_index
 
 
 def index_into(options: IndexOptions, out_dir: os.PathLike, layout_dir: os.PathLike) -> dict:
-    """The index stage on its options (fastdiff.stages.run_index), returning the manifest."""
+    """The index stage on its options (fastdiff.run.stages.run_index), returning the manifest."""
     return run_index(out_dir, layout_dir, options)
 
 
@@ -112,7 +112,7 @@ def test_shards_blocks_and_pairs(tmp_path, monkeypatch):
     )
     shards = [s["name"] for s in auto["shards"]]
     assert [blk["shards"] for blk in auto["blocks"]] == [shards[:3], shards[3:]]  # small: one block per partition
-    monkeypatch.setattr("fastdiff.layout.AUTO_MIN_BLOCK_IMAGES", 1)
+    monkeypatch.setattr("fastdiff.index.layout.AUTO_MIN_BLOCK_IMAGES", 1)
     one = index_into(
         index_options({"part_a": [str(a)], "shard_size": 2, "max_compare_jobs": 10}), tmp_path / "i2", tmp_path / "l2"
     )

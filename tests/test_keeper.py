@@ -1,4 +1,4 @@
-"""The keeper order (fastdiff.keeper): quality, then `prefer`, then the original over its copies, then the older
+"""The keeper order (fastdiff.merge.keeper): quality, then `prefer`, then the original over its copies, then the older
 file, then the shorter path; in the database's ranks, the best-copy groups and a real run."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import pytest
 from conftest import run_fastdiff
 from PIL import Image
 
-from fastdiff.db import writer
-from fastdiff.grouping import store_best_copy_groups
-from fastdiff.keeper import copy_marks, preference
+from fastdiff.merge.db import writer
+from fastdiff.merge.grouping import store_best_copy_groups
+from fastdiff.merge.keeper import copy_marks, preference
 
 
 @pytest.mark.parametrize(

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fastdiff import kernel
-from fastdiff.batch import Batch
-from fastdiff.compare import compare_blocks
-from fastdiff.options import CompareOptions
+from fastdiff.compare import kernel
+from fastdiff.compare.blocks import compare_blocks
+from fastdiff.core.options import CompareOptions
+from fastdiff.thumbnails.batch import Batch
 
 
 def brute(a: np.ndarray, b: np.ndarray, rotate: bool) -> np.ndarray:

@@ -10,15 +10,17 @@ import pytest
 from test_kernel import _batch, planted
 from test_prune import adversarial, natural, rows
 
-from fastdiff import hash_join, kernel, prune
-from fastdiff.batch import Batch
-from fastdiff.compare import _hash_matches, compare_blocks
-from fastdiff.config import ConfigError, load_config
-from fastdiff.db import writer
-from fastdiff.db.schema import HASH_CLUSTER_ID
-from fastdiff.options import CompareOptions, ThumbnailOptions
-from fastdiff.pairing import Dims
-from fastdiff.thumbnails import luma, rotation_hashes
+from fastdiff.compare import hash_join, kernel, prune
+from fastdiff.compare.blocks import _hash_matches, compare_blocks
+from fastdiff.compare.pairing import Dims
+from fastdiff.core.cells import cell_sums, grid_cuts
+from fastdiff.core.config import ConfigError, load_config
+from fastdiff.core.options import CompareOptions, ThumbnailOptions
+from fastdiff.core.symmetry import INVERSE, symmetries, transform
+from fastdiff.merge.db import writer
+from fastdiff.merge.db.schema import HASH_CLUSTER_ID
+from fastdiff.thumbnails.batch import Batch
+from fastdiff.thumbnails.build import luma, rotation_hashes
 
 
 def sym(y: np.ndarray, k: int) -> np.ndarray:
@@ -60,13 +62,13 @@ def with_flips(rng: np.random.Generator, t: np.ndarray) -> np.ndarray:
 def test_transform_codes():
     y = np.arange(2 * 3 * 1).reshape(2, 3, 1)
     for k in range(8):
-        assert np.array_equal(kernel.transform(np, y, k, axes=(0, 1)), sym(y, k))
-        inverse = kernel.INVERSE[k]
+        assert np.array_equal(transform(np, y, k, axes=(0, 1)), sym(y, k))
+        inverse = INVERSE[k]
         assert np.array_equal(sym(sym(y, k), inverse), y)
-    assert kernel.symmetries(True, True) == tuple(range(8))
-    assert kernel.symmetries(False, True) == (0, 4)
-    assert kernel.symmetries(True, False) == (0, 1, 2, 3)
-    assert kernel.symmetries(False, False) == (0,)
+    assert symmetries(True, True) == tuple(range(8))
+    assert symmetries(False, True) == (0, 4)
+    assert symmetries(True, False) == (0, 1, 2, 3)
+    assert symmetries(False, False) == (0,)
     assert kernel.stack_order(tuple(range(8))) == (0, 1, 2, 4, 5, 6, 7, 3)
     assert kernel.covering(kernel.stack_order(tuple(range(8)))) == 7
     assert kernel.FROM_B == [0, 3, 2, 1, 4, 5, 6, 7]
@@ -117,12 +119,12 @@ def test_exact_sums_and_ties_seen_from_either_side(monkeypatch, small):
 @pytest.mark.parametrize("px", [50, 37, 10])
 @pytest.mark.parametrize("g", [1, 2, 4, 5])
 def test_grid_is_symmetric_under_flips(px, g):
-    cuts = prune.grid_cuts(px, g)
+    cuts = grid_cuts(px, g)
     t = np.random.default_rng(px).integers(0, 256, (3, px, px, 3), dtype=np.uint8)
-    cells = prune.cell_sums(np, t, cuts)
+    cells = cell_sums(np, t, cuts)
     for k in range(8):
-        flipped = kernel.transform(np, t, k).copy()
-        assert np.array_equal(prune.cell_sums(np, flipped, cuts), kernel.transform(np, cells, k))
+        flipped = transform(np, t, k).copy()
+        assert np.array_equal(cell_sums(np, flipped, cuts), transform(np, cells, k))
 
 
 @pytest.mark.parametrize("name", ["random", "natural", "adversarial"])
@@ -153,7 +155,7 @@ def test_blocks_equal_the_definition_over_eight_symmetries(monkeypatch, prune_on
     n, px = 36, 8
     t = with_flips(rng, natural(rng, n, px))
     t[20:26] = adversarial(rng, 6, px)
-    codes = kernel.symmetries(rotate, True)
+    codes = symmetries(rotate, True)
     dims = np.tile([[100, 100]], (n, 1))
     paths = np.asarray([f"/p/{k:02d}" for k in rng.permutation(n)])
     block = Batch(**{**_batch(t, np.arange(n), dims).__dict__, "paths": paths})
@@ -206,7 +208,7 @@ def test_hashes_cover_the_flips():
     ia, ib = _hash_matches(block, block, dims, dims, opts, True)
     assert {(0, 1), (0, 2), (1, 2)} <= set(zip(ia.tolist(), ib.tolist()))
     # hash join at threshold 0
-    ia, ib = hash_join.equal_pairs(t, t, kernel.symmetries(True, True))
+    ia, ib = hash_join.equal_pairs(t, t, symmetries(True, True))
     assert {(0, 1), (0, 2), (1, 2)} <= {(i, j) for i, j in zip(ia.tolist(), ib.tolist()) if i < j}
 
 
@@ -248,8 +250,8 @@ def test_luma_is_opencv_bt601():
 def test_grayscale_thumbnails_match_grey_copies(tmp_path):
     """build_batch with grayscale: a grey copy (its luma saved as a grey PNG) matches its colour original at MSE
     well under 'similar'; without grayscale it does not."""
-    from fastdiff.records import IndexedFile
-    from fastdiff.thumbnails import build_batch
+    from fastdiff.core.records import IndexedFile
+    from fastdiff.thumbnails.build import build_batch
 
     rng = np.random.default_rng(5)
     y, x = np.mgrid[0:300, 0:400] / 300

@@ -1,4 +1,4 @@
-"""Lossless paths (fastdiff.paths): any name the OS allows round-trips through results.json, lower_quality.json,
+"""Lossless paths (fastdiff._shared.paths): any name the OS allows round-trips through results.json, lower_quality.json,
 stats.json, fastdiff.sqlite, ResultDB, `fastdiff query`, the report and `difpy` moves, deletes and undo."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import pytest
 from conftest import REPO, run_fastdiff
 from PIL import Image
 
-from fastdiff.db import ResultDB
-from fastdiff.paths import display
+from fastdiff._shared.paths import display
+from fastdiff.merge.db import ResultDB
 
 # every name is a copy of one picture, except OTHER (a different picture with a copy of its own)
 COPIES = [

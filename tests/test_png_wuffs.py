@@ -12,8 +12,8 @@ import pytest
 from bad_inputs import encode_oriented
 from PIL import Image
 
-from fastdiff.decode import DecodeError, decode_image
-from fastdiff.png_wuffs import CorruptPNG, decode_png
+from fastdiff.thumbnails.decode import DecodeError, decode_image
+from fastdiff.thumbnails.png_wuffs import CorruptPNG, decode_png
 
 RNG = np.random.default_rng(7)
 RGBA = RNG.integers(0, 256, (37, 53, 4), np.uint8)

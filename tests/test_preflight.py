@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 from synth import make_tiny_set
 
-from fastdiff import cli, preflight
-from fastdiff.config import load_config
-from fastdiff.device import DeviceError, require_device
+from fastdiff import cli
+from fastdiff.core.config import load_config
+from fastdiff.core.device import DeviceError, require_device
+from fastdiff.run import preflight
 
 REPO = Path(__file__).resolve().parents[1]
 NO_GPU = {"CUDA_VISIBLE_DEVICES": ""}  # no GPU is visible, also on a machine that has one
@@ -38,7 +39,7 @@ def snakemake(
 ) -> subprocess.CompletedProcess:
     """A plain `snakemake --cores CORES --config part_a=[tmp_path/d] output_dir=tmp_path/out CONFIG`."""
     cmd = [sys.executable, "-m", "snakemake", "--directory", str(tmp_path), "--snakefile", str(REPO / "Snakefile")]
-    cmd += ["--configfile", str(REPO / "fastdiff/workflow/config/config.yaml"), "--cores", cores, "--config"]
+    cmd += ["--configfile", str(REPO / "config/config.yaml"), "--cores", cores, "--config"]
     cmd += [f"part_a=[{tmp_path / 'd'}]", f"output_dir={tmp_path / 'out'}", *config]
     return run(cmd, REPO, env)
 

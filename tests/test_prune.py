@@ -1,4 +1,5 @@
-"""The pruned compare (fastdiff.prune, fastdiff.hash_join) equals brute force bit for bit: pairs, MSE, rotations."""
+"""The pruned compare (fastdiff.compare.prune, fastdiff.compare.hash_join) equals brute force bit for bit: pairs, MSE,
+rotations."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import numpy as np
 import pytest
 from test_kernel import _batch, brute, planted
 
-from fastdiff import hash_join, kernel, prune
-from fastdiff.batch import Batch
-from fastdiff.compare import compare_blocks
-from fastdiff.config import load_config
-from fastdiff.options import CompareOptions, ThumbnailOptions
+from fastdiff.compare import hash_join, kernel, prune
+from fastdiff.compare.blocks import compare_blocks
+from fastdiff.core.cells import cell_sums, grid_cuts, image_cells
+from fastdiff.core.config import load_config
+from fastdiff.core.options import CompareOptions, ThumbnailOptions
+from fastdiff.core.symmetry import codes_of, transform
+from fastdiff.thumbnails.batch import Batch
 
 
 def natural(rng: np.random.Generator, n: int, px: int) -> np.ndarray:
@@ -62,14 +65,14 @@ SETS = {"random": planted, "natural": natural, "adversarial": adversarial}
 def test_grid_is_rotation_symmetric(px, g):
     """The cell sums of rot90(x) are rot90 of the cell sums of x, with cells of equal size: the bound commutes with
     rotation."""
-    cuts = prune.grid_cuts(px, g)
+    cuts = grid_cuts(px, g)
     assert cuts[0] == 0 and cuts[-1] == px and np.all(np.diff(cuts) > 0)
     assert np.array_equal(px - cuts[::-1], cuts)
     t = np.random.default_rng(px).integers(0, 256, (3, px, px, 3), dtype=np.uint8)
-    cells = prune.cell_sums(np, t, cuts)
+    cells = cell_sums(np, t, cuts)
     assert np.array_equal(cells.sum(axis=(1, 2, 3)), t.reshape(3, -1).sum(axis=1))
     for k in range(4):
-        assert np.array_equal(prune.cell_sums(np, np.rot90(t, k, axes=(1, 2)).copy(), cuts), np.rot90(cells, k, (1, 2)))
+        assert np.array_equal(cell_sums(np, np.rot90(t, k, axes=(1, 2)).copy(), cuts), np.rot90(cells, k, (1, 2)))
 
 
 @pytest.mark.parametrize("name", list(SETS))
@@ -168,9 +171,7 @@ def test_hash_join_checks_the_bytes(monkeypatch):
     t = rng.integers(0, 256, (12, 6, 6, 3), dtype=np.uint8)
     t[3] = np.rot90(t[1], 3)
     t[5] = t[1]
-    monkeypatch.setattr(
-        hash_join, "digests", lambda thumbs, r: np.zeros((len(thumbs), len(kernel.codes_of(r))), np.uint64)
-    )
+    monkeypatch.setattr(hash_join, "digests", lambda thumbs, r: np.zeros((len(thumbs), len(codes_of(r))), np.uint64))
     ia, ib = hash_join.equal_pairs(t, t, 4)
     same = {(i, j) for i, j in zip(ia.tolist(), ib.tolist()) if i < j}
     assert same == {(1, 3), (1, 5), (3, 5)}
@@ -263,7 +264,7 @@ def test_exact_product_equals_pair_by_pair(monkeypatch, small):
 
 def test_user_differences_are_never_pruned(monkeypatch):
     """A user difference has no lower bound: prune is ignored and every allowed pair reaches the function."""
-    from fastdiff.userfn import DiffFunction
+    from fastdiff.core.userfn import DiffFunction
 
     def fail(*args, **kwargs):
         raise AssertionError("a user difference was pruned")
@@ -291,10 +292,10 @@ def test_user_differences_are_never_pruned(monkeypatch):
 
 
 def _thumbnail_batch(t: np.ndarray) -> Batch:
-    """t through the thumbnail stage (`fastdiff.thumbnails.build_batch`, with the thumbnails given), as a compare
+    """t through the thumbnail stage (`fastdiff.thumbnails.build.build_batch`, with the thumbnails given), as a compare
     job reads it back from disk."""
-    from fastdiff.records import IndexedFile
-    from fastdiff.thumbnails import build_batch
+    from fastdiff.core.records import IndexedFile
+    from fastdiff.thumbnails.build import build_batch
 
     files = [IndexedFile(k, f"/p/{k:05d}.png", 0, 0, 1, 0.0, 0) for k in range(len(t))]
     options = ThumbnailOptions(
@@ -320,7 +321,7 @@ def test_stored_cell_sums_equal_the_computed_ones(tmp_path, px, name):
     """The thumbnail stage stores exactly the cell sums the compare would compute (the grid depends only on px),
     through save and load_block; they commute with the rotations and mirrors, and a compare with them equals one
     without."""
-    from fastdiff.batch import load_block, save_batch
+    from fastdiff.thumbnails.batch import load_block, save_batch
 
     rng = np.random.default_rng(px)
     t = SETS[name](rng, 23, px)
@@ -336,8 +337,8 @@ def test_stored_cell_sums_equal_the_computed_ones(tmp_path, px, name):
     for name_ in ("cells_a", "channels_a", "sums_a", "weighted_a", "norms_a", "rotated_b", "norms_b"):
         assert np.array_equal(getattr(stored, name_), getattr(computed, name_)), name_
     for k in range(8):  # the symmetries (rotations, then mirrored): the stored sums commute with each
-        moved = kernel.transform(np, t, k).copy()
-        assert np.array_equal(prune.image_cells(moved), kernel.transform(np, block.cells, k))
+        moved = transform(np, t, k).copy()
+        assert np.array_equal(image_cells(moved), transform(np, block.cells, k))
     keys, dims = np.arange(len(t)), np.tile([[100, 100]], (len(t), 1))
     opts = CompareOptions(threshold=30.0, same_dim=False, tile_size=8)
     without = rows(compare_blocks(_batch(t, keys, dims), _batch(t, keys, dims), opts, True))
@@ -350,7 +351,7 @@ def test_stored_cell_sums_equal_the_computed_ones(tmp_path, px, name):
 def test_compare_uses_the_stored_cell_sums(monkeypatch):
     """With the batches' cell sums no compare job sums the pixels' cells again; wrong sums are refused."""
     t = natural(np.random.default_rng(12), 40, 12)
-    cells = prune.image_cells(t)
+    cells = image_cells(t)
     keys, dims = np.arange(40), np.tile([[100, 100]], (40, 1))
     a = Batch(**{**_batch(t[:25], keys[:25], dims[:25]).__dict__, "cells": cells[:25]})
     b = Batch(**{**_batch(t[25:], keys[25:], dims[25:]).__dict__, "cells": cells[25:]})

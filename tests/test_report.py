@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 from conftest import REPO, read_json, run_fastdiff
 
-from fastdiff import report
-from fastdiff.batch import Batch, save_batch
-from fastdiff.db import ResultDB
-from fastdiff.db import writer as database
-from fastdiff.grouping import store_best_copy_groups
+from fastdiff.merge import report
+from fastdiff.merge.db import ResultDB
+from fastdiff.merge.db import writer as database
+from fastdiff.merge.grouping import store_best_copy_groups
+from fastdiff.thumbnails.batch import Batch, save_batch
 
 PER_PAGE = 5
 CHROMIUM = shutil.which("chromium")

@@ -1,4 +1,5 @@
-"""fastdiff.run_snakemake: Snakemake's exit code is kept, and its leftover rate-limiter timers do not delay the exit."""
+"""fastdiff.run.run_snakemake: Snakemake's exit code is kept, and its leftover rate-limiter timers do not delay the
+exit."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import time
 
 import pytest
 
-from fastdiff import run_snakemake
+from fastdiff.run import run_snakemake
 
 
 @pytest.mark.parametrize("code", [0, 1])

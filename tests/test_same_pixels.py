@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from fastdiff.composite import WHITE
-from fastdiff.decode import DecodeError, decode_image
-from fastdiff.resources import DECODE_BYTES_PER_PIXEL
-from fastdiff.thumbnails import make_thumbnail
+from fastdiff.run.resources import DECODE_BYTES_PER_PIXEL
+from fastdiff.thumbnails.build import make_thumbnail
+from fastdiff.thumbnails.composite import WHITE
+from fastdiff.thumbnails.decode import DecodeError, decode_image
 
 pytestmark = pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
 SIZES = [(97, 131), (333, 251)]  # odd sizes; 333x251 is large enough for DCT scaling at px_size 50
@@ -177,8 +177,8 @@ def test_clipart_drawings_in_alpha_are_not_grouped(tmp_path: Path) -> None:
 
 MEASURE = """
 import json, re, sys
-from fastdiff.decode import DecodeError, decode_image
-from fastdiff.thumbnails import make_thumbnail
+from fastdiff.thumbnails.decode import DecodeError, decode_image
+from fastdiff.thumbnails.build import make_thumbnail
 def kib(field):
     with open("/proc/self/status") as f:
         return int(re.search(field + r":\\s+(\\d+)", f.read()).group(1))

@@ -16,10 +16,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fastdiff import safe_files, special_files
-from fastdiff.decode import DecodeError, decode_image
+from fastdiff._shared import special_files
+from fastdiff.actions import safe_files
 from fastdiff.difpy_exact import merge as exact_merge
 from fastdiff.difpy_exact import thumbnails as exact
+from fastdiff.thumbnails.decode import DecodeError, decode_image
 
 REPO = Path(__file__).resolve().parents[1]
 TIMEOUT = 180  # seconds for one whole workflow run on four files

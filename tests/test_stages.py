@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from conftest import REPO, run_fastdiff
 
-from fastdiff import resources
-from fastdiff.config import load_config
-from fastdiff.options import STAGE_OPTIONS, stage_params
-from fastdiff.stages import IMPLEMENTATIONS
+from fastdiff.core.config import load_config
+from fastdiff.core.options import STAGE_OPTIONS, stage_params
+from fastdiff.run import resources
+from fastdiff.run.stages import IMPLEMENTATIONS
 
 
 @pytest.fixture

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from synth import make_collection
 
-from fastdiff import thumbnails
-from fastdiff.batch import Batch
-from fastdiff.options import ThumbnailOptions
-from fastdiff.records import IndexedFile
+from fastdiff.core.options import ThumbnailOptions
+from fastdiff.core.records import IndexedFile
+from fastdiff.thumbnails import build
+from fastdiff.thumbnails.batch import Batch
 
 OPTIONS = ThumbnailOptions(
     px_size=24,
@@ -50,7 +50,7 @@ def assert_same_batch(a: Batch, b: Batch) -> None:
 def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Decoding in forked processes even for these few files, or in threads (as on macOS and Windows)."""
     if request.param == "processes":
-        monkeypatch.setattr(thumbnails, "PROCESSES_MIN_FILES", 1)
+        monkeypatch.setattr(build, "PROCESSES_MIN_FILES", 1)
     else:
         monkeypatch.setattr(sys, "platform", "darwin")
     return request.param
@@ -58,15 +58,15 @@ def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str
 
 def decoded_by(files: list[IndexedFile], workers: int) -> set[int]:
     """The process ids that decode files with build_batch's pool choice."""
-    with thumbnails.decoded(lambda f: os.getpid(), files, workers) as pids:
+    with build.decoded(lambda f: os.getpid(), files, workers) as pids:
         return set(pids)
 
 
 def test_batch_independent_of_decoding_cores(files: list[IndexedFile], mode: str) -> None:
     """Forked processes and threads give the batch of one thread, in file order, with the bad file's error kept."""
-    one = thumbnails.build_batch(files, OPTIONS, threads=1)
+    one = build.build_batch(files, OPTIONS, threads=1)
     assert len(one.error_keys) == 1 and len(one.keys) == len(files) - 1
-    assert_same_batch(thumbnails.build_batch(files, OPTIONS, threads=3), one)
+    assert_same_batch(build.build_batch(files, OPTIONS, threads=3), one)
     assert (os.getpid() not in decoded_by(files, 3)) == (mode == "processes" and sys.platform == "linux")
 
 
@@ -80,31 +80,31 @@ def test_processes_take_a_closure_and_report_its_errors(files: list[IndexedFile]
     """The decoder is inherited by the forked processes, not pickled: a closure works, and so do its messages."""
     odd = {f.key for f in files[::3]}
 
-    def decoder(f: IndexedFile) -> thumbnails.Thumbnail | str:
+    def decoder(f: IndexedFile) -> build.Thumbnail | str:
         if f.key in odd:
             return f"skipped {f.key}"
         return np.full((4, 4, 3), f.key % 256, np.uint8), 4, 4
 
     options = dataclasses.replace(OPTIONS, px_size=4)
-    batch = thumbnails.build_batch(files, options, threads=2, thumbnail=decoder)
+    batch = build.build_batch(files, options, threads=2, thumbnail=decoder)
     assert list(batch.error_keys) == sorted(odd)
     assert list(batch.error_messages) == [f"skipped {k}" for k in sorted(odd)]
     assert [int(t[0, 0, 0]) for t in batch.thumbs] == [f.key % 256 for f in files if f.key not in odd]
 
 
 def test_a_decoder_that_raises_fails_the_batch(files: list[IndexedFile], mode: str) -> None:
-    def decoder(f: IndexedFile) -> thumbnails.Thumbnail | str:
+    def decoder(f: IndexedFile) -> build.Thumbnail | str:
         raise RuntimeError(f"decoder bug on {Path(f.path).name}")
 
     with pytest.raises(RuntimeError, match="decoder bug on"):
-        thumbnails.build_batch(files, OPTIONS, threads=2, thumbnail=decoder)
+        build.build_batch(files, OPTIONS, threads=2, thumbnail=decoder)
 
 
 def test_process_runs_cover_every_file_once_largest_first() -> None:
     """Consecutive runs of at most 64 files and 1/(8 * workers) of the bytes (a large file alone), largest first."""
     sizes = [10] * 100 + [5000, 7000] + [10] * 300 + [3000] * 3
     files = [IndexedFile(k, f"/f/{k}", 0, 0, size, 0.0, 0) for k, size in enumerate(sizes)]
-    runs = thumbnails.process_runs(files, workers=2)
+    runs = build.process_runs(files, workers=2)
     assert sorted(i for run in runs for i in run) == list(range(len(files)))
     assert all(run == list(range(run[0], run[-1] + 1)) for run in runs)
     assert all(len(run) <= 64 for run in runs)
@@ -118,13 +118,13 @@ def test_a_decoding_process_that_dies_fails_the_batch(
     files: list[IndexedFile], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A process killed mid-shard (the OOM killer, a crash in a decoder) fails the job instead of hanging it."""
-    monkeypatch.setattr(thumbnails, "PROCESSES_MIN_FILES", 1)
+    monkeypatch.setattr(build, "PROCESSES_MIN_FILES", 1)
     parent = os.getpid()
 
-    def decoder(f: IndexedFile) -> thumbnails.Thumbnail | str:
+    def decoder(f: IndexedFile) -> build.Thumbnail | str:
         if f.key == 7 and os.getpid() != parent:
             os.kill(os.getpid(), signal.SIGKILL)
         return np.zeros((4, 4, 3), np.uint8), 4, 4
 
-    with pytest.raises(thumbnails.DecodingProcessError, match="ended abruptly"):
-        thumbnails.build_batch(files, dataclasses.replace(OPTIONS, px_size=4), threads=2, thumbnail=decoder)
+    with pytest.raises(build.DecodingProcessError, match="ended abruptly"):
+        build.build_batch(files, dataclasses.replace(OPTIONS, px_size=4), threads=2, thumbnail=decoder)

@@ -10,8 +10,8 @@ from conftest import run_fastdiff
 from synth import make_collection
 from user_functions import mean_abs_pair
 
-from fastdiff.config import ConfigError, load_config
-from fastdiff.userfn import load_diff_fn
+from fastdiff.core.config import ConfigError, load_config
+from fastdiff.core.userfn import load_diff_fn
 
 
 @pytest.mark.parametrize(

@@ -17,11 +17,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .. import safe_files
-from ..config import ConfigError
-from ..difpy_exact.merge import lower_quality_and_counts
-from ..runner import RunError, default_config, run_workflow
-from ..screen import PROGRESS, QUIET
+from fastdiff.actions import safe_files
+from fastdiff.core.config import ConfigError
+from fastdiff.difpy_exact.merge import lower_quality_and_counts
+from fastdiff.run.runner import RunError, default_config, run_workflow
+from fastdiff.run.screen import PROGRESS, QUIET
 
 __all__ = ["build", "search"]
 

@@ -13,9 +13,9 @@ import os
 import sys
 from datetime import datetime
 
-from .. import safe_files
-from ..atomic import atomic_open
-from . import LAZY_MESSAGE, build, search
+from fastdiff._shared.atomic import atomic_open
+from fastdiff.actions import safe_files
+from fastdiff.difpy import LAZY_MESSAGE, build, search
 
 WORK_DIR = ".fastdiff-difpy"  # in the output directory; hidden, so difPy's glob and fastdiff's index skip it
 

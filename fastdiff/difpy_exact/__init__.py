@@ -1,5 +1,5 @@
 """difPy-exact mode (config `compat: difpy`): difPy 4.2.1's results reproduced exactly, by a second implementation
-of the index, thumbnails, compare and merge stage functions (chosen in `fastdiff.stages`).
+of the index, thumbnails, compare and merge stage functions (chosen in `fastdiff.run.stages`).
 
 Line numbers refer to difPy 4.2.1's dif.py (see ../shared/reference/difpy-4.2.1.md). What is reproduced, and how:
 

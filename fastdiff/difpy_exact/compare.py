@@ -17,11 +17,11 @@ from types import ModuleType
 
 import numpy as np
 
-from ..batch import Batch
-from ..options import CompareOptions
-from ..pairing import Dims, allowed_each, allowed_pairs, shape_key
-from ..pairs import COMPUTED, Pairs
-from ..userfn import DiffFunction
+from fastdiff.compare.pairing import Dims, allowed_each, allowed_pairs, shape_key
+from fastdiff.compare.pairs import COMPUTED, Pairs
+from fastdiff.core.options import CompareOptions
+from fastdiff.core.userfn import DiffFunction
+from fastdiff.thumbnails.batch import Batch
 
 UNIT_BATCH = 16384  # (pair, rotation) units gathered at once (x slice width bytes)
 FIRST_SLICE, MAX_SLICE = 256, 4096  # fewest values summed before the first pruning, and the widest slice
@@ -121,7 +121,7 @@ def compare_blocks(
 ) -> Pairs:
     """difPy's matches among the pairs of a x b (key_a < key_b; the image with the higher key is rotated).
 
-    The signature is `fastdiff.compare.compare_blocks`'s; difPy's metric runs on the CPU (xp is not used) and
+    The signature is `fastdiff.compare.blocks.compare_blocks`'s; difPy's metric runs on the CPU (xp is not used) and
     replaces any user difference (the config refuses diff functions in this mode).
 
     Raises

@@ -5,9 +5,9 @@ from __future__ import annotations
 import glob
 import os
 
-from ..config import DEFAULT_EXTENSIONS
-from ..options import IndexOptions
-from ..records import IndexedFile, RejectedFile, Scan, Section
+from fastdiff.core.config import DEFAULT_EXTENSIONS
+from fastdiff.core.options import IndexOptions
+from fastdiff.core.records import IndexedFile, RejectedFile, Scan, Section
 
 DIFPY_EXTENSIONS = frozenset(DEFAULT_EXTENSIONS) - {"bmp"}  # dif.py L163
 UNSUPPORTED = "Unsupported file type"

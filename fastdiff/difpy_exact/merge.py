@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..db import writer
-from ..db.build import MergeInputs, file_rows, new_database
-from ..difpy_outputs import LOWER_QUALITY, RESULTS, STATS, stats_record, write_json
-from ..options import MergeOptions
-from ..pairs import COMPUTED, load_pairs_in_order
-from ..special_files import open_regular
-from .index import UNSUPPORTED
+from fastdiff._shared.special_files import open_regular
+from fastdiff.compare.pairs import COMPUTED, load_pairs_in_order
+from fastdiff.core.options import MergeOptions
+from fastdiff.difpy_exact.index import UNSUPPORTED
+from fastdiff.merge.db import writer
+from fastdiff.merge.db.build import MergeInputs, file_rows, new_database
+from fastdiff.merge.difpy_outputs import LOWER_QUALITY, RESULTS, STATS, stats_record, write_json
 
 
 def sort_by_size(paths: list[str], base_dir: str | None) -> list[str]:

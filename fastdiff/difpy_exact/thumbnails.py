@@ -10,11 +10,11 @@ from collections.abc import Callable, Iterator
 import numpy as np
 from PIL import Image
 
-from .. import thumbnails
-from ..batch import Batch
-from ..options import ThumbnailOptions
-from ..records import IndexedFile
-from ..special_files import NotRegularFile, open_regular
+from fastdiff._shared.special_files import NotRegularFile, open_regular
+from fastdiff.core.options import ThumbnailOptions
+from fastdiff.core.records import IndexedFile
+from fastdiff.thumbnails import build
+from fastdiff.thumbnails.batch import Batch
 
 UNIDENTIFIED = "UnidentifiedImageError: file could not be identified as image."
 NOT_REGULAR = "OSError: file is not a regular file ({kind})."  # difPy would block on it; worded like UNIDENTIFIED
@@ -71,6 +71,6 @@ def build_batch(
     """The thumbnail batch of a shard as difPy builds its tensors (paths relative to options.base_dir), with
     Pillow's warnings as errors for the duration (difpy_warnings)."""
     with difpy_warnings():
-        return thumbnails.build_batch(
+        return build.build_batch(
             files, options, threads, hash_fn, lambda f: thumbnail(f.path, options.px_size, options.base_dir)
         )

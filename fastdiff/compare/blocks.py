@@ -1,0 +1,250 @@
+"""Compare stage (default mode): all pairs of two blocks of thumbnails at or below the MSE threshold."""
+
+from __future__ import annotations
+
+import logging
+import time
+from types import ModuleType
+
+import numpy as np
+
+from fastdiff.compare import hash_join, kernel, prune
+from fastdiff.compare.pairing import Dims, allowed_each, compatible_pairs, ordered_pairs, pair_ranks, shape_key
+from fastdiff.compare.pairs import COMPUTED, HASH_MATCH, SIZE_MISMATCH, Pairs
+from fastdiff.core.options import CompareOptions
+from fastdiff.core.symmetry import INVERSE, symmetries
+from fastdiff.core.userfn import DiffFunction, load_diff_fn, load_function
+from fastdiff.thumbnails.batch import Batch
+
+log = logging.getLogger(__name__)
+
+CACHE_BYTES = 512 * 2**20  # prepared tiles kept in host memory by one compare job (fastdiff.run.resources)
+DEVICE_CACHE_BYTES = 24 * 2**30  # ... and in GPU memory
+
+
+def user_difference(opts: CompareOptions, on_gpu: bool) -> DiffFunction | None:
+    """The configured user difference for the device, imported without probing it again (the config's validation
+    found out whether cpu_diff is vectorised; a gpu_diff says so in its `vectorised` attribute)."""
+    if on_gpu and opts.gpu_diff:
+        return load_diff_fn(opts.gpu_diff, probe=False)
+    return DiffFunction(load_function(opts.cpu_diff), opts.diff_vectorised) if opts.cpu_diff else None
+
+
+def compare_device(opts: CompareOptions) -> str:
+    """The device a compare job runs on: a CPU-only user difference (cpu_diff without gpu_diff) keeps it on the
+    CPU; otherwise the configured device."""
+    return "cpu" if opts.cpu_diff and not opts.gpu_diff else opts.device
+
+
+def _prunes(opts: CompareOptions, a: Batch, b: Batch, diff: DiffFunction | None) -> bool:
+    """Whether the pruned compare applies: the MSE kernel (no user difference) and a finite threshold."""
+    return opts.prune and diff is None and np.isfinite(opts.threshold) and len(a.keys) > 0 and len(b.keys) > 0
+
+
+def _order(block: Batch, opts: CompareOptions, sums: np.ndarray | None) -> np.ndarray:
+    """The order of the images in the tiles: by shape (compatible images together), then by sum when pruning."""
+    key = shape_key(block, opts)
+    return np.argsort(key, kind="stable") if sums is None else np.lexsort((sums, key))
+
+
+def _equal_pairs(
+    a: Batch,
+    b: Batch,
+    rank_a: np.ndarray,
+    rank_b: np.ndarray,
+    opts: CompareOptions,
+    same_block: bool,
+    pruner: prune.Pruner,
+    found: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """The pairs at threshold 0 (fastdiff.compare.hash_join): allowed, not already hash matches (`found`), with the
+    exact rotation (kernel.exact_sse's tie rules) as a row of compare_blocks' results."""
+    ia, ib = hash_join.equal_pairs(a.thumbs, b.thumbs, symmetries(opts.rotate, opts.mirror))
+    ok = allowed_each(np, Dims.of(np, a, rank_a), ia, Dims.of(np, b, rank_b), ib, opts, same_block)
+    for ha, hb, _mse, _rot, kind in found:
+        if kind == HASH_MATCH:
+            ok &= ~np.isin(ia * len(b.keys) + ib, ha * len(b.keys) + hb)
+    ia, ib = ia[ok], ib[ok]
+    reverse = None if same_block or opts.two_partitions else pruner.xp.asarray(rank_a[ia] > rank_b[ib])
+    sse, rot = (_host(v) for v in pruner.exact(pruner.xp.asarray(ia), pruner.xp.asarray(ib), reverse))
+    return ia, ib, sse.astype(np.float64) / pruner.d, rot, COMPUTED
+
+
+def _hash_matches(
+    a: Batch, b: Batch, dims_a: Dims, dims_b: Dims, opts: CompareOptions, same_block: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs (i, j) whose rotation hashes intersect, restricted to allowed pairs."""
+    by_hash: dict[str, list[int]] = {}
+    for i, row in enumerate(a.hashes):
+        for h in set(row) - {""}:
+            by_hash.setdefault(h, []).append(i)
+    found: set[tuple[int, int]] = set()
+    for j, row in enumerate(b.hashes):
+        for h in set(row) - {""}:
+            found.update((i, j) for i in by_hash.get(h, ()))
+    if not found:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    ia, ib = (np.asarray(v, dtype=np.int64) for v in zip(*sorted(found)))
+    ok = allowed_each(np, dims_a, ia, dims_b, ib, opts, same_block)
+    return ia[ok], ib[ok]
+
+
+def compare_blocks(
+    a: Batch,
+    b: Batch,
+    opts: CompareOptions,
+    same_block: bool,
+    xp: ModuleType = np,
+    diff: DiffFunction | None = None,
+) -> Pairs:
+    """Every allowed pair of two blocks with MSE <= threshold, in the index order
+    (`fastdiff.compare.pairing.pair_ranks`).
+
+    Images are sorted by shape (with same_dim / match_aspect_by) and processed in tiles of tile_size x tile_size,
+    so a tile without any allowed pair is never multiplied and memory is bounded by the tile, not the block
+    (`fastdiff.run.resources.compare_mem_mb`). With xp = cupy both blocks are copied to the device once and stay
+    there; only matches come back.
+
+    Parameters
+    ----------
+    a, b : Batch
+        The two blocks (thumbnails uint8 (n, px, px, 3)); `b is a` (and same_block) for a block against itself.
+    opts : CompareOptions
+    same_block : bool
+        a and b are the same block: each pair is compared once.
+    xp : module
+        numpy, or cupy (`fastdiff.core.device.array_module`).
+    diff : DiffFunction, optional
+        A user difference replacing the MSE kernel (`fastdiff.core.userfn`).
+
+    Returns
+    -------
+    Pairs
+        mse is exact: it equals the float64 brute-force value bit for bit (`fastdiff.compare.kernel`).
+    """
+    started = time.time()
+    found: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]] = []  # (ia, ib, mse, rotation, kind)
+    rotations = symmetries(opts.rotate, opts.mirror)  # the codes of the symmetries (transform)
+    thumbs_a = xp.asarray(a.thumbs)
+    thumbs_b = thumbs_a if b is a else xp.asarray(b.thumbs)
+    # pruned compare: images sorted by (shape, sum), so that the band of each image is a few tiles
+    # (the cell sums stored with the batches by the thumbnail stage, `fastdiff.compare.prune.image_cells`)
+    pruner = (
+        prune.Pruner(xp, thumbs_a, thumbs_b, opts.threshold, rotations, a.cells, b.cells)
+        if _prunes(opts, a, b, diff)
+        else None
+    )
+    order_a = _order(a, opts, None if pruner is None else pruner.sums_a)
+    order_b = _order(b, opts, None if pruner is None else pruner.sums_b)
+    rank_a, rank_b = pair_ranks(a, b, same_block, opts.two_partitions)
+    t = opts.tile(on_gpu=xp is not np)
+    # a block with itself and the MSE kernel: each pair once by position, tiles ta <= tb and i < j inside a diagonal
+    # tile, whatever the path order (the rotation is then seen from the image first in path order, `reverse`, and
+    # the keys are put in path order at the end); a user difference keeps the pairs in path order (i before j)
+    by_position = same_block and diff is None
+    if opts.skip_matching_hash:
+        ha, hb = _hash_matches(a, b, Dims.of(np, a, rank_a), Dims.of(np, b, rank_b), opts, same_block)
+        found.append((ha, hb, np.zeros(len(ha)), np.full(len(ha), -1, np.int8), HASH_MATCH))
+        # tile coordinates of the hash matches, to take them out of the products
+        pos_a, pos_b = np.argsort(order_a)[ha], np.argsort(order_b)[hb]
+        if by_position:
+            pos_a, pos_b = np.minimum(pos_a, pos_b), np.maximum(pos_a, pos_b)
+        hash_tile = (pos_a // t, pos_b // t)
+        hash_local = (pos_a % t, pos_b % t)
+    dims_a = Dims.of(xp, a, rank_a)
+    dims_b = dims_a if b is a else Dims.of(xp, b, rank_b)
+    zero = pruner is not None and opts.threshold == 0  # threshold 0: equal thumbnails, a hash join (no products)
+    if zero:
+        found.append(_equal_pairs(a, b, rank_a, rank_b, opts, same_block, pruner, found))
+    # prepared tiles of `a` are reused for every tile of `b` while they fit in the cache
+    cache_bytes = CACHE_BYTES if xp is np else DEVICE_CACHE_BYTES
+    cache_a: dict[int, kernel.Side] | None = {} if a.thumbs[0:1].nbytes * 5 * len(order_a) <= cache_bytes else None
+    n_tiles = -(-len(order_a) // t) * -(-len(order_b) // t)
+    done = 0
+    for tb in range(0, len(order_b) if not zero or opts.keep_non_matching_aspects else 0, t):
+        ib = order_b[tb : tb + t]
+        ib_dev = xp.asarray(ib)
+        side_b = None
+        for ta in range(0, tb + 1 if by_position else len(order_a), t):
+            ia = order_a[ta : ta + t]
+            done += 1
+            if pruner is not None and not opts.keep_non_matching_aspects and pruner.outside_band(ia, ib):
+                continue
+            ia_dev = xp.asarray(ia)
+            if by_position:
+                ordered = xp.ones((len(ia), len(ib)), bool)
+                ordered = xp.triu(ordered, 1) if ta == tb else ordered
+            else:
+                ordered = ordered_pairs(xp, dims_a, ia_dev, dims_b, ib_dev, same_block)
+            compatible = compatible_pairs(xp, dims_a, ia_dev, dims_b, ib_dev, opts)
+            if opts.keep_non_matching_aspects:
+                ri, rj = (_host(v) for v in xp.nonzero(ordered & ~compatible))
+                found.append((ia[ri], ib[rj], np.full(len(ri), -1.0), np.full(len(ri), -1, np.int8), SIZE_MISMATCH))
+            mask = ordered & compatible
+            if opts.skip_matching_hash:
+                here = (hash_tile[0] == ta // t) & (hash_tile[1] == tb // t)
+                mask[xp.asarray(hash_local[0][here]), xp.asarray(hash_local[1][here])] = False
+            if zero or not bool(mask.any()):
+                continue
+            # pairs whose image of b comes first in the index order: their rotation is taken from b's side
+            # (never across partitions A and B, where pair_ranks puts all of a first, nor in path order inside a block)
+            reverse = (
+                None
+                if (same_block and not by_position) or opts.two_partitions
+                else dims_a.rank[ia_dev][:, None] > dims_b.rank[ib_dev][None, :]
+            )
+            if diff is not None:
+                ri, rj, mse, rot = (
+                    _host(v) for v in diff.tile(xp, thumbs_a[ia_dev], thumbs_b[ib_dev], mask, opts.threshold, rotations)
+                )
+                if reverse is not None:  # the symmetry seen from b's side (its inverse)
+                    rot = np.where(_host(reverse)[ri, rj], np.asarray(INVERSE, np.int8)[rot], rot)
+                found.append((ia[ri], ib[rj], mse, rot, COMPUTED))
+                continue
+            if pruner is not None:  # few pairs left by the bounds: computed exactly; many: through the filter below
+                mask, exact = pruner.tile(ia_dev, ib_dev, mask, reverse)
+                if exact is not None:
+                    found.append((ia[exact[0]], ib[exact[1]], exact[2], exact[3], COMPUTED))
+                    continue
+            if side_b is None:
+                side_b = kernel.prepare(xp, thumbs_b[ib_dev], rotations)
+            side_a = cache_a.get(ta) if cache_a is not None else None
+            if side_a is None:
+                side_a = kernel.prepare(xp, thumbs_a[ia_dev], 1)
+                if cache_a is not None:
+                    cache_a[ta] = side_a
+            ri, rj, mse, rot = (
+                _host(v)
+                for v in kernel.compare_tile(
+                    xp, side_a, side_b, mask, opts.threshold, reverse, symmetric=same_block and ta == tb
+                )
+            )
+            found.append((ia[ri], ib[rj], mse, rot, COMPUTED))
+            log.info("tile %d/%d: %d matching pairs", done, n_tiles, len(ri))
+    if pruner is not None:
+        total = len(a.keys) * (len(a.keys) - 1) // 2 if same_block else len(a.keys) * len(b.keys)
+        log.info("%s", pruner.counts.line(total, sum(len(f[0]) for f in found if f[4] == COMPUTED)))
+    ia = np.concatenate([f[0] for f in found]).astype(np.int64) if found else np.zeros(0, np.int64)
+    ib = np.concatenate([f[1] for f in found]).astype(np.int64) if found else np.zeros(0, np.int64)
+    flipped = rank_a[ia] > rank_b[ib]
+    key_a, key_b = np.where(flipped, b.keys[ib], a.keys[ia]), np.where(flipped, a.keys[ia], b.keys[ib])
+    order = np.lexsort((key_b, key_a))
+
+    def column(i: int, dtype: type) -> np.ndarray:
+        return np.concatenate([f[i] for f in found]).astype(dtype)[order] if found else np.zeros(0, dtype)
+
+    kinds = np.concatenate([np.full(len(f[0]), f[4], np.int8) for f in found]) if found else np.zeros(0, np.int8)
+    return Pairs(
+        key_a=key_a[order],
+        key_b=key_b[order],
+        mse=column(2, np.float64),
+        rotation=column(3, np.int8),
+        kind=kinds[order],
+        started=started,
+        finished=time.time(),
+    )
+
+
+def _host(array: object) -> np.ndarray:
+    """A device array as a numpy array (no copy for numpy input)."""
+    return array.get() if hasattr(array, "get") else np.asarray(array)

@@ -1,0 +1,102 @@
+"""The on-disk format of a compare job's output: the matching pairs of one block pair, as .npz."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from fastdiff._shared.atomic import atomic_path
+
+# dif_table.success codes, Fast-Diff-Py's meaning: computed, found by equal thumbnail hashes, skipped by a size rule
+COMPUTED, HASH_MATCH, SIZE_MISMATCH = 1, 2, 3
+
+
+@dataclass
+class Pairs:
+    """Matching pairs (a, b), a before b in the index order (`fastdiff.compare.pairing.pair_ranks`), sorted by
+    (key_a, key_b).
+
+    Attributes
+    ----------
+    key_a, key_b : arrays of int64, shape (n,)
+        Layout keys as a compare job writes them; index keys after `load_pairs_in_order`.
+    mse : array of float64, shape (n,)
+        Mean squared error over px*px*3 values on the 0-255 scale, minimum over the rotations; 0 for hash matches,
+        -1 for SIZE_MISMATCH.
+    rotation : array of int8, shape (n,)
+        The first k such that mse = MSE(a, rot90(b, k)); -1 for hash matches and size mismatches.
+    kind : array of int8, shape (n,)
+        COMPUTED, HASH_MATCH or SIZE_MISMATCH.
+    started, finished : float
+        Seconds since the epoch: when the compare job started and finished (difPy's stats).
+    """
+
+    key_a: np.ndarray
+    key_b: np.ndarray
+    mse: np.ndarray
+    rotation: np.ndarray
+    kind: np.ndarray
+    started: float = 0.0
+    finished: float = 0.0
+
+    def __len__(self) -> int:
+        return len(self.key_a)
+
+
+def save_pairs(pairs: Pairs, path: str | os.PathLike[str]) -> None:
+    """Write a block pair's matching pairs as .npz, atomically."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(
+            fh,
+            key_a=pairs.key_a,
+            key_b=pairs.key_b,
+            mse=pairs.mse,
+            rotation=pairs.rotation,
+            kind=pairs.kind,
+            timing=np.asarray([pairs.started, pairs.finished]),
+        )
+
+
+def load_pairs(path: str | os.PathLike[str]) -> Pairs:
+    """Read what save_pairs wrote."""
+    with np.load(path, allow_pickle=False) as z:
+        timing = z["timing"]
+        return Pairs(
+            key_a=z["key_a"],
+            key_b=z["key_b"],
+            mse=z["mse"],
+            rotation=z["rotation"],
+            kind=z["kind"],
+            started=float(timing[0]),
+            finished=float(timing[1]),
+        )
+
+
+def load_pairs_in_order(path: str | os.PathLike[str], order: np.ndarray) -> Pairs:
+    """A block output with the layout's keys replaced by this run's index order (each pair stays first < second).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A compare job's output.
+    order : array of int64
+        The index's order.npy: layout key -> index key, -1 for keys no longer used.
+
+    Returns
+    -------
+    Pairs
+        With index keys, key_a < key_b, in the file's order (not necessarily sorted by the new keys; the merge
+        sorts every pair into dif_table).
+
+    Raises
+    ------
+    RuntimeError
+        If a pair is not in index order or names a file no longer indexed (a stale output).
+    """
+    p = load_pairs(path)
+    p.key_a, p.key_b = order[p.key_a], order[p.key_b]
+    if len(p) and not ((p.key_a >= 0) & (p.key_a < p.key_b)).all():
+        raise RuntimeError(f"{path}: a pair is not in index order or names a file that is no longer indexed")
+    return p

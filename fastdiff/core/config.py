@@ -1,0 +1,289 @@
+"""The one configuration model of fastdiff, validated before any rule runs."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+
+from fastdiff.core import userfn
+
+# difPy 4.2.1's allowed extensions (dif.py L163) plus bmp, which OpenCV and Pillow both read.
+DEFAULT_EXTENSIONS: tuple[str, ...] = (
+    "apng",
+    "bw",
+    "cdf",
+    "cur",
+    "dcx",
+    "dds",
+    "dib",
+    "emf",
+    "eps",
+    "fli",
+    "flc",
+    "fpx",
+    "ftex",
+    "fits",
+    "gd",
+    "gd2",
+    "gif",
+    "gbr",
+    "icb",
+    "icns",
+    "iim",
+    "ico",
+    "im",
+    "imt",
+    "j2k",
+    "jfif",
+    "jfi",
+    "jif",
+    "jp2",
+    "jpe",
+    "jpeg",
+    "jpg",
+    "jpm",
+    "jpf",
+    "jpx",
+    "mic",
+    "mpo",
+    "msp",
+    "nc",
+    "pbm",
+    "pcd",
+    "pcx",
+    "pgm",
+    "png",
+    "ppm",
+    "psd",
+    "pixar",
+    "ras",
+    "rgb",
+    "rgba",
+    "sgi",
+    "spi",
+    "spider",
+    "sun",
+    "tga",
+    "tif",
+    "tiff",
+    "vda",
+    "vst",
+    "wal",
+    "webp",
+    "xbm",
+    "xpm",
+    "bmp",
+)
+NAMED_THRESHOLDS: dict[str, int] = {"duplicates": 0, "similar": 5}
+
+
+class ConfigError(ValueError):
+    """A configuration key has a bad value; the message names the key."""
+
+
+def _check_environment(info: ValidationInfo) -> bool:
+    """Whether validation looks outside the mapping (folders, user functions): see load_config."""
+    return (info.context or {}).get("check_environment", True)
+
+
+class Config(BaseModel):
+    """Every option of a fastdiff run. Unknown keys are rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # --- semantics: 'difpy' reproduces difPy 4.2.1 exactly (fastdiff/difpy/exact.py); declared first because
+    # the part_a check depends on them
+    compat: Literal["default", "difpy"] = "default"
+    base_dir: str | None = None  # compat difpy: relative part_a paths are resolved here and reported as given
+    # --- what to scan (index stage)
+    part_a: list[str] = Field(min_length=1, description="directories of partition A")
+    part_b: list[str] = Field(default_factory=list, description="directories of partition B (A x B only)")
+    prefer: list[str] = Field(
+        default_factory=list, description="folders whose copies are kept when quality ties (fastdiff.merge.keeper)"
+    )
+    recursive: bool = True
+    in_folder: bool = False
+    ignore_names: list[str] = Field(default_factory=list)
+    ignore_paths: list[str] = Field(default_factory=list)
+    limit_extensions: bool = True
+    allowed_extensions: list[str] = Field(default_factory=lambda: list(DEFAULT_EXTENSIONS))
+    shard_size: int = Field(2500, ge=1)
+    block_size: int | Literal["auto"] = "auto"
+    max_compare_jobs: int = Field(2000, ge=1)
+    # --- thumbnails stage
+    px_size: int = Field(50, ge=10, le=5000)
+    shift_amount: int = Field(0, ge=-7, le=7)
+    max_pixels: int = Field(89_478_485, ge=1)
+    threads: int = Field(2, ge=1)
+    fast_jpeg: bool = False  # JPEGs decoded at 1/2-1/8 scale: faster, but no longer equal to a lossless copy
+    alpha_background: tuple[int, int, int] = (255, 255, 255)  # 'white', 'black' or [r, g, b] under transparency
+    grayscale: bool = False  # thumbnails of the BT.601 luma (OpenCV's RGB2GRAY) in all 3 channels: grey copies match
+    # --- compare stage
+    threshold: float | Literal["duplicates", "similar"] = "duplicates"
+    rotate: bool = True
+    # also the mirrored images: the minimum over the 8 symmetries (fastdiff.compare.kernel.transform)
+    mirror: bool = False
+    same_dim: bool = True
+    match_aspect_by: float | None = None
+    skip_matching_hash: bool = False
+    keep_non_matching_aspects: bool = False
+    tile_size: int | Literal["auto"] = "auto"
+    prune: bool = True  # exact pruning by lower bounds (fastdiff.compare.prune); false: brute force, the reference
+    device: Literal["cpu", "gpu", "auto"] = "auto"
+    do_compare: bool = True  # false: hash-only mode, pairs are equal thumbnail hashes, no compare job runs
+    # --- user functions (dotted import paths), checked on a tiny sample before any job runs
+    hash_fn: str | None = None
+    cpu_diff: str | None = None
+    gpu_diff: str | None = None
+    # --- outputs
+    output_dir: str = "results"
+    report: bool = False  # also write the HTML report of the groups into output_dir/report
+    report_page_size: int = Field(50, ge=1)  # groups per report page
+
+    @field_validator("part_a", "part_b")
+    @classmethod
+    def _directories_exist(cls, dirs: list[str], info: ValidationInfo) -> list[str]:
+        if not _check_environment(info):
+            return dirs
+        if info.data.get("compat") == "difpy":  # difPy's arguments: files or directories, exact strings unique
+            base = info.data.get("base_dir") or ""
+            missing = [d for d in dirs if not os.path.exists(os.path.join(base, d))]
+            if missing or len(set(dirs)) != len(dirs):
+                raise ValueError(f"does not exist: {missing[0]!r}" if missing else "the same path is given twice")
+            return dirs
+        for d in dirs:
+            if not os.path.isdir(d):
+                raise ValueError(f"not a directory: {d!r}")
+        if len(set(map(os.path.realpath, dirs))) != len(dirs):
+            raise ValueError("the same directory is given twice")
+        return dirs
+
+    @field_validator("prefer")
+    @classmethod
+    def _preferred_folders(cls, dirs: list[str], info: ValidationInfo) -> list[str]:
+        if _check_environment(info):
+            missing = [d for d in dirs if not os.path.isdir(d)]
+            if missing:
+                raise ValueError(f"not a directory: {missing[0]!r}")
+        if len(set(map(os.path.abspath, dirs))) != len(dirs):
+            raise ValueError("the same folder is given twice")
+        return dirs
+
+    @field_validator("hash_fn")
+    @classmethod
+    def _hash_function(cls, path: str | None, info: ValidationInfo) -> str | None:
+        if path is not None and _check_environment(info):
+            userfn.load_hash_fn(path)
+        return path
+
+    @field_validator("cpu_diff", "gpu_diff")
+    @classmethod
+    def _diff_function(cls, path: str | None, info: ValidationInfo) -> str | None:
+        if path is not None and _check_environment(info):
+            userfn.load_diff_fn(path, probe=info.field_name == "cpu_diff")
+        return path
+
+    @field_validator("allowed_extensions")
+    @classmethod
+    def _normalise_extensions(cls, exts: list[str]) -> list[str]:
+        return sorted({e.lower().lstrip(".") for e in exts})
+
+    @field_validator("alpha_background", mode="before")
+    @classmethod
+    def _background_colour(cls, value: Any) -> tuple[int, int, int]:
+        named = {"white": (255, 255, 255), "black": (0, 0, 0)}
+        if isinstance(value, str) and value.lower() in named:
+            return named[value.lower()]
+        if (
+            isinstance(value, (list, tuple))
+            and len(value) == 3
+            and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in value)
+        ):
+            return tuple(value)
+        raise ValueError("must be 'white', 'black' or [r, g, b] with three integers 0-255")
+
+    @field_validator("threshold")
+    @classmethod
+    def _non_negative(cls, value: float | str) -> float | str:
+        if isinstance(value, float) and not value >= 0:
+            raise ValueError("must be 'duplicates', 'similar' or a number >= 0")
+        return value
+
+    @field_validator("block_size")
+    @classmethod
+    def _positive_block(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("must be 'auto' or an integer >= 1")
+        return value
+
+    @field_validator("match_aspect_by")
+    @classmethod
+    def _aspect_factor(cls, value: float | None) -> float | None:
+        if value is not None and value != 0 and value < 1:
+            raise ValueError("must be empty, 0 (same size or transposed) or a factor >= 1")
+        return value
+
+    @model_validator(mode="after")
+    def _partition_modes(self) -> Config:
+        if self.in_folder and self.part_b:
+            raise ValueError("in_folder compares inside each folder of part_a; it cannot be combined with part_b")
+        if self.compat == "difpy" and self.prefer:
+            raise ValueError("compat 'difpy' keeps difPy's keeper rule: prefer is not allowed")
+        if self.compat == "difpy" and (self.part_b or not self.do_compare):
+            raise ValueError("compat 'difpy' compares all pairs of part_a: part_b and do_compare false are not allowed")
+        if self.compat == "difpy" and (self.cpu_diff or self.gpu_diff):
+            raise ValueError("compat 'difpy' uses difPy's own metric: cpu_diff and gpu_diff are not allowed")
+        if self.compat == "difpy" and (self.mirror or self.grayscale):
+            raise ValueError(
+                "compat 'difpy' reproduces difPy, which has neither mirrored nor greyscale matching: mirror and "
+                "grayscale must be false (use the default mode)"
+            )
+        return self
+
+    @property
+    def threshold_value(self) -> float:
+        """The MSE threshold as a number: 'duplicates' is 0 and 'similar' is 5."""
+        return self.threshold_number(self.threshold)
+
+    @staticmethod
+    def threshold_number(threshold: float | str) -> float:
+        """A threshold value ('duplicates', 'similar' or a number) as a number (NAMED_THRESHOLDS)."""
+        return float(NAMED_THRESHOLDS[threshold]) if isinstance(threshold, str) else float(threshold)
+
+
+def load_config(raw: dict[str, Any], check_environment: bool = True) -> Config:
+    """Validate a raw config mapping.
+
+    Parameters
+    ----------
+    raw : dict
+        The config as YAML or Snakemake give it.
+    check_environment : bool
+        Also check what lies outside the mapping: the input folders exist and the user functions import and behave
+        on a tiny sample. False where that was already done for this very mapping (`fastdiff.run.runner`).
+
+    Returns
+    -------
+    Config
+
+    Raises
+    ------
+    ConfigError
+        Naming every bad key with its value.
+    """
+    try:
+        return Config.model_validate(raw, context={"check_environment": check_environment})
+    except ValidationError as err:
+        lines = []
+        for e in err.errors():
+            key = ".".join(str(p) for p in e["loc"]) or "config"
+            if e["type"] == "extra_forbidden":
+                close = difflib.get_close_matches(key, list(Config.model_fields), n=1)
+                lines.append(f"unknown config key '{key}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+                continue
+            got = f" (got {e['input']!r})" if "input" in e and not isinstance(e["input"], dict) else ""
+            lines.append(f"config key '{key}': {e['msg']}{got}")
+        raise ConfigError("invalid fastdiff configuration:\n  " + "\n  ".join(lines)) from None

@@ -1,0 +1,256 @@
+"""Index stage: scan the partitions in a deterministic order, then lay the files out in shards and compare blocks
+(fastdiff.index.layout, which keeps the layout of earlier runs)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import stat
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from fastdiff._shared.atomic import atomic_directory, atomic_open
+from fastdiff._shared.special_files import kind_of
+from fastdiff.core.options import IndexOptions
+from fastdiff.core.records import IndexedFile, RejectedFile, Scan, Section
+from fastdiff.index import layout
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+REJECTED = "rejected.json"
+ORDER = "order.npy"
+
+
+class OverlapError(ValueError):
+    """Every file of part_a is also in part_b: nothing would be compared."""
+
+
+def _is_hidden(name: str) -> bool:
+    return name.startswith(".")
+
+
+def _under(path: str, prefixes: list[str]) -> bool:
+    return any(path == p or path.startswith(p.rstrip(os.sep) + os.sep) for p in prefixes)
+
+
+def _extension(name: str) -> str | None:
+    return name.rsplit(".", 1)[-1].lower() if "." in name else None
+
+
+def _walk(
+    root: str, recursive: bool, ignore_names: set[str], ignore_paths: list[str], visited: set[tuple[int, int]]
+) -> list[tuple[str, os.stat_result | OSError]]:
+    """All non-hidden file entries below root (sorted), each with its stat result or the error from stat."""
+    found: list[tuple[str, os.stat_result | OSError]] = []
+    stack = [root]
+    while stack:
+        directory = stack.pop()
+        try:
+            st = os.stat(directory)
+            if (st.st_dev, st.st_ino) in visited:
+                log.warning("skipping %r: directory already scanned (symlink cycle or alias)", directory)
+                continue
+            visited.add((st.st_dev, st.st_ino))
+            with os.scandir(directory) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as err:
+            found.append((directory, err))
+            continue
+        subdirs = []
+        for entry in entries:
+            if _is_hidden(entry.name) or entry.name in ignore_names:
+                continue
+            path = entry.path
+            if ignore_paths and _under(os.path.abspath(path), ignore_paths):
+                continue
+            try:
+                st = entry.stat()  # follows symlinks: a loop or a broken link raises here
+            except OSError as err:
+                found.append((path, err))
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                if recursive:
+                    subdirs.append(path)
+            else:
+                found.append((path, st))
+        stack.extend(reversed(subdirs))
+    return found
+
+
+def scan(config: IndexOptions) -> Scan:
+    """Scan the configured partitions into a deterministic, sorted list of files to decode.
+
+    Parameters
+    ----------
+    config : IndexOptions
+
+    Returns
+    -------
+    Scan
+        Files in index order (partition A, then B; sorted paths in each section), the rejected entries and the
+        sections. A file reached twice (nested folders, symlinks, bind mounts: the same st_dev and st_ino) is
+        indexed once, and a file in both partitions as partition B's (`Scan.shared` counts them); a path listed
+        twice is one entry.
+
+    Raises
+    ------
+    OverlapError
+        If part_b is set and every file of part_a is also in part_b.
+    """
+    ignore_names = set(config.ignore_names)
+    ignore_paths = [os.path.abspath(p) for p in config.ignore_paths]
+    allowed = set(config.allowed_extensions)
+    all_dirs = config.part_a + config.part_b
+    sections: list[Section] = []
+    per_section: list[list[tuple[str, os.stat_result | OSError, int]]] = []
+    for part, dirs in ((0, config.part_a), (1, config.part_b)):
+        ordered = sorted(dirs)
+        groups = [[d] for d in ordered] if config.in_folder else ([ordered] if ordered else [])
+        for group in groups:
+            sections.append(Section(id=len(sections), part=part, folder=group[0] if config.in_folder else ""))
+            entries: list[tuple[str, os.stat_result | OSError, int]] = []
+            visited: set[tuple[int, int]] = set()
+            for root in group:
+                dir_index = all_dirs.index(root, len(config.part_a) if part else 0)
+                entries += [
+                    (p, st, dir_index) for p, st in _walk(root, config.recursive, ignore_names, ignore_paths, visited)
+                ]
+            per_section.append(sorted(entries, key=lambda e: e[0]))
+
+    # Partition B is the reference: its sections claim files first, so a file in both partitions (B nested in A, the
+    # same folder twice, a symlink or bind mount) is compared as B only. A path listed twice is one entry.
+    kept: dict[int, list[tuple[str, os.stat_result]]] = {}
+    refused: dict[int, list[RejectedFile]] = {}
+    seen: dict[tuple[int, int], tuple[str, int]] = {}  # (st_dev, st_ino) -> (path, part) of the file indexed
+    listed: set[str] = set()
+    shared = 0
+    for i in sorted(range(len(sections)), key=lambda i: -sections[i].part):
+        section, kept[i], refused[i] = sections[i], [], []
+        for path, st, dir_index in per_section[i]:
+            if path in listed:
+                shared += section.part == 0 and bool(config.part_b)
+                continue
+            listed.add(path)
+            if isinstance(st, OSError):
+                refused[i].append(RejectedFile(path, section.part, st.strerror or str(st), "unreadable", dir_index))
+            elif not stat.S_ISREG(st.st_mode):
+                reason = f"not a regular file ({kind_of(st.st_mode)})"
+                refused[i].append(RejectedFile(path, section.part, reason, "unreadable", dir_index))
+            elif config.limit_extensions and _extension(os.path.basename(path)) not in allowed:
+                refused[i].append(
+                    RejectedFile(
+                        path, section.part, "Unsupported file type", "unsupported", dir_index, st.st_size, st.st_ctime
+                    )
+                )
+            elif (st.st_dev, st.st_ino) in seen:
+                first, part = seen[(st.st_dev, st.st_ino)]
+                shared += part != section.part
+                reason = f"same file as {first}"
+                refused[i].append(RejectedFile(path, section.part, reason, "alias", dir_index, st.st_size, st.st_ctime))
+            else:
+                seen[(st.st_dev, st.st_ino)] = (path, section.part)
+                kept[i].append((path, st, dir_index))
+
+    files: list[IndexedFile] = []
+    for section in sections:
+        for path, st, dir_index in kept[section.id]:
+            files.append(
+                IndexedFile(
+                    len(files), path, section.part, section.id, st.st_size, st.st_ctime, dir_index, st.st_mtime_ns
+                )
+            )
+        log.info("section %d: %d files indexed so far", section.id, len(files))
+    rejected = [r for section in sections for r in refused[section.id]]
+    if shared:
+        log.warning("%d files of part_a are also in part_b: they are compared as part_b (the reference) only", shared)
+        if not any(f.part == 0 for f in files):
+            raise OverlapError(
+                f"part_a and part_b overlap completely: all {shared} files of part_a are also in part_b, so no "
+                "A x B pair is left to compare; give part_a folders that hold files outside part_b"
+            )
+    return Scan(files, rejected, sections, shared)
+
+
+def write_index(
+    result: Scan, config: IndexOptions, out_dir: str | os.PathLike[str], layout_dir: str | os.PathLike[str]
+) -> dict:
+    """Update the layout kept in `layout_dir` with the files of a scan, and write `out_dir`/{manifest.json,
+    rejected.json, order.npy} atomically; return the manifest.
+
+    The manifest's "version" is a digest of the whole index. A marker file named after it is kept in `layout_dir`
+    (version_path) and only written when the index changed, so a rule that takes the marker as input (the merge)
+    runs again exactly when the index changed, although the index itself is written on every run.
+    """
+    plan, order = layout.update(layout.load(layout_dir, config), result.files, config)
+    layout.save(plan, layout_dir)
+    pairs = plan.pairs()
+    manifest = {
+        "n_files": len(result.files),
+        "n_rejected": len(result.rejected),
+        "n_shared": result.shared,
+        "sections": [asdict(s) for s in result.sections],
+        "shards": [{"name": s.name, "part": s.part, "section": s.section, "n": len(s.files)} for s in plan.shards],
+        "blocks": [{"name": b.name, "shards": list(b.shards)} for b in plan.blocks],
+        "pairs": [list(p) for p in pairs],
+    }
+    rejected = json.dumps([asdict(r) for r in result.rejected])
+    digest = hashlib.sha256(json.dumps(manifest).encode() + rejected.encode() + order.tobytes())
+    manifest["version"] = digest.hexdigest()[:16]
+    with atomic_directory(out_dir) as tmp:
+        (tmp / REJECTED).write_text(rejected)
+        np.save(tmp / ORDER, order)
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
+    _keep_version_marker(Path(layout_dir), manifest["version"])
+    log.info(
+        "indexed %d files (%d rejected) into %d shards, %d blocks, %d block pairs",
+        len(result.files),
+        len(result.rejected),
+        len(plan.shards),
+        len(plan.blocks),
+        len(pairs),
+    )
+    return manifest
+
+
+def version_path(layout_dir: str | os.PathLike[str], version: str) -> Path:
+    """The marker file of an index version (see write_index)."""
+    return Path(layout_dir) / f"index-{version}.version"
+
+
+def _keep_version_marker(layout_dir: Path, version: str) -> None:
+    """Create the marker of this version unless it exists (its time stamp must not change); remove older ones."""
+    marker = version_path(layout_dir, version)
+    if not marker.exists():
+        with atomic_open(marker, "w", encoding="ascii") as fh:
+            fh.write(version + "\n")
+    for old in layout_dir.glob("index-*.version"):
+        if old != marker:
+            old.unlink()
+
+
+def read_manifest(index_dir: str | os.PathLike[str]) -> dict:
+    """The manifest that write_index wrote: n_files, n_rejected, n_shared, sections, shards, blocks, pairs,
+    version."""
+    return json.loads((Path(index_dir) / MANIFEST).read_text())
+
+
+def read_rejected(index_dir: str | os.PathLike[str]) -> list[RejectedFile]:
+    """The rejected entries of the index, in index order (they follow the indexed files in the database)."""
+    return [RejectedFile(**r) for r in json.loads((Path(index_dir) / REJECTED).read_text())]
+
+
+def read_order(index_dir: str | os.PathLike[str]) -> np.ndarray:
+    """The map from layout keys to index keys.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 (number of layout keys,): `order[layout_key]` is the file's position in this run's index order (the
+        `directory.key` of the database), -1 for layout keys no longer used.
+    """
+    return np.load(Path(index_dir) / ORDER)

@@ -1,0 +1,83 @@
+"""Merge stage (default mode): all block outputs into the result database, then difPy's results / lower_quality /
+stats files from it."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from pathlib import Path
+
+from fastdiff._shared.atomic import atomic_open
+from fastdiff._shared.paths import from_bytes
+from fastdiff.core.options import MergeOptions
+from fastdiff.index.scan import read_manifest
+from fastdiff.merge.db import writer
+from fastdiff.merge.db.build import DATABASE, MergeInputs, file_rows, new_database, pair_rows
+from fastdiff.merge.difpy_outputs import LOWER_QUALITY, RESULTS, STATS, stats_record, write_json, write_results
+from fastdiff.merge.grouping import store_best_copy_groups
+
+log = logging.getLogger(__name__)
+
+OUTPUT_FILES = (DATABASE, RESULTS, LOWER_QUALITY, STATS)
+
+
+def merge(inputs: MergeInputs, out_dir: Path, options: MergeOptions) -> None:
+    """Write the four OUTPUT_FILES into out_dir, each atomically.
+
+    The outputs use index keys (this run's index order), so they are the same as those of a run from scratch.
+
+    Parameters
+    ----------
+    inputs : MergeInputs
+        The index folder, shard records, thumbnail batches and block outputs.
+    out_dir : Path
+        The run's OUT.
+    options : MergeOptions
+
+    Raises
+    ------
+    CorruptBatchError, RuntimeError
+        For a corrupt thumbnail batch or a stale block output (`fastdiff.merge.db.build`).
+    """
+    order = inputs.order
+    build: list[tuple[float, float]] = []
+    search: list[tuple[float, float]] = []
+    with new_database(out_dir) as con:
+        for rows, hashes in file_rows(inputs, order, build):
+            writer.insert_files(con, rows, hashes)
+        writer.insert_pairs(con, pair_rows(inputs.pair_paths, order, search))
+        writer.finish(con, options.run_config, options.prefer)
+        if not options.do_compare:
+            writer.insert_hash_pairs(
+                con,
+                bool(options.part_b),
+                options.in_folder,
+                options.same_dim or options.match_aspect_by == 0,
+                options.match_aspect_by or None,
+            )
+        n_groups = store_best_copy_groups(con)
+        with (
+            atomic_open(out_dir / RESULTS, "w", encoding="ascii") as results,
+            atomic_open(out_dir / LOWER_QUALITY, "w", encoding="ascii") as lower,
+        ):
+            n_lower = write_results(con, options, results, lower)
+        stats = _stats(con, options, build, search)
+        if options.part_b:  # not in difPy's stats: files of part_a compared as part_b only (fastdiff.index.scan)
+            stats["shared_with_part_b"] = read_manifest(inputs.index_dir)["n_shared"]
+        write_json(out_dir, STATS, stats)
+    log.info("%d groups, %d lower-quality copies written to %s", n_groups, n_lower, out_dir)
+
+
+def _stats(con: sqlite3.Connection, options: MergeOptions, build: list, search: list) -> dict[str, object]:
+    """difPy 4.2.1's stats of the run in the database."""
+    invalid = con.execute(
+        "SELECT path_bytes, error FROM directory WHERE error IS NOT NULL AND error NOT LIKE 'same file as %' "
+        "ORDER BY allowed DESC, key"
+    ).fetchall()
+    searched = con.execute("SELECT COUNT(*) FROM directory WHERE success = 1").fetchone()[0]
+    duplicates, similar = con.execute(
+        "SELECT COALESCE(SUM(dif = 0), 0), COALESCE(SUM(dif != 0), 0) FROM best_copy_group"
+    ).fetchone()
+    directory = options.part_a + options.part_b
+    logs = {from_bytes(raw): error for raw, error in invalid}
+    return stats_record(options, directory, searched, logs, duplicates, similar, build, search)

@@ -1,0 +1,207 @@
+"""Thumbnail batches on disk: one compressed .npz per index shard."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from fastdiff._shared.atomic import atomic_path
+from fastdiff.core.cells import image_cells, image_cuts
+
+log = logging.getLogger(__name__)
+
+# Every batch stores the sha-256 of its arrays: one over the metadata (all arrays but the pixels, read by the
+# merge) and one over the pixels (read by the compare jobs). A batch that fails the check is removed, so that
+# the next run of the workflow rebuilds it; it is never compared.
+META_FIELDS = ("keys", "paths", "height", "width", "hashes", "error_keys", "error_messages", "timing")
+# Each batch also stores the integer cell sums of the pruned compare's grid (`fastdiff.compare.prune.image_cells`) with
+# the grid's cut points, and their own sha-256 (read with the pixels). A batch without them was written by an older
+# fastdiff: like one without checksums it is removed and rebuilt (never compared with sums computed on the fly).
+CELL_FIELDS = ("cells", "cell_cuts")
+
+
+class CorruptBatchError(RuntimeError):
+    """A thumbnail batch failed its checksum or could not be read; it has been removed to be rebuilt."""
+
+
+def _sha256(arrays: dict[str, np.ndarray], names: tuple[str, ...]) -> str:
+    digest = hashlib.sha256()
+    for name in names:
+        a = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}:{a.dtype.str}:{a.shape};".encode())
+        digest.update(a.tobytes())
+    return digest.hexdigest()
+
+
+def _corrupt(path: str | os.PathLike[str], reason: str) -> CorruptBatchError:
+    """Remove a corrupt batch (so that Snakemake rebuilds it) and return the error to raise."""
+    try:
+        os.unlink(path)
+        action = "it was removed; run the same command again to rebuild it"
+    except OSError as err:
+        action = f"it could not be removed ({err.strerror}); delete it and run again"
+    message = f"corrupt thumbnail batch {os.fspath(path)}: {reason}; {action}"
+    log.error("%s", message)
+    return CorruptBatchError(message)
+
+
+@dataclass
+class Batch:
+    """The decoded files of one shard (valid ones only) and the errors of the others; or, from load_block, of
+    several shards.
+
+    Attributes
+    ----------
+    keys : numpy.ndarray
+        int64 (n,): layout keys (`fastdiff.core.records`) of the decoded files.
+    paths : numpy.ndarray
+        str (n,): their paths; orient each compared pair in the index order (paths sorted,
+        `fastdiff.compare.pairing.pair_ranks`).
+    thumbs : numpy.ndarray
+        uint8 (n, px, px, 3), RGB, EXIF-oriented and composited onto alpha_background; (0,) when loaded with
+        thumbs=False.
+    height, width : numpy.ndarray
+        int64 (n,): size of the original in pixels (EXIF-oriented).
+    hashes : numpy.ndarray
+        str (n, 8): sha-256 (hex) after shift_amount of the symmetries k = 0..7 (`fastdiff.compare.kernel.symmetries`:
+        rotations 0/90/180/270, then the mirrored ones; '' where rotate or mirror is off).
+    error_keys : numpy.ndarray
+        int64 (e,): layout keys of the files that could not be decoded.
+    error_messages : numpy.ndarray
+        str (e,): why, e.g. "truncated image data".
+    started, finished : float
+        Seconds since the epoch: when the thumbnail job started and finished (difPy's stats).
+    """
+
+    keys: np.ndarray
+    paths: np.ndarray
+    thumbs: np.ndarray
+    height: np.ndarray
+    width: np.ndarray
+    hashes: np.ndarray
+    error_keys: np.ndarray
+    error_messages: np.ndarray
+    started: float
+    finished: float
+    cells: np.ndarray | None = None  # int32 (n, g, g, 3): the grid's cell sums (fastdiff.compare.prune.image_cells)
+
+
+def save_batch(batch: Batch, path: str | os.PathLike[str]) -> None:
+    """Write the batch as a compressed .npz, atomically."""
+    arrays = {
+        "keys": batch.keys,
+        "paths": batch.paths,
+        "thumbs": batch.thumbs,
+        "height": batch.height,
+        "width": batch.width,
+        "hashes": batch.hashes,
+        "error_keys": batch.error_keys,
+        "error_messages": batch.error_messages,
+        "timing": np.asarray([batch.started, batch.finished]),
+        "cells": image_cells(batch.thumbs) if batch.cells is None else batch.cells,
+        "cell_cuts": image_cuts(batch.thumbs.shape[1]),
+    }
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(
+            fh,
+            **arrays,
+            sha256_meta=np.asarray(_sha256(arrays, META_FIELDS)),
+            sha256_thumbs=np.asarray(_sha256(arrays, ("thumbs",))),
+            sha256_cells=np.asarray(_sha256(arrays, CELL_FIELDS)),
+        )
+
+
+def load_batch(path: str | os.PathLike[str], thumbs: bool = True) -> Batch:
+    """Read a batch and verify its checksums; with thumbs=False the pixel array is not decompressed (metadata only).
+
+    Raises
+    ------
+    CorruptBatchError
+        If the batch cannot be read or fails a checksum; it has been removed.
+    FileNotFoundError, PermissionError, IsADirectoryError, MemoryError
+        Passed on as they are (the batch is kept).
+    """
+    names = META_FIELDS + (("thumbs", *CELL_FIELDS) if thumbs else ())
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if "sha256_meta" not in z.files:
+                raise _corrupt(path, "it has no checksum (written by an older fastdiff)")
+            if "sha256_cells" not in z.files:
+                raise _corrupt(path, "it has no cell sums (written by an older fastdiff)")
+            arrays = {name: z[name] for name in names}
+            expected = {name: str(z[f"sha256_{name}"]) for name in ("meta", "thumbs", "cells")}
+    except (FileNotFoundError, PermissionError, IsADirectoryError, MemoryError, CorruptBatchError):
+        raise
+    except Exception as err:  # truncated or overwritten: zipfile, numpy and zlib raise many different errors
+        raise _corrupt(path, f"cannot be read ({type(err).__name__}: {err})") from None
+    if _sha256(arrays, META_FIELDS) != expected["meta"]:
+        raise _corrupt(path, "checksum mismatch (metadata)")
+    if thumbs and _sha256(arrays, ("thumbs",)) != expected["thumbs"]:
+        raise _corrupt(path, "checksum mismatch (thumbnails)")
+    if thumbs:
+        _check_cells(path, arrays, expected["cells"])
+    timing = arrays["timing"]
+    return Batch(
+        keys=arrays["keys"],
+        paths=arrays["paths"],
+        thumbs=arrays["thumbs"] if thumbs else np.zeros((0,), np.uint8),
+        height=arrays["height"],
+        width=arrays["width"],
+        hashes=_eight(arrays["hashes"]),
+        error_keys=arrays["error_keys"],
+        error_messages=arrays["error_messages"],
+        started=float(timing[0]),
+        finished=float(timing[1]),
+        cells=arrays["cells"] if thumbs else None,
+    )
+
+
+def _check_cells(path: str | os.PathLike[str], arrays: dict[str, np.ndarray], expected: str) -> None:
+    """Raise (removing the batch) unless its cell sums pass their checksum and are those of this fastdiff's grid
+    for the thumbnails' side (`fastdiff.compare.prune.image_cuts`): anything else is an older format, rebuilt."""
+    if _sha256(arrays, CELL_FIELDS) != expected:
+        raise _corrupt(path, "checksum mismatch (cell sums)")
+    n, px = arrays["thumbs"].shape[:2]
+    cuts = image_cuts(px)
+    if not np.array_equal(arrays["cell_cuts"], cuts) or arrays["cells"].shape != (n, len(cuts) - 1, len(cuts) - 1, 3):
+        raise _corrupt(path, "its cell sums use another grid (written by another fastdiff)")
+
+
+def _eight(hashes: np.ndarray) -> np.ndarray:
+    """Hashes of the 8 symmetries: a batch written before mirror had 4 columns (the rotations)."""
+    if hashes.ndim == 2 and hashes.shape[1] == 4:
+        return np.concatenate([hashes, np.full_like(hashes, "")], axis=1)
+    return hashes
+
+
+def load_block(paths: list[str], threads: int = 4) -> Batch:
+    """Concatenate the valid thumbnails of several shard batches into one compare block.
+
+    The batches are decompressed and checked in parallel by `threads` threads (zlib releases the GIL).
+
+    Raises
+    ------
+    CorruptBatchError
+        As load_batch.
+    """
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        batches = list(pool.map(load_batch, paths))
+    cat = np.concatenate
+    return Batch(
+        keys=cat([b.keys for b in batches]),
+        paths=cat([b.paths for b in batches]),
+        thumbs=cat([b.thumbs for b in batches]),
+        height=cat([b.height for b in batches]),
+        width=cat([b.width for b in batches]),
+        hashes=cat([b.hashes for b in batches]),
+        error_keys=cat([b.error_keys for b in batches]),
+        error_messages=cat([b.error_messages for b in batches]),
+        started=min(b.started for b in batches),
+        finished=max(b.finished for b in batches),
+        cells=cat([b.cells for b in batches]),
+    )

@@ -1,7 +1,0 @@
-from fastdiff.logsetup import logging_to
-from fastdiff.options import ReportOptions
-from fastdiff.stages import run_report
-
-with logging_to(snakemake.log[0]):
-    options = ReportOptions.from_params(snakemake.params.options)
-    run_report(snakemake.input.db, snakemake.input.index, list(snakemake.input.batches), snakemake.output[0], options)

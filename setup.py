@@ -1,0 +1,31 @@
+"""Build hook: a wheel carries the checkout's workflow/, config/, envs/ and profiles/ as fastdiff/_workflow, so that
+any install runs the workflow (fastdiff.run.runner.WORKFLOW_ROOT); an editable install runs the checkout's own."""
+
+import shutil
+from pathlib import Path
+
+from setuptools import setup
+from setuptools.command.build_py import build_py
+
+WORKFLOW_FOLDERS = ("workflow", "config", "envs", "profiles")
+
+
+class BuildWithWorkflow(build_py):
+    """build_py, then the workflow folders copied into the built package (not in editable mode)."""
+
+    def run(self) -> None:
+        super().run()
+        if self.editable_mode:
+            return
+        here = Path(__file__).resolve().parent
+        bundle = Path(self.build_lib) / "fastdiff" / "_workflow"
+        for folder in WORKFLOW_FOLDERS:
+            shutil.copytree(
+                here / folder,
+                bundle / folder,
+                dirs_exist_ok=True,
+                ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+            )
+
+
+setup(cmdclass={"build_py": BuildWithWorkflow})
