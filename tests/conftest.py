@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -102,3 +104,31 @@ def collection(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list]:
 
 def read_json(path: Path) -> object:
     return json.loads(path.read_text())
+
+
+# A test is slow when it, or a fixture it uses, starts a process (a run of the workflow, Snakemake, difPy, a venv) or
+# runs the workflow in this process: `pytest -m "not slow"` runs the rest, the unit tests, in under a minute.
+_RUNS_SOMETHING = re.compile(
+    r"\b(run_fastdiff|subprocess|Popen|run_workflow|small_run|search\(|snakemake|difpy_runner|sbatch)\b"
+)
+
+
+def _starts_a_process(item: pytest.Item) -> bool:
+    functions = [getattr(item, "function", None)]
+    fixtures = getattr(item, "_fixtureinfo", None)
+    if fixtures is not None:
+        functions += [d.func for name in fixtures.names_closure for d in fixtures.name2fixturedefs.get(name, ())]
+    for fn in functions:
+        try:
+            if fn is not None and _RUNS_SOMETHING.search(inspect.getsource(fn)):
+                return True
+        except (OSError, TypeError):
+            continue
+    return False
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark as slow each test that starts a process or runs the workflow (unless already marked)."""
+    for item in items:
+        if item.get_closest_marker("slow") is None and _starts_a_process(item):
+            item.add_marker(pytest.mark.slow)

@@ -104,6 +104,48 @@ def test_no_import_circle_and_no_private_name_across_modules():
     assert not circles
 
 
+# The package's layers, lowest first: a module imports only from its own subpackage or a lower layer, so that the
+# import graph reads top-down along the pipeline (index -> thumbnails -> compare -> merge) over the shared layers.
+LAYERS = (
+    ("fastdiff._shared",),
+    ("fastdiff.core",),
+    ("fastdiff.index",),
+    ("fastdiff.thumbnails",),
+    ("fastdiff.compare",),
+    ("fastdiff.merge",),
+    ("fastdiff.actions", "fastdiff.difpy_exact"),
+    ("fastdiff.run",),
+    ("fastdiff.difpy", "fastdiff"),  # the difPy API and command; the top folder: the public API and command line
+)
+
+
+def _layer(module: str) -> tuple[int, str]:
+    """(rank, subpackage) of a module: the longest LAYERS prefix it falls under."""
+    best = max(
+        (
+            (rank, name)
+            for rank, names in enumerate(LAYERS)
+            for name in names
+            if module == name or module.startswith(name + ".")
+        ),
+        key=lambda r: len(r[1]),
+    )
+    return best
+
+
+def test_imports_point_down_the_pipeline_or_into_the_shared_layers():
+    imports = _imports(REPO / "fastdiff")
+    upward = sorted(
+        f"{m} -> {t}"
+        for m, edges in imports.items()
+        for t, _ in edges
+        if _layer(t)[1] != _layer(m)[1] and _layer(t)[0] >= _layer(m)[0]
+    )
+    assert not upward
+    top = sorted(p.name for p in (REPO / "fastdiff").glob("*.py"))
+    assert top == ["__init__.py", "cli.py", "query.py"]  # the top folder: the public API and the command line
+
+
 def test_resource_models():
     # two blocks of 4,000 thumbnails at px 50 with rotations: 594 MB for the kernel, 553 MB for the bounds of the
     # pruned compare (README, "Tuning job sizes")

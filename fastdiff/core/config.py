@@ -78,6 +78,7 @@ DEFAULT_EXTENSIONS: tuple[str, ...] = (
     "bmp",
 )
 NAMED_THRESHOLDS: dict[str, int] = {"duplicates": 0, "similar": 5}
+PILLOW_MAX_IMAGE_PIXELS = 89_478_485  # Pillow's MAX_IMAGE_PIXELS default (2**30 // 4 // 3)
 
 
 class ConfigError(ValueError):
@@ -94,54 +95,89 @@ class Config(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    # --- semantics: 'difpy' reproduces difPy 4.2.1 exactly (fastdiff/difpy/exact.py); declared first because
-    # the part_a check depends on them
-    compat: Literal["default", "difpy"] = "default"
-    base_dir: str | None = None  # compat difpy: relative part_a paths are resolved here and reported as given
-    # --- what to scan (index stage)
-    part_a: list[str] = Field(min_length=1, description="directories of partition A")
-    part_b: list[str] = Field(default_factory=list, description="directories of partition B (A x B only)")
-    prefer: list[str] = Field(
-        default_factory=list, description="folders whose copies are kept when quality ties (fastdiff.merge.keeper)"
+    # Every key: its type, default, bounds and description, the one source of config/config.yaml,
+    # workflow/schemas/config.schema.json and docs/configuration.md (fastdiff.core.config_files writes them).
+    # compat and base_dir come first: the part_a check depends on them.
+    compat: Literal["default", "difpy"] = Field(
+        "default", description="'difpy': reproduce difPy 4.2.1 exactly, part_a being difPy's arguments"
     )
-    recursive: bool = True
-    in_folder: bool = False
-    ignore_names: list[str] = Field(default_factory=list)
-    ignore_paths: list[str] = Field(default_factory=list)
-    limit_extensions: bool = True
-    allowed_extensions: list[str] = Field(default_factory=lambda: list(DEFAULT_EXTENSIONS))
-    shard_size: int = Field(2500, ge=1)
-    block_size: int | Literal["auto"] = "auto"
-    max_compare_jobs: int = Field(2000, ge=1)
-    # --- thumbnails stage
-    px_size: int = Field(50, ge=10, le=5000)
-    shift_amount: int = Field(0, ge=-7, le=7)
-    max_pixels: int = Field(89_478_485, ge=1)
-    threads: int = Field(2, ge=1)
-    fast_jpeg: bool = False  # JPEGs decoded at 1/2-1/8 scale: faster, but no longer equal to a lossless copy
-    alpha_background: tuple[int, int, int] = (255, 255, 255)  # 'white', 'black' or [r, g, b] under transparency
-    grayscale: bool = False  # thumbnails of the BT.601 luma (OpenCV's RGB2GRAY) in all 3 channels: grey copies match
-    # --- compare stage
-    threshold: float | Literal["duplicates", "similar"] = "duplicates"
-    rotate: bool = True
-    # also the mirrored images: the minimum over the 8 symmetries (fastdiff.compare.kernel.transform)
-    mirror: bool = False
-    same_dim: bool = True
-    match_aspect_by: float | None = None
-    skip_matching_hash: bool = False
-    keep_non_matching_aspects: bool = False
-    tile_size: int | Literal["auto"] = "auto"
-    prune: bool = True  # exact pruning by lower bounds (fastdiff.compare.prune); false: brute force, the reference
-    device: Literal["cpu", "gpu", "auto"] = "auto"
-    do_compare: bool = True  # false: hash-only mode, pairs are equal thumbnail hashes, no compare job runs
-    # --- user functions (dotted import paths), checked on a tiny sample before any job runs
-    hash_fn: str | None = None
-    cpu_diff: str | None = None
-    gpu_diff: str | None = None
-    # --- outputs
-    output_dir: str = "results"
-    report: bool = False  # also write the HTML report of the groups into output_dir/report
-    report_page_size: int = Field(50, ge=1)  # groups per report page
+    base_dir: str | None = Field(
+        None, description="compat difpy: relative part_a paths (files or folders) are resolved here"
+    )
+    part_a: list[str] = Field(min_length=1, description="folders compared all-to-all")
+    part_b: list[str] = Field(
+        default_factory=list, description="if set, only pairs A x B are compared, and B is the reference"
+    )
+    prefer: list[str] = Field(
+        default_factory=list, description="folders whose copies are kept when quality ties, most preferred first"
+    )
+    recursive: bool = Field(True, description="scan subfolders (symlinked folders followed once; cycles skipped)")
+    in_folder: bool = Field(False, description="compare only inside each part_a folder; results.json nested per folder")
+    ignore_names: list[str] = Field(default_factory=list, description="file or folder names skipped anywhere")
+    ignore_paths: list[str] = Field(default_factory=list, description="folders whose subtrees are skipped")
+    limit_extensions: bool = Field(True, description="only files with an allowed extension (case-insensitive)")
+    allowed_extensions: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_EXTENSIONS), validate_default=True, description="difPy's list plus bmp"
+    )
+    shard_size: int = Field(2500, ge=1, description="files per index shard, that is per thumbnail job")
+    block_size: int | Literal["auto"] = Field(
+        "auto", description="images per compare block; 'auto': just large enough for max_compare_jobs jobs"
+    )
+    max_compare_jobs: int = Field(2000, ge=1, description="the most compare jobs block_size 'auto' makes")
+    px_size: int = Field(50, ge=10, le=5000, description="thumbnail side in pixels (difPy's default 50)")
+    shift_amount: int = Field(
+        0, ge=-7, le=7, description="bit shift before hashing: > 0 keeps the top bits of each value, < 0 the low bits"
+    )
+    max_pixels: int = Field(
+        PILLOW_MAX_IMAGE_PIXELS, ge=1, description="larger images are rejected before decoding (decompression bombs)"
+    )
+    threads: int = Field(
+        2, ge=1, description="cores decoding in each thumbnail job; BLAS threads of the compare job when it is alone"
+    )
+    fast_jpeg: bool = Field(
+        False, description="JPEGs decoded at 1/2-1/8 scale: faster, but no longer equal to a lossless copy"
+    )
+    alpha_background: tuple[int, int, int] = Field(
+        (255, 255, 255), description="colour under transparent pixels: 'white', 'black' or [r, g, b] (0-255)"
+    )
+    grayscale: bool = Field(
+        False, description="compare luma thumbnails (BT.601 as OpenCV), so a grey copy matches its colour original"
+    )
+    threshold: float | Literal["duplicates", "similar"] = Field(
+        "duplicates", description="'duplicates' (MSE 0), 'similar' (MSE 5) or a number; pairs with MSE <= it match"
+    )
+    rotate: bool = Field(True, description="the MSE is the minimum over rotations 0/90/180/270")
+    mirror: bool = Field(
+        False, description="also over the mirror images: the minimum over the 8 symmetries of the square"
+    )
+    same_dim: bool = Field(True, description="only compare images of equal dimensions in either orientation (difPy)")
+    match_aspect_by: float | None = Field(
+        None, description="Fast-Diff-Py: 0 same size or transposed; x >= 1 aspect ratios within a factor x"
+    )
+    skip_matching_hash: bool = Field(
+        False, description="pairs whose thumbnail hashes intersect are recorded (success 2, dif 0) without computing"
+    )
+    keep_non_matching_aspects: bool = Field(
+        False, description="debugging: also record the pairs the size rules skipped (success 3, dif -1)"
+    )
+    tile_size: int | Literal["auto"] = Field(
+        "auto", description="images per side of one matrix-product tile; 'auto': 1024 on a CPU, 8192 on a GPU"
+    )
+    prune: bool = Field(
+        True, description="exact pruning by lower bounds, equal to brute force bit for bit; false: brute force"
+    )
+    device: Literal["cpu", "gpu", "auto"] = Field(
+        "auto", description="'gpu': CuPy; 'auto': a GPU when one is usable, else the CPU"
+    )
+    do_compare: bool = Field(True, description="false: hash-only mode, only exact-thumbnail duplicates, no compare job")
+    hash_fn: str | None = Field(
+        None, description="dotted path of f(thumbnail) -> str replacing sha-256 for the rotation hashes"
+    )
+    cpu_diff: str | None = Field(None, description="dotted path of a difference replacing the MSE on the CPU")
+    gpu_diff: str | None = Field(None, description="the same on a GPU (gets CuPy arrays)")
+    output_dir: str = Field("results", description="where the output files go; intermediates in output_dir/work")
+    report: bool = Field(False, description="also write the HTML report output_dir/report/")
+    report_page_size: int = Field(50, ge=1, description="groups per report page")
 
     @field_validator("part_a", "part_b")
     @classmethod

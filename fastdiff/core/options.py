@@ -21,6 +21,11 @@ CPU_TILE, GPU_TILE = 1024, 8192
 REPORT_KEYS = frozenset({"report", "report_page_size"})
 
 
+def default(key: str) -> Any:
+    """The default of a config key in the configuration model, the one source of defaults."""
+    return Config.model_fields[key].default
+
+
 class _StageOptions:
     """Conversion between an options dataclass and its Snakemake params."""
 
@@ -148,20 +153,20 @@ class CompareOptions(_StageOptions):
     """
 
     threshold: float
-    rotate: bool = True
-    mirror: bool = False
-    same_dim: bool = True
-    match_aspect_by: float | None = None
-    skip_matching_hash: bool = False
-    keep_non_matching_aspects: bool = False
-    tile_size: int | None = 1024
+    rotate: bool = default("rotate")
+    mirror: bool = default("mirror")
+    same_dim: bool = default("same_dim")
+    match_aspect_by: float | None = default("match_aspect_by")
+    skip_matching_hash: bool = default("skip_matching_hash")
+    keep_non_matching_aspects: bool = default("keep_non_matching_aspects")
+    tile_size: int | None = None
     two_partitions: bool = False
-    device: str = "cpu"
-    cpu_diff: str | None = None
-    gpu_diff: str | None = None
+    device: str = default("device")
+    cpu_diff: str | None = default("cpu_diff")
+    gpu_diff: str | None = default("gpu_diff")
     diff_vectorised: bool = False
-    compat: str = "default"
-    prune: bool = True
+    compat: str = default("compat")
+    prune: bool = default("prune")
 
     def tile(self, on_gpu: bool) -> int:
         """The tile side: tile_size, or for 'auto' CPU_TILE on the CPU and GPU_TILE on a GPU."""

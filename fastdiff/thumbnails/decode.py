@@ -21,6 +21,7 @@ import numpy as np
 from PIL import ExifTags, Image
 
 from fastdiff._shared.special_files import NotRegularFile, open_regular
+from fastdiff.core.config import PILLOW_MAX_IMAGE_PIXELS
 from fastdiff.thumbnails.composite import WHITE, composite, source_view
 from fastdiff.thumbnails.png_wuffs import PNG_SIGNATURE, CorruptPNG, decode_png
 
@@ -51,7 +52,6 @@ _ALPHA_MODES = frozenset(["RGBA", "LA", "PA", "RGBa", "La"])
 # max_pixels x this, and so do 16-bit TIFFs (OpenCV's TIFF reader: 18.4 with alpha, 12.0 without), larger ones being
 # refused with a specific error. Rounded up to 12; the thumbnail jobs declare it (fastdiff.run.resources).
 DECODE_BYTES_PER_PIXEL = 12
-DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's MAX_IMAGE_PIXELS default (2**30 // 4 // 3)
 # Bytes per pixel of a PNG's samples by IHDR colour type, at 8 bits per sample (grey, RGB, palette, grey+alpha, RGBA).
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
 # Bytes/px Wuffs holds beyond its work buffer and outputs (row filter bytes, zlib state): 0.4 measured, 8-bit RGBA.
@@ -96,7 +96,7 @@ class _Header:
 
 def decode_image(
     path: str,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_pixels: int = PILLOW_MAX_IMAGE_PIXELS,
     reduce_to: int | None = None,
     background: tuple[int, int, int] = WHITE,
 ) -> Decoded:
@@ -242,7 +242,7 @@ def _imread(
     flags: int,
     shape: tuple[int, ...] | None = None,
     dtype: type = np.uint8,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_pixels: int = PILLOW_MAX_IMAGE_PIXELS,
     extra_bytes_per_pixel: int = 0,
 ) -> np.ndarray | None:
     """OpenCV's decode of path, or None where OpenCV cannot decode it.
