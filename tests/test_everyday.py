@@ -217,19 +217,32 @@ def test_wheel_runs_from_a_folder_holding_a_clone_named_fastdiff(collection, tmp
     """pip install of a wheel (not editable): the workflow ships in the package; a folder named fastdiff in the
     current folder (the clone) shadows nothing, for the command, the jobs and `import fastdiff` in a script."""
     root, _ = collection
+    checkout = sorted(p.name for p in REPO.iterdir())
+    here = tmp_path / "here"  # the clone: the wheel is built from it, so that the checkout stays as it is
+    clone = here / "fastdiff"
+    ignore = shutil.ignore_patterns(".git", "results", ".snakemake", "build", "*.egg-info", "__pycache__", ".venv")
+    shutil.copytree(REPO, clone, ignore=ignore)
     wheels = tmp_path / "wheels"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", wheels, REPO], check=True, cwd=tmp_path
-    )
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", wheels, clone], check=True)
+    # A venv that sees this interpreter's dependencies but not its fastdiff (an editable install, a .pth): the folders
+    # of sys.path named site-packages, without their .pth files. (`--system-site-packages` would give the base
+    # interpreter's folders, which lack the dependencies when this suite itself runs in a venv.)
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", venv], check=True)
-    subprocess.run(
-        [venv / "bin" / "pip", "install", "-q", "--no-deps", "--force-reinstall", next(wheels.glob("*.whl"))],
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # a checkout on it would look installed to pip
+    subprocess.run([sys.executable, "-m", "venv", venv], check=True, env=env)
+    purelib = subprocess.run(
+        [venv / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
         check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    subprocess.run(
+        [venv / "bin" / "python", "-m", "pip", "install", "-q", "--no-deps", next(wheels.glob("*.whl"))],
+        check=True,
+        env=env,
     )
-    here = tmp_path / "here"
-    shutil.copytree(REPO, here / "fastdiff", ignore=shutil.ignore_patterns(".git", "results", ".snakemake"))
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    outer = [p for p in sys.path if p.rstrip("/").endswith(("site-packages", "dist-packages"))]
+    (Path(purelib) / "outer_dependencies.pth").write_text("\n".join(outer) + "\n")  # after pip: it sees no fastdiff
     (here / "script.py").write_text(
         "import fastdiff.core.config, fastdiff.merge.db; print(fastdiff.core.config.__file__)"
     )
@@ -245,3 +258,4 @@ def test_wheel_runs_from_a_folder_holding_a_clone_named_fastdiff(collection, tmp
         )
         assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (tmp_path / "out" / "results.json").exists()
+    assert sorted(p.name for p in REPO.iterdir()) == checkout  # no build/ or egg-info left in the checkout

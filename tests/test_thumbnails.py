@@ -15,7 +15,7 @@ from synth import make_collection
 from fastdiff.core.options import ThumbnailOptions
 from fastdiff.core.records import IndexedFile
 from fastdiff.thumbnails import build
-from fastdiff.thumbnails.batch import Batch
+from fastdiff.thumbnails.batch import Batch, load_batch, save_batch
 
 OPTIONS = ThumbnailOptions(
     px_size=24,
@@ -128,3 +128,12 @@ def test_a_decoding_process_that_dies_fails_the_batch(
 
     with pytest.raises(build.DecodingProcessError, match="ended abruptly"):
         build.build_batch(files, dataclasses.replace(OPTIONS, px_size=4), threads=2, thumbnail=decoder)
+
+
+def test_a_user_hash_is_kept_whole(files: list[IndexedFile], tmp_path) -> None:
+    """A hash_fn's strings of any length reach the batch on disk uncut (they were cut to 64 characters)."""
+    long = "0123456789abcdef" * 8  # 128 characters
+
+    batch = build.build_batch(files[:3], OPTIONS, threads=1, hash_fn=lambda thumb: long)
+    save_batch(batch, tmp_path / "b.npz")
+    assert load_batch(tmp_path / "b.npz").hashes[0, 0] == long

@@ -40,7 +40,7 @@ VERSION = 1
 # 2e8 pairs, about 7 s of pruned compare on real images at 2.9e7 pairs/s (benchmarks/prune.py run; 1.5 minutes
 # brute force), well beyond the ~2 s start-up of a job and the loading of its batches (150 MB a block at px 50).
 # At 10^7 images, max_compare_jobs (2,000) makes blocks of about 160,000 images: a job is then about 15 minutes of
-# pruned compare, and its memory (compare.memory_bound_mb) about 4 GB.
+# pruned compare, and its memory (fastdiff.run.resources.compare_mem_mb) about 4 GB.
 AUTO_MIN_BLOCK_IMAGES = 20000
 # device 'gpu': a job keeps its two blocks resident on the device; at 131,072 images a block pair is about
 # 7e10 pairs, seconds of GPU work, against a second or two of CUDA start-up and batch loading.

@@ -276,7 +276,7 @@ def build_batch(
         thumbs=stacked,
         height=np.asarray(heights, dtype=np.int64),
         width=np.asarray(widths, dtype=np.int64),
-        hashes=np.asarray(hashes, dtype="<U64").reshape(-1, 8),
+        hashes=np.asarray(hashes, dtype=str).reshape(-1, 8),  # as long as the longest (a user hash_fn's)
         error_keys=np.asarray(err_keys, dtype=np.int64),
         error_messages=np.asarray(err_msgs, dtype=str),
         started=started,

@@ -1,6 +1,4 @@
 # Stage 2: one compressed thumbnail batch per index shard, decoded on the job's threads (fastdiff.thumbnails.build.decoded).
-from fastdiff.run.resources import thumbnails_mem_mb as decode_mem_mb
-
 
 rule thumbnails:
     input:

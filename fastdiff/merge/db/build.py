@@ -69,7 +69,7 @@ def file_rows(
     ------
     rows, hashes : list of tuple
         One chunk per shard, then one for the rejected entries (index keys after the indexed files): rows in
-        FILE_FIELDS order, hashes as (index key, h0, h90, h180, h270).
+        FILE_FIELDS order, hashes as (index key, then one per symmetry code 0..7: hash_0 ... hash_f270).
 
     Raises
     ------
