@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="extend",
         default=[],
         metavar="KEY=VALUE",
-        help="set any config key (the README lists them), e.g. --config threads=4 report=true; may be repeated",
+        help="set any config key (docs/configuration.md), e.g. --config threads=4 report=true; may be repeated",
     )
     run.add_argument("--dry-run", "-n", action="store_true", help="show the jobs without running them")
     run.add_argument("-v", "--verbose", action="store_true", help="show Snakemake's own output instead of the bar")

@@ -1,4 +1,4 @@
-"""The difpy front-end's default semantics: each documented difference from difPy 4.2.1 (README, "Coming from difPy")
+"""The difpy front-end's default semantics: each documented difference from difPy 4.2.1 (docs/coming-from-difpy.md)
 shown on a purpose-made pair, next to the exact mode, which behaves like difPy.
 
 All images are 50x50 (the thumbnail size), so neither resize changes a value; each file is in its own directory and

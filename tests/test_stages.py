@@ -148,7 +148,7 @@ def test_imports_point_down_the_pipeline_or_into_the_shared_layers():
 
 def test_resource_models():
     # two blocks of 4,000 thumbnails at px 50 with rotations: 594 MB for the kernel, 553 MB for the bounds of the
-    # pruned compare (README, "Tuning job sizes")
+    # pruned compare (docs/how-it-works.md, "Job sizes and memory")
     assert resources.compare_mem_mb(4000, 4000, 50, True, None) == 1147
     assert resources.compare_mem_mb(4000, 4000, 50, True, None, attempt=2) == 1147 + 573
     assert resources.compare_mem_mb(100, 100, 50, False, None) < resources.compare_mem_mb(100, 100, 50, True, None)

@@ -38,7 +38,7 @@ from fastdiff.run.runner import resolve_paths, validated_params
 # read only their options (params).
 PARAMS = validated_params(config)
 try:
-    # paths resolved as `fastdiff run` resolves them: the same settings give the same options (README, Reruns)
+    # paths resolved as `fastdiff run` resolves them: the same settings give the same options (docs/how-it-works.md, Reruns)
     CFG = load_config(resolve_paths(config), check_environment=workflow.is_main_process and PARAMS is None)
     if workflow.is_main_process and PARAMS is None:  # before any job; the GPU only where jobs run here
         local = workflow.local_exec

@@ -128,7 +128,7 @@ def insert_hash_pairs(
     into dif_table as a hash match (success 2, dif 0).
 
     One index lookup per image and hash column, so the time is O(n log n + pairs); no pair is compared (measured:
-    0.14 s for 20,000 images, 0.96 s for 200,000, README "Hash-only mode").
+    0.14 s for 20,000 images, 0.96 s for 200,000, docs/how-it-works.md, "Hash-only mode").
 
     Parameters
     ----------
