@@ -15,9 +15,9 @@ from typing import Any, NoReturn
 import yaml
 
 from fastdiff import __version__
-from fastdiff.core.config import NAMED_THRESHOLDS, ConfigError
+from fastdiff.core.config import NAMED_THRESHOLDS, SUBFOLDERS, ConfigError
 from fastdiff.query import add_query_parser, run_query
-from fastdiff.run.runner import RunError, default_config, resolve_paths, run_workflow
+from fastdiff.run.runner import INTERRUPTED, RESUME_LINE, RunError, default_config, resolve_paths, run_workflow
 from fastdiff.run.screen import NORMAL, Show
 from fastdiff.run.small_run import MAX_FILES
 
@@ -83,15 +83,37 @@ def build_parser() -> argparse.ArgumentParser:
         description="Find duplicate and similar images in DIRs. Outputs in OUT: fastdiff.sqlite, "
         "results.json, lower_quality.json, stats.json (intermediates in OUT/work).",
     )
-    run.add_argument("dirs", nargs="*", metavar="DIR", help="folders of partition A (checkout: the examples)")
+    run.add_argument(
+        "dirs",
+        nargs="*",
+        metavar="DIR",
+        help="folders of partition A (none at all: the bundled examples of a checkout)",
+    )
     run.add_argument("-o", "--output", default="results", metavar="OUT", help="output directory (default: results)")
     run.add_argument("--cores", type=_cores, default=os.cpu_count() or 1, help="cores for snakemake (default: all)")
-    run.add_argument("--part-b", nargs="+", metavar="DIR", help="partition B: only A x B pairs are compared")
+    run.add_argument(
+        "--part-b",
+        action="append",
+        metavar="DIR",
+        help="a folder of partition B (one per use: --part-b X --part-b Y); only A x B pairs are compared",
+    )
     run.add_argument("--similarity", type=similarity, help="'duplicates' (MSE 0), 'similar' (MSE 5) or a number")
     run.add_argument("--rotate", action=argparse.BooleanOptionalAction, help="also match 90/180/270 rotations")
     run.add_argument("--same-dim", action=argparse.BooleanOptionalAction, help="only compare images of equal size")
     run.add_argument("--px-size", type=int, help="thumbnail side in pixels (default 50)")
-    run.add_argument("--in-folder", action="store_true", default=None, help="compare inside each folder only")
+    run.add_argument(
+        "--in-folder",
+        action="store_true",
+        default=None,
+        help="compare inside each folder only: each DIR on its own; with one DIR, each of its direct subfolders "
+        "(and the files directly in it) on its own",
+    )
+    run.add_argument(
+        "--include-hidden",
+        action="store_true",
+        default=None,
+        help="also search hidden files and folders (names starting with '.'; skipped and counted by default)",
+    )
     run.add_argument("--shard-size", type=int, help="files per index shard / thumbnail job")
     run.add_argument(
         "--config",
@@ -121,6 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def in_folder_value(args: argparse.Namespace) -> bool | str | None:
+    """--in-folder as the config's in_folder: with several DIRs each on its own (true); with one DIR each of its
+    direct subfolders, and the files directly in it, on its own ('subfolders'); None when not given."""
+    if not args.in_folder:
+        return None
+    return SUBFOLDERS if len(args.dirs) == 1 else True
+
+
 def resolve_config(args: argparse.Namespace) -> dict[str, Any]:
     """The run's full config: the workflow's config.yaml, then flags, then --config; paths resolved (resolve_paths)."""
     raw = default_config()
@@ -132,8 +162,9 @@ def resolve_config(args: argparse.Namespace) -> dict[str, Any]:
         "rotate": args.rotate,
         "same_dim": args.same_dim,
         "px_size": args.px_size,
-        "in_folder": args.in_folder,
+        "in_folder": in_folder_value(args),
         "shard_size": args.shard_size,
+        "include_hidden": args.include_hidden,
     }
     raw.update({k: v for k, v in flags.items() if v is not None})
     raw.update(dict(args.config))
@@ -141,8 +172,28 @@ def resolve_config(args: argparse.Namespace) -> dict[str, Any]:
     return resolve_paths(raw)
 
 
+def folder_problem(args: argparse.Namespace) -> str | None:
+    """Why the folders of the command line cannot be read one way only, or None.
+
+    Partition B given but no partition A (neither DIR nor --config part_a=...): the bundled examples would be
+    searched against it, which nobody means.
+    """
+    given_a = bool(args.dirs) or any(key == "part_a" for key, _ in args.config)
+    given_b = bool(args.part_b) or any(key == "part_b" and value for key, value in args.config)
+    if given_b and not given_a:
+        return (
+            "partition B is given but no folder of partition A: name it as DIR, e.g. "
+            "fastdiff run A_FOLDER --part-b B_FOLDER -o OUT (--part-b takes one folder per use)"
+        )
+    return None
+
+
 def run(args: argparse.Namespace, snakemake_args: list[str]) -> int:
     """`fastdiff run`: the workflow on the resolved configuration; 2 on a bad configuration or setup."""
+    problem = folder_problem(args)
+    if problem:
+        print(f"fastdiff: {problem}", file=sys.stderr)
+        return 2
     raw = resolve_config(args)
     if not raw["part_a"]:
         print("fastdiff: give the folders to search: fastdiff run DIR [DIR ...] -o OUT", file=sys.stderr)
@@ -155,14 +206,29 @@ def run(args: argparse.Namespace, snakemake_args: list[str]) -> int:
         return 2
 
 
+def parse_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """The command line, read one way only: a folder of `run` after an option (`--part-b B A2`) is a folder of
+    partition A too, as the start line then shows; anything else unknown is an error (with a did-you-mean)."""
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command == "run" and not any(e.startswith("-") for e in extra):
+        args.dirs = [*args.dirs, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run `fastdiff ARGV` (sys.argv[1:] by default; arguments after `--` go to Snakemake) and return its exit code:
     0 done, 1 a job failed, 2 a bad setting or argument, 130 interrupted."""
     argv = sys.argv[1:] if argv is None else argv
     split = argv.index("--") if "--" in argv else len(argv)
-    args = build_parser().parse_args(argv[:split])
+    args = parse_arguments(build_parser(), argv[:split])
     if args.command == "run":
-        return run(args, argv[split + 1 :])
+        try:
+            return run(args, argv[split + 1 :])
+        except KeyboardInterrupt:  # before or after the workflow (the runner handles one during it)
+            print(f"\nfastdiff: {RESUME_LINE}", file=sys.stderr)
+            return INTERRUPTED
     if args.command == "query":
         return run_query(args)
     return 2

@@ -130,7 +130,8 @@ def _print(db: ResultDB, args: argparse.Namespace, out: TextIO) -> None:
     if args.what in ("summary", "cluster", "drop-diff"):
         if args.what == "summary":
             result: dict[str, object] = dict(db.summary())
-            table = "\n".join(f"{k:<14} {v}" for k, v in result.items())
+            table = "\n".join(f"{k:<17} {v}" for k, v in result.items()) + "\n" + db.file_counts().line()
+            result["files_by_class"] = db.file_counts().to_json()
         elif args.what == "cluster":
             cluster = db.cluster(args.index, args.kind, args.max_mse)
             result, table = _cluster_json(args.index, cluster), _cluster_table(args.index, cluster)

@@ -101,6 +101,10 @@ def test_queries(db_path):
             "best_copy_groups": 2,
             "hash_clusters": 2,
             "lower_quality": 3,
+            "images_compared": 6,
+            "not_images": 1,
+            "unreadable_images": 2,
+            "skipped": 0,
         }
     assert hashlib.sha256(db_path.read_bytes()).hexdigest() == before, "a query wrote to the database"
 

@@ -112,7 +112,8 @@ def test_default_mode_speaks_difpys_formats(runs, pairs):
     """Paths as the caller gave them, difPy's stats structure, lower_quality a list of plain strings."""
     stats = runs["default"].stats
     assert stats["directory"] == sorted(pairs)
-    assert list(stats) == ["directory", "total_files", "invalid_files", "process"]
+    # difPy's keys in difPy's order, then fastdiff's counts beside them (docs/screen-and-errors.md)
+    assert list(stats) == ["directory", "total_files", "invalid_files", "process", "files", "skipped_files"]
     assert list(stats["process"]["search"]["parameters"]) == [
         "similarity_mse",
         "rotate",

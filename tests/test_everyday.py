@@ -97,7 +97,9 @@ def test_ctrl_c_prints_one_line_exits_130_and_resumes(collection, tmp_path, how)
     os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: to fastdiff, Snakemake and the jobs
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130
-    assert stderr.strip().splitlines() == ["fastdiff: interrupted; run the same command to resume"], stderr
+    assert stderr.strip().splitlines() == [
+        "fastdiff: interrupted; run the same command to resume (finished jobs are kept)"
+    ], stderr
     assert len(stdout.splitlines()) == 1  # the start line
     assert not (out / "results.json").exists()
     time.sleep(0.5)

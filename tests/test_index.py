@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 from fastdiff.core.config import load_config
+from fastdiff.core.file_counts import HIDDEN, IGNORED_NAME, IGNORED_PATH
 from fastdiff.core.options import IndexOptions
 from fastdiff.index.layout import read_shard
 from fastdiff.index.scan import read_manifest, read_order, read_rejected, scan
@@ -65,8 +67,16 @@ def test_filters_and_order(tmp_path):
     assert {os.path.basename(r.path): r.reason for r in result.rejected} == {
         "notes.txt": "Unsupported file type",
         "noext": "Unsupported file type",
+        ".hidden.jpg": HIDDEN,  # skipped, but counted (stats.json "files"), as a hidden folder is once
+        ".cache": HIDDEN,
+        "Thumbs": IGNORED_NAME,
+        "skip": IGNORED_PATH,
     }
+    assert {r.kind for r in result.rejected if r.reason in (HIDDEN, IGNORED_NAME, IGNORED_PATH)} == {"skipped"}
     assert [f.key for f in result.files] == list(range(len(result.files)))
+    hidden = scan(dataclasses.replace(cfg, include_hidden=True))
+    searched = {os.path.relpath(f.path, tmp_path) for f in hidden.files} - set(names)
+    assert searched == {"photos/.hidden.jpg", "photos/.cache/d.jpg"}
 
 
 def test_symlinks_loops_and_aliases(tmp_path):

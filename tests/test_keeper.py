@@ -148,4 +148,4 @@ def test_run_keeps_the_original_and_the_preferred_folder(tmp_path):
 def test_prefer_must_name_folders(tmp_path):
     (tmp_path / "in").mkdir()
     proc = run_fastdiff([tmp_path / "in"], tmp_path / "out", "--config", f"prefer=[{tmp_path / 'nope'}]", check=False)
-    assert proc.returncode == 2 and "prefer" in proc.stderr and "not a directory" in proc.stderr
+    assert proc.returncode == 2 and "prefer" in proc.stderr and "is not a folder" in proc.stderr

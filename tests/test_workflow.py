@@ -61,8 +61,7 @@ def test_two_partitions_compare_only_across(collection, tmp_path):
     run_fastdiff(
         [part_a],
         out,
-        "--part-b",
-        *map(str, part_b),
+        *(arg for b in part_b for arg in ("--part-b", str(b))),
         "--similarity",
         "similar",
         "--no-same-dim",
@@ -119,7 +118,8 @@ def test_groups_keep_the_best_copy_once(collection, tmp_path):
     assert stats["process"]["search"]["matches_found"]["duplicates"] + stats["process"]["search"]["matches_found"][
         "similar"
     ] == len(lower)
-    assert list(stats) == ["directory", "total_files", "invalid_files", "process"]
+    assert list(stats) == ["directory", "total_files", "invalid_files", "process", "files", "skipped_files"]
+    assert stats["files"]["images_compared"] == stats["process"]["search"]["files_searched"]
 
 
 def test_in_folder_compares_inside_each_folder_only(tmp_path):

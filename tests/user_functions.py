@@ -37,3 +37,21 @@ def counted_mean_abs_block(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     with open(os.environ["FASTDIFF_TEST_CALLS"], "a") as fh:
         fh.write(f"{a.shape[1]}\n")
     return mean_abs_block(a, b)
+
+
+def raising_hash(thumb: np.ndarray) -> str:
+    """A hash that fails on every thumbnail: its check must stop the run with a one-line config error."""
+    raise ZeroDivisionError("no hash today")
+
+
+def raising_diff(a: np.ndarray, b: np.ndarray) -> float:
+    """A difference that fails on every pair."""
+    raise KeyError("channel")
+
+
+def slow_sha256(thumb: np.ndarray) -> str:
+    """sha-256 that takes 10 ms a call (4 calls a file): a run slow enough to watch its bar and to interrupt."""
+    import time
+
+    time.sleep(0.01)
+    return hashlib.sha256(thumb.tobytes()).hexdigest()

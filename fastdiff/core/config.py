@@ -79,6 +79,7 @@ DEFAULT_EXTENSIONS: tuple[str, ...] = (
 )
 NAMED_THRESHOLDS: dict[str, int] = {"duplicates": 0, "similar": 5}
 PILLOW_MAX_IMAGE_PIXELS = 89_478_485  # Pillow's MAX_IMAGE_PIXELS default (2**30 // 4 // 3)
+SUBFOLDERS = "subfolders"  # in_folder: each direct subfolder of each part_a folder on its own (fastdiff.index)
 
 
 class ConfigError(ValueError):
@@ -112,7 +113,14 @@ class Config(BaseModel):
         default_factory=list, description="folders whose copies are kept when quality ties, most preferred first"
     )
     recursive: bool = Field(True, description="scan subfolders (symlinked folders followed once; cycles skipped)")
-    in_folder: bool = Field(False, description="compare only inside each part_a folder; results.json nested per folder")
+    in_folder: bool | Literal["subfolders"] = Field(
+        False,
+        description="compare only inside each part_a folder (results.json nested per folder); 'subfolders': inside "
+        "each direct subfolder of each (and among the files directly in it)",
+    )
+    include_hidden: bool = Field(
+        False, description="also search hidden files and folders (names starting with '.'); else skipped, counted"
+    )
     ignore_names: list[str] = Field(default_factory=list, description="file or folder names skipped anywhere")
     ignore_paths: list[str] = Field(default_factory=list, description="folders whose subtrees are skipped")
     limit_extensions: bool = Field(True, description="only files with an allowed extension (case-insensitive)")
@@ -188,13 +196,18 @@ class Config(BaseModel):
             base = info.data.get("base_dir") or ""
             missing = [d for d in dirs if not os.path.exists(os.path.join(base, d))]
             if missing or len(set(dirs)) != len(dirs):
-                raise ValueError(f"does not exist: {missing[0]!r}" if missing else "the same path is given twice")
+                raise ValueError(
+                    f"does not exist: {missing[0]!r}; give an existing file or folder"
+                    if missing
+                    else "the same path is given twice; give it once"
+                )
             return dirs
         for d in dirs:
             if not os.path.isdir(d):
-                raise ValueError(f"not a directory: {d!r}")
+                what = "does not exist" if not os.path.lexists(d) else "is not a folder"
+                raise ValueError(f"{d!r} {what}; give the folders to search")
         if len(set(map(os.path.realpath, dirs))) != len(dirs):
-            raise ValueError("the same directory is given twice")
+            raise ValueError("the same folder is given twice; give it once")
         return dirs
 
     @field_validator("prefer")
@@ -203,7 +216,7 @@ class Config(BaseModel):
         if _check_environment(info):
             missing = [d for d in dirs if not os.path.isdir(d)]
             if missing:
-                raise ValueError(f"not a directory: {missing[0]!r}")
+                raise ValueError(f"{missing[0]!r} is not a folder; give an existing folder")
         if len(set(map(os.path.abspath, dirs))) != len(dirs):
             raise ValueError("the same folder is given twice")
         return dirs
@@ -266,6 +279,11 @@ class Config(BaseModel):
     def _partition_modes(self) -> Config:
         if self.in_folder and self.part_b:
             raise ValueError("in_folder compares inside each folder of part_a; it cannot be combined with part_b")
+        if self.in_folder == SUBFOLDERS and (self.compat == "difpy" or not self.do_compare):
+            raise ValueError(
+                "in_folder 'subfolders' needs the default mode with do_compare true; use in_folder: true (each "
+                "part_a folder on its own) with compat 'difpy' or do_compare false"
+            )
         if self.compat == "difpy" and self.prefer:
             raise ValueError("compat 'difpy' keeps difPy's keeper rule: prefer is not allowed")
         if self.compat == "difpy" and (self.part_b or not self.do_compare):
@@ -313,13 +331,44 @@ def load_config(raw: dict[str, Any], check_environment: bool = True) -> Config:
     try:
         return Config.model_validate(raw, context={"check_environment": check_environment})
     except ValidationError as err:
-        lines = []
-        for e in err.errors():
-            key = ".".join(str(p) for p in e["loc"]) or "config"
-            if e["type"] == "extra_forbidden":
-                close = difflib.get_close_matches(key, list(Config.model_fields), n=1)
-                lines.append(f"unknown config key '{key}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
-                continue
-            got = f" (got {e['input']!r})" if "input" in e and not isinstance(e["input"], dict) else ""
-            lines.append(f"config key '{key}': {e['msg']}{got}")
-        raise ConfigError("invalid fastdiff configuration:\n  " + "\n  ".join(lines)) from None
+        lines = _describe_all(err.errors())
+        if len(lines) == 1:
+            raise ConfigError(f"invalid configuration: {lines[0]}") from None
+        raise ConfigError(f"invalid configuration ({len(lines)} problems):\n  " + "\n  ".join(lines)) from None
+
+
+def _describe_all(errors: list[Any]) -> list[str]:
+    """Each problem in one line; the alternatives of one key (a union such as threshold) in one line together."""
+    by_key: dict[tuple[str, ...], list[Any]] = {}
+    for e in errors:
+        loc = tuple(str(p) for p in e["loc"])
+        alternative = e["type"] not in ("value_error", "extra_forbidden") and len(loc) == 2 and not loc[1].isdigit()
+        by_key.setdefault(loc[:1] if alternative else loc, []).append(e)
+    lines = []
+    for loc, group in by_key.items():
+        if len(group) == 1:
+            lines.append(_describe(group[0]))
+            continue
+        wanted = [e["msg"].replace("Input should be ", "").split(", ")[0] for e in group]
+        lines.append(f"config key '{loc[0]}': must be {' or '.join(wanted)} (got {group[0].get('input')!r})")
+    return lines
+
+
+def _describe(error: Any) -> str:
+    """One problem of a pydantic ValidationError as one line in plain words: the key, what is wrong, the value
+    given where the words do not show it; never pydantic's own wording ('Value error, ...', 'Input should be')."""
+    loc = [str(p) for p in error["loc"]]
+    key = loc[0] if loc else ""
+    item = f" (item {int(loc[1]) + 1})" if len(loc) > 1 and loc[1].isdigit() else ""
+    if error["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(key, list(Config.model_fields), n=1)
+        return f"unknown config key '{key}'" + (f" (did you mean '{close[0]}'?)" if close else "; remove it")
+    if error["type"] in ("value_error", "assertion_error") and "error" in error.get("ctx", {}):
+        message, got = str(error["ctx"]["error"]), ""  # our validators' own words, which name the value
+    else:
+        if error["type"] == "missing":
+            return f"config key '{key}' is required"
+        message = error["msg"].replace("Input should be", "must be")
+        value = error.get("input")
+        got = f" (got {value!r})" if "input" in error and not isinstance(value, dict) and loc else ""
+    return f"config key '{key}'{item}: {message}{got}" if key else message

@@ -52,7 +52,8 @@ class IndexOptions(_StageOptions):
     part_a: list[str]
     part_b: list[str]
     recursive: bool
-    in_folder: bool
+    in_folder: bool | str
+    include_hidden: bool
     ignore_names: list[str]
     ignore_paths: list[str]
     limit_extensions: bool
@@ -197,7 +198,7 @@ class MergeOptions(_StageOptions):
     part_a: list[str]
     part_b: list[str]
     recursive: bool
-    in_folder: bool
+    in_folder: bool | str
     limit_extensions: bool
     px_size: int
     threads: int

@@ -59,8 +59,8 @@ class RejectedFile:
     reason : str
         The `directory.error` text, e.g. "Unsupported file type", "Permission denied", "same file as PATH".
     kind : str
-        'unsupported' (extension filter), 'unreadable' (stat failed, not a regular file) or 'alias' (a second path
-        of a file already indexed).
+        'unsupported' (extension filter), 'unreadable' (stat failed, not a regular file), 'alias' (a second path
+        of a file already indexed) or 'skipped' (hidden, an ignored name or path: never opened).
     dir_index : int
         Position of the input directory it was found under (part_a, then part_b).
     size : int

@@ -40,9 +40,28 @@ def load_function(path: str) -> Callable[..., Any]:
         fn = getattr(importlib.import_module(module_name), name)
     except (ImportError, AttributeError) as err:
         raise UserFunctionError(f"cannot import {path!r}: {err}") from None
+    except Exception as err:  # the module itself fails as it is imported (SyntaxError, its own errors)
+        raise UserFunctionError(f"importing {path!r} failed: {_one_line(err)}; fix its module") from None
     if not callable(fn):
         raise UserFunctionError(f"{path!r} is not a function")
     return fn
+
+
+def _one_line(err: BaseException) -> str:
+    """An exception as 'Type: message' on one line."""
+    text = " ".join(str(err).split())
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def _try(path: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """fn(*args) in the check on a sample; an exception it raises becomes the one-line UserFunctionError."""
+    try:
+        return fn(*args)
+    except Exception as err:
+        shapes = ", ".join(f"{a.dtype} array of shape {a.shape}" for a in args)
+        raise UserFunctionError(
+            f"{path!r} raised {_one_line(err)} when checked on a sample ({shapes}); fix the function or remove the key"
+        ) from None
 
 
 def _sample(px: int = 8) -> np.ndarray:
@@ -65,14 +84,14 @@ def load_hash_fn(path: str) -> Callable[[np.ndarray], str]:
     Raises
     ------
     UserFunctionError
-        As load_function, or if it does not take one argument or does not return the same str for a sample
-        thumbnail and its copy.
+        As load_function, or if it does not take one argument, raises on a sample thumbnail or does not return the
+        same str for it and its copy.
     """
     fn = load_function(path)
     _check_arity(fn, 1, path)
     thumb = _sample()[0]
-    value = fn(thumb)
-    if not isinstance(value, str) or value != fn(thumb.copy()):
+    value = _try(path, fn, thumb)
+    if not isinstance(value, str) or value != _try(path, fn, thumb.copy()):
         raise UserFunctionError(f"{path!r} must return the same str for equal thumbnails, got {value!r}")
     return fn
 
@@ -157,7 +176,8 @@ def load_diff_fn(path: str, probe: bool = True) -> DiffFunction:
     Raises
     ------
     UserFunctionError
-        As load_function, if it does not take two arguments, or if a sample value is not a finite number >= 0.
+        As load_function, if it does not take two arguments, raises on a sample pair, or if a sample value is not a
+        finite number >= 0.
     """
     fn = load_function(path)
     _check_arity(fn, 2, path)
@@ -169,7 +189,7 @@ def load_diff_fn(path: str, probe: bool = True) -> DiffFunction:
         vectorised = block.shape == (2, 2)
     except Exception:
         vectorised = False
-    values = block.ravel().tolist() if vectorised else [fn(t[0], t[1]), fn(t[1], t[1])]
+    values = block.ravel().tolist() if vectorised else [_try(path, fn, t[0], t[1]), _try(path, fn, t[1], t[1])]
     for v in values:
         if not isinstance(v, (int, float, np.floating, np.integer)) or not math.isfinite(v) or v < 0:
             got = f"{type(v).__name__} of shape {v.shape}" if hasattr(v, "shape") and v.shape else repr(v)

@@ -20,7 +20,7 @@ from typing import Any
 from fastdiff.actions import safe_files
 from fastdiff.core.config import ConfigError
 from fastdiff.difpy_exact.merge import lower_quality_and_counts
-from fastdiff.run.runner import RunError, default_config, run_workflow
+from fastdiff.run.runner import INTERRUPTED, RESUME_LINE, RunError, default_config, run_workflow
 from fastdiff.run.screen import PROGRESS, QUIET
 
 __all__ = ["build", "search"]
@@ -159,6 +159,8 @@ class build:
             code = run_workflow(raw, cores, show=PROGRESS if show_progress else QUIET)
         except (ConfigError, RunError) as err:
             raise ValueError(str(err)) from None
+        if code == INTERRUPTED:  # Ctrl-C: the runner showed the resume line; the caller sees the interruption
+            raise KeyboardInterrupt(RESUME_LINE)
         if code != 0:
             raise RuntimeError(
                 f"the fastdiff workflow failed (exit code {code}); its logs are in {self.work_dir / 'work' / 'logs'}"
@@ -186,6 +188,7 @@ class build:
         stats = out["stats"]
         stats["directory"] = sorted(self.directory)
         stats["invalid_files"]["logs"] = {show(p): m for p, m in stats["invalid_files"]["logs"].items()}
+        stats["skipped_files"] = {show(p): m for p, m in stats.get("skipped_files", {}).items()}
         return {
             "results": {show(f): groups(g) for f, g in results.items()}
             if self.config["in_folder"]

@@ -16,6 +16,7 @@ from datetime import datetime
 from fastdiff._shared.atomic import atomic_open
 from fastdiff.actions import safe_files
 from fastdiff.difpy import LAZY_MESSAGE, build, search
+from fastdiff.run.runner import INTERRUPTED, RESUME_LINE
 
 WORK_DIR = ".fastdiff-difpy"  # in the output directory; hidden, so difPy's glob and fastdiff's index skip it
 
@@ -134,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     -------
     int
         0 on success, 1 if a file could not be moved or deleted (or `--undo` failed for one), 2 for bad options or
-        a failed run (the message is on stderr).
+        a failed run (the message is on stderr), 130 when interrupted (Ctrl-C; the same command resumes).
     """
     args = build_parser().parse_args(argv)
     if args.undo:
@@ -178,6 +179,10 @@ def main(argv: list[str] | None = None) -> int:
         )
     except (ValueError, OSError, RuntimeError) as err:
         return _fail(str(err))
+    except KeyboardInterrupt as err:  # Ctrl-C: the work folder in OUT keeps the finished jobs
+        if err.args != (RESUME_LINE,):  # not yet said by the runner
+            print(f"\ndifpy: {RESUME_LINE}", file=sys.stderr)
+        return INTERRUPTED
     stamp = datetime.now().strftime("%Y%m%d%H%M%S")
     names = [f"difPy_{stamp}_results.json", f"difPy_{stamp}_lower_quality.txt", f"difPy_{stamp}_stats.json"]
     for name, text in zip(names, (json.dumps(se.result), f"{se.lower_quality}", json.dumps(se.stats))):

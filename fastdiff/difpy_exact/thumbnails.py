@@ -66,11 +66,21 @@ def thumbnail(path: str, px_size: int, base_dir: str | None) -> tuple[np.ndarray
 
 
 def build_batch(
-    files: list[IndexedFile], options: ThumbnailOptions, threads: int, hash_fn: Callable[[np.ndarray], str]
+    files: list[IndexedFile],
+    options: ThumbnailOptions,
+    threads: int,
+    hash_fn: Callable[[np.ndarray], str],
+    progress: Callable[[int], None] | None = None,
 ) -> Batch:
     """The thumbnail batch of a shard as difPy builds its tensors (paths relative to options.base_dir), with
-    Pillow's warnings as errors for the duration (difpy_warnings)."""
+    Pillow's warnings as errors for the duration (difpy_warnings); progress as
+    `fastdiff.thumbnails.build.build_batch`."""
     with difpy_warnings():
         return build.build_batch(
-            files, options, threads, hash_fn, lambda f: thumbnail(f.path, options.px_size, options.base_dir)
+            files,
+            options,
+            threads,
+            hash_fn,
+            progress,
+            thumbnail=lambda f: thumbnail(f.path, options.px_size, options.base_dir),
         )

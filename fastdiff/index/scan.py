@@ -15,6 +15,8 @@ import numpy as np
 
 from fastdiff._shared.atomic import atomic_directory, atomic_open
 from fastdiff._shared.special_files import kind_of
+from fastdiff.core.config import SUBFOLDERS
+from fastdiff.core.file_counts import HIDDEN, IGNORED_NAME, IGNORED_PATH, UNSUPPORTED
 from fastdiff.core.options import IndexOptions
 from fastdiff.core.records import IndexedFile, RejectedFile, Scan, Section
 from fastdiff.index import layout
@@ -43,10 +45,16 @@ def _extension(name: str) -> str | None:
 
 
 def _walk(
-    root: str, recursive: bool, ignore_names: set[str], ignore_paths: list[str], visited: set[tuple[int, int]]
-) -> list[tuple[str, os.stat_result | OSError]]:
-    """All non-hidden file entries below root (sorted), each with its stat result or the error from stat."""
-    found: list[tuple[str, os.stat_result | OSError]] = []
+    root: str,
+    recursive: bool,
+    ignore_names: set[str],
+    ignore_paths: list[str],
+    visited: set[tuple[int, int]],
+    include_hidden: bool = False,
+) -> list[tuple[str, os.stat_result | OSError | str]]:
+    """All file entries below root (sorted), each with its stat result, the error from stat, or, for an entry
+    skipped unread (hidden, ignored name or path; a skipped folder is one entry), why (`fastdiff.core.file_counts`)."""
+    found: list[tuple[str, os.stat_result | OSError | str]] = []
     stack = [root]
     while stack:
         directory = stack.pop()
@@ -63,10 +71,15 @@ def _walk(
             continue
         subdirs = []
         for entry in entries:
-            if _is_hidden(entry.name) or entry.name in ignore_names:
-                continue
             path = entry.path
+            if entry.name in ignore_names:
+                found.append((path, IGNORED_NAME))
+                continue
             if ignore_paths and _under(os.path.abspath(path), ignore_paths):
+                found.append((path, IGNORED_PATH))
+                continue
+            if _is_hidden(entry.name) and not include_hidden:
+                found.append((path, HIDDEN))
                 continue
             try:
                 st = entry.stat()  # follows symlinks: a loop or a broken link raises here
@@ -80,6 +93,54 @@ def _walk(
                 found.append((path, st))
         stack.extend(reversed(subdirs))
     return found
+
+
+def _subfolders(root: str, ignore_names: set[str], ignore_paths: list[str], include_hidden: bool) -> list[str]:
+    """The direct subfolders of root that a scan enters (not hidden unless include_hidden, not ignored), sorted."""
+    try:
+        with os.scandir(root) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError:
+        return []  # the walk of root reports the error
+    return [
+        e.path
+        for e in entries
+        if _is_dir(e)
+        and e.name not in ignore_names
+        and not (ignore_paths and _under(os.path.abspath(e.path), ignore_paths))
+        and (include_hidden or not _is_hidden(e.name))
+    ]
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def _section_folders(
+    dirs: list[str], config: IndexOptions, ignore_names: set[str], ignore_paths: list[str]
+) -> list[tuple[str, list[tuple[str, str, bool]]]]:
+    """The sections of one partition: (folder, [(root to walk, its input folder, recursive), ...]) each.
+
+    in_folder false: one section of all the folders; true: one per input folder; 'subfolders': per input folder,
+    one of the files directly in it and one per direct subfolder (with recursive; `fastdiff run --in-folder` with
+    one folder).
+    """
+    if not dirs:
+        return []
+    if not config.in_folder:
+        return [("", [(d, d, config.recursive) for d in dirs])]
+    if config.in_folder != SUBFOLDERS:
+        return [(d, [(d, d, config.recursive)]) for d in dirs]
+    sections = []
+    for d in dirs:
+        sections.append((d, [(d, d, False)]))
+        if config.recursive:
+            for sub in _subfolders(d, ignore_names, ignore_paths, config.include_hidden):
+                sections.append((sub, [(sub, d, True)]))
+    return sections
 
 
 def scan(config: IndexOptions) -> Scan:
@@ -107,19 +168,16 @@ def scan(config: IndexOptions) -> Scan:
     allowed = set(config.allowed_extensions)
     all_dirs = config.part_a + config.part_b
     sections: list[Section] = []
-    per_section: list[list[tuple[str, os.stat_result | OSError, int]]] = []
+    per_section: list[list[tuple[str, os.stat_result | OSError | str, int]]] = []
     for part, dirs in ((0, config.part_a), (1, config.part_b)):
-        ordered = sorted(dirs)
-        groups = [[d] for d in ordered] if config.in_folder else ([ordered] if ordered else [])
-        for group in groups:
-            sections.append(Section(id=len(sections), part=part, folder=group[0] if config.in_folder else ""))
-            entries: list[tuple[str, os.stat_result | OSError, int]] = []
+        for folder, walks in _section_folders(sorted(dirs), config, ignore_names, ignore_paths):
+            sections.append(Section(id=len(sections), part=part, folder=folder))
+            entries: list[tuple[str, os.stat_result | OSError | str, int]] = []
             visited: set[tuple[int, int]] = set()
-            for root in group:
-                dir_index = all_dirs.index(root, len(config.part_a) if part else 0)
-                entries += [
-                    (p, st, dir_index) for p, st in _walk(root, config.recursive, ignore_names, ignore_paths, visited)
-                ]
+            for root, top, recursive in walks:
+                dir_index = all_dirs.index(top, len(config.part_a) if part else 0)
+                walked = _walk(root, recursive, ignore_names, ignore_paths, visited, config.include_hidden)
+                entries += [(p, st, dir_index) for p, st in walked]
             per_section.append(sorted(entries, key=lambda e: e[0]))
 
     # Partition B is the reference: its sections claim files first, so a file in both partitions (B nested in A, the
@@ -136,16 +194,16 @@ def scan(config: IndexOptions) -> Scan:
                 shared += section.part == 0 and bool(config.part_b)
                 continue
             listed.add(path)
-            if isinstance(st, OSError):
+            if isinstance(st, str):
+                refused[i].append(RejectedFile(path, section.part, st, "skipped", dir_index))
+            elif isinstance(st, OSError):
                 refused[i].append(RejectedFile(path, section.part, st.strerror or str(st), "unreadable", dir_index))
             elif not stat.S_ISREG(st.st_mode):
                 reason = f"not a regular file ({kind_of(st.st_mode)})"
                 refused[i].append(RejectedFile(path, section.part, reason, "unreadable", dir_index))
             elif config.limit_extensions and _extension(os.path.basename(path)) not in allowed:
                 refused[i].append(
-                    RejectedFile(
-                        path, section.part, "Unsupported file type", "unsupported", dir_index, st.st_size, st.st_ctime
-                    )
+                    RejectedFile(path, section.part, UNSUPPORTED, "unsupported", dir_index, st.st_size, st.st_ctime)
                 )
             elif (st.st_dev, st.st_ino) in seen:
                 first, part = seen[(st.st_dev, st.st_ino)]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from fastdiff._shared.atomic import atomic_open
 from fastdiff._shared.paths import from_bytes
+from fastdiff.core.file_counts import SAME_FILE_PREFIX, SKIPPED_PREFIX, count_files
 from fastdiff.core.options import MergeOptions
 from fastdiff.index.scan import read_manifest
 from fastdiff.merge.db import writer
@@ -62,6 +63,14 @@ def merge(inputs: MergeInputs, out_dir: Path, options: MergeOptions) -> None:
         ):
             n_lower = write_results(con, options, results, lower)
         stats = _stats(con, options, build, search)
+        # not in difPy's stats: what became of every entry found, by class (fastdiff.core.file_counts)
+        stats["files"] = count_files(con).to_json()
+        skipped = con.execute(
+            "SELECT path_bytes, error FROM directory WHERE substr(error, 1, ?) = ? OR substr(error, 1, ?) = ? "
+            "ORDER BY key",
+            (len(SAME_FILE_PREFIX), SAME_FILE_PREFIX, len(SKIPPED_PREFIX), SKIPPED_PREFIX),
+        )
+        stats["skipped_files"] = {from_bytes(raw): error for raw, error in skipped}
         if options.part_b:  # not in difPy's stats: files of part_a compared as part_b only (fastdiff.index.scan)
             stats["shared_with_part_b"] = read_manifest(inputs.index_dir)["n_shared"]
         write_json(out_dir, STATS, stats)
@@ -71,8 +80,9 @@ def merge(inputs: MergeInputs, out_dir: Path, options: MergeOptions) -> None:
 def _stats(con: sqlite3.Connection, options: MergeOptions, build: list, search: list) -> dict[str, object]:
     """difPy 4.2.1's stats of the run in the database."""
     invalid = con.execute(
-        "SELECT path_bytes, error FROM directory WHERE error IS NOT NULL AND error NOT LIKE 'same file as %' "
-        "ORDER BY allowed DESC, key"
+        "SELECT path_bytes, error FROM directory WHERE error IS NOT NULL AND substr(error, 1, ?) != ? "
+        "AND substr(error, 1, ?) != ? ORDER BY allowed DESC, key",
+        (len(SAME_FILE_PREFIX), SAME_FILE_PREFIX, len(SKIPPED_PREFIX), SKIPPED_PREFIX),
     ).fetchall()
     searched = con.execute("SELECT COUNT(*) FROM directory WHERE success = 1").fetchone()[0]
     duplicates, similar = con.execute(

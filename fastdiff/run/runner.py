@@ -30,7 +30,7 @@ from fastdiff.core.config import Config, load_config
 from fastdiff.core.device import DeviceError
 from fastdiff.core.options import STAGE_OPTIONS, stage_params
 from fastdiff.run import small_run
-from fastdiff.run.preflight import PreflightError, check_run, jobs_run_here
+from fastdiff.run.preflight import PreflightError, check_executor, check_run, executor_of, jobs_run_here
 from fastdiff.run.screen import NORMAL, ProgressBar, Show, print_summary, start_line
 
 PACKAGE = Path(__file__).resolve().parents[1]
@@ -49,6 +49,10 @@ SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 class RunError(RuntimeError):
     """The workflow cannot be started (no workflow, no such profile, output folder not writable, in use)."""
+
+
+INTERRUPTED = 130  # run_workflow's exit code after a Ctrl-C (128 + SIGINT), with RESUME_LINE shown
+RESUME_LINE = "interrupted; run the same command to resume (finished jobs are kept)"
 
 
 def default_config() -> dict[str, Any]:
@@ -139,6 +143,8 @@ def run_workflow(
         raise RunError(f"no profile {profile!r}; available: {', '.join(names)}")
     try:
         settings = yaml.load((profile_dir / "config.yaml").read_text(), Loader=SAFE_LOADER) or {}
+        executor = executor_of(settings, snakemake_args)
+        check_executor(executor, f"the profile {profile!r}" if executor == settings.get("executor") else "--executor")
         check_run(config, jobs_here=jobs_run_here(settings, snakemake_args))
     except (PreflightError, DeviceError) as err:
         raise RunError(str(err)) from None
@@ -158,7 +164,7 @@ def run_workflow(
         params = {stage: stage_params(config, stage) for stage in STAGE_OPTIONS}
         here = in_process and profile == "default" and not dry_run and not snakemake_args and small_run.eligible(config)
         if show.progress and not dry_run:
-            print(start_line(config), flush=True)
+            print(start_line(config, examples=config.part_a == default_config()["part_a"]), flush=True)
         started = time.time()
         bar = ProgressBar(workdir, config, show.progress and not show.snakemake and not dry_run)
         try:
@@ -168,9 +174,9 @@ def run_workflow(
                 code = _run_snakemake(config, params, raw, cores, profile_dir, dry_run, snakemake_args, show, bar)
         except KeyboardInterrupt:
             bar.close()
-            print("\nfastdiff: interrupted; run the same command to resume", file=sys.stderr)
-            return 130
-        bar.close()
+            print(f"\nfastdiff: {RESUME_LINE}", file=sys.stderr)
+            return INTERRUPTED
+        bar.close(done=code == 0 and not dry_run)
         if code == 0 and show.summary and not dry_run:
             print_summary(config, time.time() - started)
         return code
@@ -274,7 +280,7 @@ def _show_failure(log: Path) -> None:
     """After a failed Snakemake run: the error lines of its output and where the logs are."""
     lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
     job_logs = [m.group(1) for ln in lines if (m := re.search(r"log: (.+?) \(check log file", ln))]
-    errors = [ln.strip() for ln in lines if re.match(r"\s*(\w+Error|Error in rule|fastdiff:)", ln)]
+    errors = [ln.strip() for ln in lines if re.match(r"\s*(\w+Error|Error in rule|fastdiff:|\S+: error: )", ln)]
     for line in errors[-6:]:
         print(line, file=sys.stderr)
     for path in dict.fromkeys(job_logs):

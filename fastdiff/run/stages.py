@@ -22,7 +22,7 @@ from fastdiff.compare import blocks
 from fastdiff.compare.pairs import Pairs, save_pairs
 from fastdiff.core.device import array_module
 from fastdiff.core.options import CompareOptions, IndexOptions, MergeOptions, ReportOptions, ThumbnailOptions
-from fastdiff.core.records import IndexedFile, Scan
+from fastdiff.core.records import Scan
 from fastdiff.core.userfn import load_function
 from fastdiff.difpy_exact import compare as difpy_compare
 from fastdiff.difpy_exact import index as difpy_index
@@ -33,6 +33,7 @@ from fastdiff.merge import report, results
 from fastdiff.merge.db.build import MergeInputs
 from fastdiff.thumbnails import build
 from fastdiff.thumbnails.batch import Batch, load_block, save_batch
+from fastdiff.thumbnails.progress import DecodeProgress
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class Implementation:
     scan : callable
         IndexOptions -> Scan: the files to decode, in index order.
     build_batch : callable
-        (files of one shard, ThumbnailOptions, threads, hash function) -> Batch.
+        (files of one shard, ThumbnailOptions, threads, hash function, progress=callback) -> Batch.
     compare_blocks : callable
         (block a, block b, CompareOptions, same_block, xp, user difference) -> Pairs.
     merge : callable
@@ -56,7 +57,7 @@ class Implementation:
     """
 
     scan: Callable[[IndexOptions], Scan]
-    build_batch: Callable[[list[IndexedFile], ThumbnailOptions, int, HashFunction], Batch]
+    build_batch: Callable[..., Batch]
     compare_blocks: Callable[..., Pairs]
     merge: Callable[[MergeInputs, Path, MergeOptions], None]
     on_gpu: bool  # whether compare_blocks can run on a GPU (array module)
@@ -99,7 +100,10 @@ def run_thumbnails(
     (`fastdiff.thumbnails.batch`)."""
     hash_fn = load_function(options.hash_fn) if options.hash_fn else build.sha256_hex
     files = layout.read_shard(shard_path)
-    save_batch(implementation(options.compat).build_batch(files, options, threads, hash_fn), batch_path)
+    progress = DecodeProgress(batch_path)  # for the bar (fastdiff.run.screen)
+    save_batch(
+        implementation(options.compat).build_batch(files, options, threads, hash_fn, progress=progress), batch_path
+    )
 
 
 def run_compare(

@@ -221,6 +221,7 @@ def build_batch(
     options: ThumbnailOptions,
     threads: int = 1,
     hash_fn: Callable[[np.ndarray], str] = sha256_hex,
+    progress: Callable[[int], None] | None = None,
     thumbnail: Decoder | None = None,
 ) -> Batch:
     """Decode and thumbnail `files` on `threads` cores (`decoded`: forked processes or threads).
@@ -234,6 +235,8 @@ def build_batch(
         Cores that decode (config `threads`): processes or threads, see `decoded`.
     hash_fn : callable
         Thumbnail -> str, for the rotation hashes (sha256_hex, or a user hash).
+    progress : callable, optional
+        Called with the number of files done after each file (`fastdiff.thumbnails.progress.DecodeProgress`).
     thumbnail : callable, optional
         File -> (thumbnail, height, width) or an error message; by default this mode's decoder (`_one`, with
         options.fast_jpeg and options.alpha_background); the difPy-exact mode passes difPy's
@@ -267,6 +270,8 @@ def build_batch(
                 heights.append(h)
                 widths.append(w)
                 hashes.append(rotation_hashes(thumb, shift_amount, rotate, hash_fn, mirror))
+            if progress is not None:
+                progress(done)
             if done % 200 == 0 or done == len(files):
                 log.info("decoded %d/%d files (%.1f files/s)", done, len(files), done / (time.time() - started))
     stacked = np.stack(thumbs) if thumbs else np.zeros((0, px_size, px_size, 3), np.uint8)

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from fastdiff._shared.paths import from_bytes
+from fastdiff.core.file_counts import FileCounts, count_files
 from fastdiff.merge.db.schema import HASH_CLUSTER_ID
 from fastdiff.merge.grouping import store_best_copy_groups
 
@@ -517,6 +518,11 @@ class ResultDB:
         return frame.astype({"best_copy": bool})
 
     # --- summary and the one write
+    def file_counts(self) -> FileCounts:
+        """What became of every entry found: compared, not images, unreadable, skipped (`fastdiff.core.file_counts`),
+        the same counts as stats.json's "files" and the run's closing summary."""
+        return count_files(self._con)
+
     def summary(self) -> dict[str, int]:
         """Counts of files, pairs and clusters.
 
@@ -525,8 +531,10 @@ class ResultDB:
         dict of str to int
             files (directory entries), compared, errors, disallowed, pairs, clusters (connected components),
             best_copy_groups, hash_clusters, lower_quality (copies in best-copy groups: lower_quality.json's
-            length).
+            length); then files split four ways, adding up to files: images_compared, not_images,
+            unreadable_images, skipped (`file_counts` has their breakdowns).
         """
+        counts = self.file_counts()
         files, compared, errors, disallowed = self._con.execute(
             "SELECT COUNT(*), COALESCE(SUM(success = 1), 0), COALESCE(SUM(success = 0), 0), "
             "COALESCE(SUM(allowed = 0 AND success = -1), 0) FROM directory"
@@ -541,6 +549,10 @@ class ResultDB:
             "best_copy_groups": self.cluster_count("best_copy"),
             "hash_clusters": self.hash_cluster_count(),
             "lower_quality": self._con.execute("SELECT COUNT(*) FROM best_copy_group").fetchone()[0],
+            "images_compared": counts.compared,
+            "not_images": sum(counts.not_images.values()),
+            "unreadable_images": sum(counts.unreadable.values()),
+            "skipped": counts.n_skipped,
         }
 
     def drop_diff(self, threshold: float) -> int:
