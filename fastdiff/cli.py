@@ -100,6 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--similarity", type=similarity, help="'duplicates' (MSE 0), 'similar' (MSE 5) or a number")
     run.add_argument("--rotate", action=argparse.BooleanOptionalAction, help="also match 90/180/270 rotations")
     run.add_argument("--same-dim", action=argparse.BooleanOptionalAction, help="only compare images of equal size")
+    run.add_argument(
+        "--mirror", action=argparse.BooleanOptionalAction, help="also match mirror images (the 8 symmetries)"
+    )
+    run.add_argument(
+        "--grayscale", action=argparse.BooleanOptionalAction, help="compare luma thumbnails: grey copies match"
+    )
+    run.add_argument("--num-images", type=int, metavar="N", help="trial run: only the first N images (index order)")
     run.add_argument("--px-size", type=int, help="thumbnail side in pixels (default 50)")
     run.add_argument(
         "--in-folder",
@@ -161,6 +168,9 @@ def resolve_config(args: argparse.Namespace) -> dict[str, Any]:
         "threshold": args.similarity,
         "rotate": args.rotate,
         "same_dim": args.same_dim,
+        "mirror": args.mirror,
+        "grayscale": args.grayscale,
+        "num_images": args.num_images,
         "px_size": args.px_size,
         "in_folder": in_folder_value(args),
         "shard_size": args.shard_size,

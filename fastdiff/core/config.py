@@ -9,6 +9,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from fastdiff.core import userfn
+from fastdiff.core.file_lists import LIST_EXTENSIONS, ListError, is_list, read_list
+from fastdiff.core.formats import OPTIONAL_EXTENSIONS
 
 # difPy 4.2.1's allowed extensions (dif.py L163) plus bmp, which OpenCV and Pillow both read.
 DEFAULT_EXTENSIONS: tuple[str, ...] = (
@@ -86,6 +88,16 @@ class ConfigError(ValueError):
     """A configuration key has a bad value; the message names the key."""
 
 
+def _check_lists(paths: list[str], base: str) -> None:
+    """Read each file list among paths (under base), so that a bad one is a configuration error."""
+    for path in paths:
+        if is_list(os.path.join(base, path)):
+            try:
+                read_list(path, base)
+            except ListError as err:
+                raise ValueError(str(err)) from None
+
+
 def _check_environment(info: ValidationInfo) -> bool:
     """Whether validation looks outside the mapping (folders, user functions): see load_config."""
     return (info.context or {}).get("check_environment", True)
@@ -105,9 +117,10 @@ class Config(BaseModel):
     base_dir: str | None = Field(
         None, description="compat difpy: relative part_a paths (files or folders) are resolved here"
     )
-    part_a: list[str] = Field(min_length=1, description="folders compared all-to-all")
+    part_a: list[str] = Field(min_length=1, description="folders or file lists compared all-to-all")
     part_b: list[str] = Field(
-        default_factory=list, description="if set, only pairs A x B are compared, and B is the reference"
+        default_factory=list,
+        description="folders or file lists; if set, only pairs A x B are compared, B the reference",
     )
     prefer: list[str] = Field(
         default_factory=list, description="folders whose copies are kept when quality ties, most preferred first"
@@ -125,7 +138,12 @@ class Config(BaseModel):
     ignore_paths: list[str] = Field(default_factory=list, description="folders whose subtrees are skipped")
     limit_extensions: bool = Field(True, description="only files with an allowed extension (case-insensitive)")
     allowed_extensions: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_EXTENSIONS), validate_default=True, description="difPy's list plus bmp"
+        default_factory=lambda: [*DEFAULT_EXTENSIONS, *OPTIONAL_EXTENSIONS],
+        validate_default=True,
+        description="extensions indexed: difPy's, bmp, HEIC, AVIF and JPEG XL (read where a decoder is installed)",
+    )
+    num_images: int | None = Field(
+        None, ge=1, description="index only the first N images (index order), for trial runs; null: all"
     )
     shard_size: int = Field(2500, ge=1, description="files per index shard, that is per thumbnail job")
     block_size: int | Literal["auto"] = Field(
@@ -201,11 +219,14 @@ class Config(BaseModel):
                     if missing
                     else "the same path is given twice; give it once"
                 )
+            _check_lists(dirs, base)
             return dirs
         for d in dirs:
-            if not os.path.isdir(d):
-                what = "does not exist" if not os.path.lexists(d) else "is not a folder"
-                raise ValueError(f"{d!r} {what}; give the folders to search")
+            if not os.path.isdir(d) and not is_list(d):
+                what = "does not exist" if not os.path.lexists(d) else "is neither a folder nor a file list"
+                lists = ", ".join(sorted(LIST_EXTENSIONS))
+                raise ValueError(f"{d!r} {what}; give the folders (or file lists: {lists}) to search")
+        _check_lists(dirs, "")
         if len(set(map(os.path.realpath, dirs))) != len(dirs):
             raise ValueError("the same folder is given twice; give it once")
         return dirs

@@ -64,6 +64,7 @@ class IndexOptions(_StageOptions):
     device: str
     compat: str
     base_dir: str | None
+    num_images: int | None = None
 
     @classmethod
     def from_config(cls, config: Config) -> Self:

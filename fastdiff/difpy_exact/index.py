@@ -6,6 +6,7 @@ import glob
 import os
 
 from fastdiff.core.config import DEFAULT_EXTENSIONS
+from fastdiff.core.file_lists import entry_name, is_list, read_list, split_duplicates
 from fastdiff.core.options import IndexOptions
 from fastdiff.core.records import IndexedFile, RejectedFile, Scan, Section
 
@@ -20,6 +21,23 @@ def _listing(arg: str, recursive: bool, base: str | None) -> list[str]:
     pattern = arg + "/**/*" if recursive else arg + "/*"
     found = glob.glob(pattern, root_dir=base, recursive=recursive)
     return [f for f in found if not os.path.isdir(os.path.join(base or "", f))]
+
+
+def _list_entries(list_path: str, base: str | None, dir_index: int) -> tuple[list[str], list[RejectedFile]]:
+    """The entries of a file list in list order (relative to base as the list is), and the rejected ones: a missing
+    entry (unreadable, naming the list and line) and a repeated one (under the name 'LIST:LINE')."""
+    unique, repeats = split_duplicates(read_list(list_path, base))
+    paths, rejected = [], []
+    for entry in unique:
+        if os.path.lexists(os.path.join(base or "", entry.path)):
+            paths.append(entry.path)
+        else:
+            why = f"No such file or directory (listed in {list_path}, line {entry.line})"
+            rejected.append(RejectedFile(entry.path, 0, why, "unreadable", dir_index))
+    for again, first in repeats:
+        why = f"duplicate entry: {again.path} is listed again (first on line {first.line})"
+        rejected.append(RejectedFile(entry_name(list_path, again.line), 0, why, "unreadable", dir_index))
+    return paths, rejected
 
 
 def _stat(path: str) -> tuple[int, float]:
@@ -42,7 +60,12 @@ def scan(config: IndexOptions) -> Scan:
         sections.append(section)
         for arg in group:
             dir_index = config.part_a.index(arg)
-            for path in map(os.path.normpath, _listing(arg, config.recursive, config.base_dir)):
+            if is_list(os.path.join(config.base_dir or "", arg)):
+                listed, refused = _list_entries(arg, config.base_dir, dir_index)
+                rejected += refused
+            else:
+                listed = _listing(arg, config.recursive, config.base_dir)
+            for path in map(os.path.normpath, listed):
                 size, ctime = _stat(os.path.join(config.base_dir or "", path))
                 if config.limit_extensions and path.split(".")[-1].lower() not in DIFPY_EXTENSIONS:
                     rejected.append(RejectedFile(path, 0, UNSUPPORTED, "unsupported", dir_index, size, ctime))

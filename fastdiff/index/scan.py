@@ -17,6 +17,8 @@ from fastdiff._shared.atomic import atomic_directory, atomic_open
 from fastdiff._shared.special_files import kind_of
 from fastdiff.core.config import SUBFOLDERS
 from fastdiff.core.file_counts import HIDDEN, IGNORED_NAME, IGNORED_PATH, UNSUPPORTED
+from fastdiff.core.file_lists import entry_name, is_list, read_list, split_duplicates
+from fastdiff.core.formats import missing_decoder
 from fastdiff.core.options import IndexOptions
 from fastdiff.core.records import IndexedFile, RejectedFile, Scan, Section
 from fastdiff.index import layout
@@ -143,6 +145,41 @@ def _section_folders(
     return sections
 
 
+def _listed(
+    list_path: str, ignore_names: set[str], ignore_paths: list[str]
+) -> tuple[list[tuple[str, os.stat_result | OSError]], list[tuple[str, str]]]:
+    """The entries of a file list (`fastdiff.core.file_lists`), each with its stat result or the error from stat (naming
+    the list and line), and (name, reason) of each repeated entry. ignore_names and ignore_paths apply as in a
+    folder; hidden names are kept (a list names its files on purpose)."""
+    unique, repeats = split_duplicates(read_list(list_path))
+    found: list[tuple[str, os.stat_result | OSError]] = []
+    for entry in unique:
+        path = entry.path
+        if os.path.basename(path) in ignore_names or (ignore_paths and _under(os.path.abspath(path), ignore_paths)):
+            continue
+        try:
+            found.append((path, os.stat(path)))
+        except OSError as err:
+            why = f"{err.strerror or err} (listed in {list_path}, line {entry.line})"
+            found.append((path, OSError(err.errno, why)))
+    duplicates = [
+        (
+            entry_name(list_path, again.line),
+            f"duplicate entry: {again.path} is listed again (first on line {first.line})",
+        )
+        for again, first in repeats
+    ]
+    return found, duplicates
+
+
+def first_images(result: Scan, num_images: int | None) -> Scan:
+    """The scan with only its first num_images files (index order); rejected entries are all kept. None: all."""
+    if num_images is None or num_images >= len(result.files):
+        return result
+    log.info("num_images %d: %d of %d files are indexed", num_images, num_images, len(result.files))
+    return Scan(result.files[:num_images], result.rejected, result.sections, result.shared)
+
+
 def scan(config: IndexOptions) -> Scan:
     """Scan the configured partitions into a deterministic, sorted list of files to decode.
 
@@ -169,15 +206,21 @@ def scan(config: IndexOptions) -> Scan:
     all_dirs = config.part_a + config.part_b
     sections: list[Section] = []
     per_section: list[list[tuple[str, os.stat_result | OSError | str, int]]] = []
+    repeated: list[list[RejectedFile]] = []
     for part, dirs in ((0, config.part_a), (1, config.part_b)):
         for folder, walks in _section_folders(sorted(dirs), config, ignore_names, ignore_paths):
             sections.append(Section(id=len(sections), part=part, folder=folder))
             entries: list[tuple[str, os.stat_result | OSError | str, int]] = []
             visited: set[tuple[int, int]] = set()
+            repeated.append([])
             for root, top, recursive in walks:
                 dir_index = all_dirs.index(top, len(config.part_a) if part else 0)
-                walked = _walk(root, recursive, ignore_names, ignore_paths, visited, config.include_hidden)
-                entries += [(p, st, dir_index) for p, st in walked]
+                if is_list(root):
+                    found, duplicates = _listed(root, ignore_names, ignore_paths)
+                    repeated[-1] += [RejectedFile(n, part, why, "unreadable", dir_index) for n, why in duplicates]
+                else:
+                    found = _walk(root, recursive, ignore_names, ignore_paths, visited, config.include_hidden)
+                entries += [(p, st, dir_index) for p, st in found]
             per_section.append(sorted(entries, key=lambda e: e[0]))
 
     # Partition B is the reference: its sections claim files first, so a file in both partitions (B nested in A, the
@@ -201,9 +244,12 @@ def scan(config: IndexOptions) -> Scan:
             elif not stat.S_ISREG(st.st_mode):
                 reason = f"not a regular file ({kind_of(st.st_mode)})"
                 refused[i].append(RejectedFile(path, section.part, reason, "unreadable", dir_index))
-            elif config.limit_extensions and _extension(os.path.basename(path)) not in allowed:
+            elif (reason := missing_decoder(_extension(os.path.basename(path)))) or (
+                config.limit_extensions and _extension(os.path.basename(path)) not in allowed
+            ):
+                reason = reason or UNSUPPORTED
                 refused[i].append(
-                    RejectedFile(path, section.part, UNSUPPORTED, "unsupported", dir_index, st.st_size, st.st_ctime)
+                    RejectedFile(path, section.part, reason, "unsupported", dir_index, st.st_size, st.st_ctime)
                 )
             elif (st.st_dev, st.st_ino) in seen:
                 first, part = seen[(st.st_dev, st.st_ino)]
@@ -223,7 +269,7 @@ def scan(config: IndexOptions) -> Scan:
                 )
             )
         log.info("section %d: %d files indexed so far", section.id, len(files))
-    rejected = [r for section in sections for r in refused[section.id]]
+    rejected = [r for section in sections for r in refused[section.id] + repeated[section.id]]
     if shared:
         log.warning("%d files of part_a are also in part_b: they are compared as part_b (the reference) only", shared)
         if not any(f.part == 0 for f in files):

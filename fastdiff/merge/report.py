@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from fastdiff._shared.paths import display
@@ -24,7 +23,7 @@ from fastdiff._shared.words import plural
 from fastdiff.core.config import NAMED_THRESHOLDS
 from fastdiff.index.scan import read_order
 from fastdiff.merge.db.reader import Cluster, Image, ResultDB
-from fastdiff.thumbnails.batch import load_batch
+from fastdiff.merge.thumbnail_pngs import thumbnail_pngs
 
 log = logging.getLogger(__name__)
 
@@ -69,18 +68,15 @@ def _store_thumbnails(db: ResultDB, batch_paths: list[str], order: np.ndarray, s
     batches' keys to them); one batch in memory at a time."""
     grouped = {i.key for g in db.clusters("best_copy") for i in (g.best_copy, *(c.image for c in g.copies))}
     store.execute("CREATE TABLE thumb (key INTEGER PRIMARY KEY, png BLOB NOT NULL)")
-    for path in batch_paths:
-        batch = load_batch(path)
-        for i, key in enumerate(order[batch.keys].tolist()):
-            if key in grouped:
-                png = cv2.imencode(".png", cv2.cvtColor(batch.thumbs[i], cv2.COLOR_RGB2BGR))[1]
-                store.execute("INSERT INTO thumb VALUES (?, ?)", (key, png.tobytes()))
+    store.executemany("INSERT INTO thumb VALUES (?, ?)", thumbnail_pngs(batch_paths, order, grouped))
     store.commit()
 
 
-def _figure(image: Image, png: bytes | None, mse: float | None) -> str:
-    """One image's figure: its thumbnail, name, size and MSE to the best copy (None: it is the best copy)."""
-    kept = mse is None
+def figure(image: Image, png: bytes | None, mse: float | None, badge: str | None = None) -> str:
+    """One image's figure (HTML): its thumbnail (a PNG, or None: "no thumbnail"), name, size and MSE to the best
+    copy (None: it is the best copy, unless a badge is given: then the two did not match directly), under a badge:
+    by default "kept" for the best copy and "copy" for the others."""
+    kept = mse is None and badge is None
     w, h = image.width, image.height
     scale = BOX / max(w, h, 1)
     dw, dh = (max(1, round(w * scale)), max(1, round(h * scale))) if w > 0 and h > 0 else (BOX, BOX)
@@ -90,8 +86,8 @@ def _figure(image: Image, png: bytes | None, mse: float | None) -> str:
         if png
         else "no thumbnail"
     )
-    badge = "kept" if kept else "copy"
-    shown = "best copy" if kept else f"MSE {mse:.6g}"
+    badge = badge or ("kept" if kept else "copy")
+    shown = "best copy" if kept else "no direct match" if mse is None else f"MSE {mse:.6g}"
     return (
         f'<figure class="image {badge}" data-key="{image.key}"><div class="thumb">{img}</div>'
         f'<figcaption><span class="badge">{badge}</span> <a href="{_file_url(image.path)}"><b>'
@@ -109,8 +105,8 @@ def _group(number: int, group: Cluster, start: int, stop: int, store: sqlite3.Co
         row = store.execute("SELECT png FROM thumb WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
-    figures = [_figure(group.best_copy, png(group.best_copy.key), None)]
-    figures += [_figure(c.image, png(c.image.key), c.mse) for c in group.copies[start:stop]]
+    figures = [figure(group.best_copy, png(group.best_copy.key), None)]
+    figures += [figure(c.image, png(c.image.key), c.mse) for c in group.copies[start:stop]]
     split = len(group.copies) > stop - start
     continued = f", copies {start + 1}&ndash;{stop} of {len(group.copies)}" if split else ""
     return (

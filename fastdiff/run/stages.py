@@ -90,7 +90,8 @@ def run_index(out_dir: str | os.PathLike[str], layout_dir: str | os.PathLike[str
     dict
         The manifest (shards, blocks, block pairs) also written to out_dir/manifest.json.
     """
-    return scan.write_index(implementation(options.compat).scan(options), options, out_dir, layout_dir)
+    scanned = scan.first_images(implementation(options.compat).scan(options), options.num_images)
+    return scan.write_index(scanned, options, out_dir, layout_dir)
 
 
 def run_thumbnails(

@@ -22,6 +22,7 @@ from PIL import ExifTags, Image
 
 from fastdiff._shared.special_files import NotRegularFile, open_regular
 from fastdiff.core.config import PILLOW_MAX_IMAGE_PIXELS
+from fastdiff.core.formats import register_decoders, undecodable, unsupported_jpeg
 from fastdiff.thumbnails.composite import WHITE, composite, source_view
 from fastdiff.thumbnails.png_wuffs import PNG_SIGNATURE, CorruptPNG, decode_png
 
@@ -30,6 +31,7 @@ warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 if "OPENCV_LOG_LEVEL" not in os.environ:
     # Failed decodes surface as DecodeError; keep OpenCV's per-file log lines off stderr.
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+register_decoders()  # HEIC, JPEG XL: Pillow plugins where installed (fastdiff.core.formats)
 
 _JPEG_SOI = b"\xff\xd8"
 _PNG_IEND_CHUNK = b"\x00\x00\x00\x00IEND\xaeB`\x82"
@@ -147,7 +149,7 @@ def decode_image(
     if container is not None and _is_truncated(data, container):
         raise DecodeError("truncated image data")
     if image is None:
-        return _without_header(path, container, max_pixels)
+        return _without_header(path, data, container, max_pixels)
     header = _header(image, data, container)
     if image.format == "TIFF" and header.sample_dtype is np.uint16:
         _check_fits("OpenCV's 16-bit TIFF decoder", header, _TIFF16_BYTES_PER_PIXEL[header.alpha], max_pixels)
@@ -207,10 +209,14 @@ def _wuffs_fits(data: bytes, pixels: int, max_pixels: int) -> bool:
     return len(data) + pixels * (source + output + _WUFFS_MARGIN) <= max_pixels * DECODE_BYTES_PER_PIXEL
 
 
-def _without_header(path: str, container: str | None, max_pixels: int) -> Decoded:
-    """A file Pillow cannot identify: OpenCV's decode (formats Pillow lacks), or the reason it is unreadable."""
+def _without_header(path: str, data: bytes, container: str | None, max_pixels: int) -> Decoded:
+    """A file Pillow cannot identify: OpenCV's decode (formats Pillow lacks), or the reason it is unreadable: a
+    format without an installed decoder, a JPEG precision or process no decoder here reads, damage, or no image."""
     rgb = _imread(path, cv2.IMREAD_COLOR_RGB, max_pixels=max_pixels)
     if rgb is None:
+        why = undecodable(data) or (unsupported_jpeg(data) if container == "JPEG" else None)
+        if why is not None:
+            raise DecodeError(why)
         if container is not None:
             raise DecodeError(f"corrupt image data: unreadable {container} header")
         raise DecodeError("not a recognised image format")
@@ -500,8 +506,16 @@ def _pil_to_rgb(path: str, background: tuple[int, int, int]) -> np.ndarray:
     except Exception as e:
         if "truncated" in str(e).lower():
             raise DecodeError("truncated image data") from e
-        raise DecodeError(f"corrupt image data: {e}") from e
+        raise DecodeError(_unsupported_jpeg_at(path) or f"corrupt image data: {e}") from e
     return rgb
+
+
+def _unsupported_jpeg_at(path: str) -> str | None:
+    """`fastdiff.core.formats.unsupported_jpeg` of a file's first 64 KiB (where its frame header is), None if not a
+    JPEG."""
+    with open(path, "rb") as f:
+        head = f.read(1 << 16)
+    return unsupported_jpeg(head) if head.startswith(_JPEG_SOI) else None
 
 
 def _pil_strip_to_rgb(strip: Image.Image, background: tuple[int, int, int], out: np.ndarray) -> None:

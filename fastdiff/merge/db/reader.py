@@ -10,6 +10,7 @@
         group = db.cluster(0, kind="best_copy")      # the i-th best-copy group (results.json's groups)
         for pair in db.pairs(max_mse=1.0):
             print(pair.path_a, pair.path_b, pair.mse)
+        db.groups(page=2)                            # in Jupyter: a gallery page of groups (fastdiff.merge.db.gallery)
 
 Names: a *cluster* is a connected component of the pair graph (kind "components") and a *best-copy group* one of
 results.json's groups (kind "best_copy"); both are returned as a `Cluster` (its `best_copy` and its `copies`). `mse`
@@ -38,6 +39,8 @@ from fastdiff.merge.grouping import store_best_copy_groups
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from fastdiff.merge.db.gallery import GroupsView, PairsView
 
 ClusterKind = Literal["components", "best_copy"]
 """What `ResultDB.clusters` returns: connected components of the pair graph, or the best-copy groups."""
@@ -554,6 +557,68 @@ class ResultDB:
             "unreadable_images": sum(counts.unreadable.values()),
             "skipped": counts.n_skipped,
         }
+
+    # --- notebook views (fastdiff.merge.db.gallery)
+    def groups(
+        self, page: int = 1, page_size: int = 10, kind: ClusterKind = "best_copy", max_mse: float | None = None
+    ) -> GroupsView:
+        """A page of `clusters(kind, max_mse)`, which Jupyter shows as a gallery of thumbnails.
+
+        Parameters
+        ----------
+        page : int
+            From 1; a page past the last is empty.
+        page_size : int
+            Groups per page.
+        kind, max_mse
+            As `clusters`; best-copy groups by default.
+
+        Returns
+        -------
+        GroupsView
+            Its `items` are the page's `Cluster`s; `_repr_html_` renders them.
+
+        Raises
+        ------
+        ValueError
+            For page or page_size < 1, and as `clusters`.
+        """
+        from fastdiff.merge.db.gallery import GroupsView
+
+        return GroupsView(self, page, page_size, kind, max_mse)
+
+    def pairs_page(self, page: int = 1, page_size: int = 20, max_mse: float | None = None) -> PairsView:
+        """A page of `pairs(max_mse)`, which Jupyter shows as the two thumbnails of each pair.
+
+        Parameters
+        ----------
+        page : int
+            From 1; a page past the last is empty.
+        page_size : int
+            Pairs per page.
+        max_mse : float, optional
+            As `pairs`.
+
+        Returns
+        -------
+        PairsView
+            Its `items` are the page's `Pair`s; `_repr_html_` renders them.
+
+        Raises
+        ------
+        ValueError
+            For page or page_size < 1.
+        """
+        from fastdiff.merge.db.gallery import PairsView
+
+        return PairsView(self, page, page_size, max_mse)
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view of the database: its summary and the first page of best-copy groups."""
+        from fastdiff.merge.db.gallery import SCOPE, summary_html
+
+        groups = self.groups()._repr_html_()
+        return f'<div class="{SCOPE}">{summary_html(self)}</div>{groups}'
 
     def drop_diff(self, threshold: float) -> int:
         """Delete the pairs with an MSE > threshold and rebuild the best-copy groups (Fast-Diff-Py's `drop_diff`).
