@@ -114,10 +114,18 @@ _RUNS_SOMETHING = re.compile(
 
 
 def _starts_a_process(item: pytest.Item) -> bool:
+    """Whether the test, a fixture it uses or a function of its module it calls mentions a way to start a process."""
     functions = [getattr(item, "function", None)]
     fixtures = getattr(item, "_fixtureinfo", None)
     if fixtures is not None:
         functions += [d.func for name in fixtures.names_closure for d in fixtures.name2fixturedefs.get(name, ())]
+    module = getattr(item, "module", None)
+    for fn in list(functions):
+        try:
+            called = set(re.findall(r"\b(\w+)\(", inspect.getsource(fn))) if fn is not None else set()
+        except (OSError, TypeError):
+            continue
+        functions += [getattr(module, name) for name in called if inspect.isfunction(getattr(module, name, None))]
     for fn in functions:
         try:
             if fn is not None and _RUNS_SOMETHING.search(inspect.getsource(fn)):

@@ -17,6 +17,7 @@ def reference(fg: np.ndarray, alpha: np.ndarray, bg: tuple[int, int, int], top: 
     return (out >> (8 if top == 65535 else 0)).astype(np.uint8)
 
 
+@pytest.mark.slow  # heavy arithmetic or decoding: seconds on 2 cores
 def test_every_8bit_alpha_colour_and_background() -> None:
     """All 256**3 (alpha, colour, background) triples: OpenCV's rounded uint8 products give the exact formula."""
     a, fg = np.meshgrid(np.arange(256), np.arange(256), indexing="ij")

@@ -122,6 +122,7 @@ def test_drop_diff_deletes_pairs_and_regroups(db_path):
         assert db.summary()["lower_quality"] == 2
 
 
+@pytest.mark.slow  # heavy arithmetic or decoding: seconds on 2 cores
 def test_components_stream_pairs_in_memory_of_the_images(tmp_path):
     """100,000 images, 50,000 pairs: the union-find holds about 9 bytes per image, no list of pairs."""
     n = 100_000

@@ -219,6 +219,7 @@ def _on_small_disk(tmp_path: Path, mount_options: str, steps: list) -> list[dict
     return json.loads(report.read_text())
 
 
+@pytest.mark.slow  # heavy arithmetic or decoding: seconds on 2 cores
 def test_full_disk_gives_a_clear_error_and_no_partial_results(tmp_path):
     first, full, freed = _on_small_disk(
         tmp_path, "size=8m", [[], "fill", ["--similarity", "similar"], "unfill", ["--similarity", "similar"]]

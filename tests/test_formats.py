@@ -41,6 +41,7 @@ def _encoded(fmt: str, rgb: np.ndarray) -> bytes:
 
 @pytest.mark.parametrize("fmt", ["heic", "avif", "jxl"])
 @pytest.mark.parametrize(("h", "w"), SIZES)
+@pytest.mark.slow  # heavy arithmetic or decoding: seconds on 2 cores
 def test_lossless_copy_of_decoded_pixels_has_the_same_thumbnail(tmp_path: Path, fmt: str, h: int, w: int) -> None:
     """As for the other formats (test_same_pixels): the pixels are Pillow's decode of the file whatever its name, and
     a PNG of them thumbnails byte-identically; a lossless JPEG XL decodes to the very pixels encoded."""

@@ -157,6 +157,7 @@ def test_hash_pairs_equal_a_python_reference(two_partitions, per_folder, same_di
     assert got == expected and expected
 
 
+@pytest.mark.slow  # heavy arithmetic or decoding: seconds on 2 cores
 def test_hash_pairs_scale_linearly():
     """20,000 images in two partitions: index lookups, not a nested loop over A x B (seconds per 10^8 rows)."""
     n = 20_000

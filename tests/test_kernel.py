@@ -34,6 +34,7 @@ def planted(rng: np.random.Generator, n: int, px: int) -> np.ndarray:
 
 @pytest.mark.parametrize("symmetric", [False, True])
 @pytest.mark.parametrize("px, rotate", [(10, True), (50, True), (50, False), (37, True)])
+@pytest.mark.slow  # heavy arithmetic or decoding: seconds on 2 cores
 def test_compare_tile_equals_brute_force(px, rotate, symmetric):
     """symmetric (a diagonal tile, 3 rotations multiplied) must still find t[4] = rot90(t[3]), best at rotation 3."""
     rng = np.random.default_rng(px)
@@ -79,6 +80,7 @@ def _batch(thumbs: np.ndarray, keys: np.ndarray, dims: np.ndarray) -> Batch:
 
 @pytest.mark.parametrize("tile", [16, 1024])
 @pytest.mark.parametrize("same_dim, aspect", [(False, None), (True, None), (False, 1.2)])
+@pytest.mark.slow  # heavy arithmetic or decoding: seconds on 2 cores
 def test_blocks_and_tiles_give_the_same_pairs(tile, same_dim, aspect):
     rng = np.random.default_rng(1)
     n, px = 70, 12

@@ -76,6 +76,7 @@ def test_transform_codes():
 
 @pytest.mark.parametrize("symmetric", [False, True])
 @pytest.mark.parametrize("px, codes", [(10, tuple(range(8))), (37, tuple(range(8))), (12, (0, 4))])
+@pytest.mark.slow  # heavy arithmetic or decoding: seconds on 2 cores
 def test_compare_tile_equals_brute_force(px, codes, symmetric):
     rng = np.random.default_rng(px)
     t = with_flips(rng, planted(rng, 24, px))
@@ -147,6 +148,7 @@ def test_bounds_never_exceed_the_exact_sse_over_eight(name):
 @pytest.mark.parametrize("prune_on", [True, False])
 @pytest.mark.parametrize("tile", [8, 1024])
 @pytest.mark.parametrize("rotate", [True, False])
+@pytest.mark.slow  # heavy arithmetic or decoding: seconds on 2 cores
 def test_blocks_equal_the_definition_over_eight_symmetries(monkeypatch, prune_on, tile, rotate):
     """compare_blocks with mirror: a block with itself out of path order, and split in two blocks, gives the
     reference's pairs, MSE and codes (ties included), pruned or not, at threshold 0 (hash join), 3 and 1e9."""

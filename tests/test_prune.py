@@ -98,6 +98,7 @@ def test_bounds_never_exceed_the_exact_sse(name):
 @pytest.mark.parametrize("name", list(SETS))
 @pytest.mark.parametrize("rotate", [True, False])
 @pytest.mark.parametrize("tile", [16, 1024])
+@pytest.mark.slow  # heavy arithmetic or decoding: seconds on 2 cores
 def test_pruned_equals_brute_force(name, rotate, tile):
     rng = np.random.default_rng(7)
     n, px = 90, 16

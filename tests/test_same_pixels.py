@@ -88,6 +88,7 @@ def mse(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @pytest.mark.parametrize(("h", "w"), SIZES)
+@pytest.mark.slow  # heavy arithmetic or decoding: seconds on 2 cores
 def test_lossless_copy_of_decoded_pixels_has_the_same_thumbnail(tmp_path: Path, h: int, w: int) -> None:
     """The thumbnail is a function of the decoded pixels alone: a PNG of them thumbnails byte-identically."""
     for name, data in encodings(h, w).items():
@@ -103,6 +104,7 @@ def test_lossless_copy_of_decoded_pixels_has_the_same_thumbnail(tmp_path: Path, 
             assert mse(a, b) == 0.0
 
 
+@pytest.mark.slow  # heavy arithmetic or decoding: seconds on 2 cores
 def test_fast_jpeg_is_blind_to_a_lossless_copy(tmp_path: Path) -> None:
     """Why fast_jpeg is off by default: DCT-scaled decoding gives the JPEG other pixels than its PNG copy."""
     original = tmp_path / "p.jpg"
@@ -264,6 +266,7 @@ def peak(path: Path) -> dict[str, int]:
         ("rgb16.tiff", (2300, 2400)),
     ],
 )
+@pytest.mark.slow  # heavy arithmetic or decoding: seconds on 2 cores
 def test_decode_peak_within_declared_bytes_per_pixel(tmp_path: Path, name: str, size: tuple[int, int]) -> None:
     """Each decode path, in a fresh process, peaks below MAX_PIXELS * DECODE_BYTES_PER_PIXEL, the per-thread share of
     resources.thumbnails_mem_mb, for an image near MAX_PIXELS (the Pillow cases peaked at 13.8-17.2 bytes/px before
@@ -282,6 +285,7 @@ def test_decode_peak_within_declared_bytes_per_pixel(tmp_path: Path, name: str, 
 
 
 @pytest.mark.parametrize("name", ["rgba16.tiff", "rgb16.tiff"])
+@pytest.mark.slow  # heavy arithmetic or decoding: seconds on 2 cores
 def test_16_bit_tiff_refused_where_it_would_not_fit(tmp_path: Path, name: str) -> None:
     """A 16-bit TIFF near max_pixels, whose decode would peak above the budget (18.4 / 12.0 bytes/px measured): a
     specific error before any pixel is decoded."""
