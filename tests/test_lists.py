@@ -84,8 +84,8 @@ def test_csv_without_a_path_column_is_a_config_error(tmp_path: Path) -> None:
 def test_only_existing_lists_and_folders_are_partitions(tmp_path: Path) -> None:
     (tmp_path / "image.jpg").write_bytes(b"x")
     assert not is_list(tmp_path / "missing.txt") and not is_list(tmp_path / "image.jpg")
-    for bad in ("missing.txt", "image.jpg"):
-        with pytest.raises(ConfigError, match="not a directory or a file list"):
+    for bad, why in (("missing.txt", "does not exist"), ("image.jpg", "is neither a folder nor a file list")):
+        with pytest.raises(ConfigError, match=why):
             load_config({"part_a": [str(tmp_path / bad)]})
 
 

@@ -202,7 +202,7 @@ def test_config_errors_speak_plainly(tmp_path):
     message = str(err.value)
     assert "\n" not in message and "Value error" not in message and "got [" not in message
     assert message == f"invalid configuration: config key 'part_a': '{tmp_path / 'nonexistent'}' does not exist; " + (
-        "give the folders to search"
+        "give the folders (or file lists: .csv, .lst, .tsv, .txt) to search"
     )
     with pytest.raises(ConfigError, match=r"config key 'threshold': must be a valid number or 'duplicates' or "):
         load_config({"part_a": [str(tmp_path)], "threshold": "x"})
@@ -273,7 +273,7 @@ def test_a_gpu_diff_that_cannot_run_is_refused_unless_cpu_diff_is_set(tmp_path):
 
 
 SLOW_DIFPY = (
-    "import sys, time; import fastdiff.thumbnails as t; hashes = t.rotation_hashes; "
+    "import sys, time; import fastdiff.thumbnails.build as t; hashes = t.rotation_hashes; "
     "t.rotation_hashes = lambda *a: (time.sleep(0.05), hashes(*a))[1]; "
     "from fastdiff.difpy.cli import main; sys.exit(main(sys.argv[1:]))"
 )

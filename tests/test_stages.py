@@ -76,7 +76,16 @@ def _imports(package: Path) -> dict[str, set[tuple[str, str]]]:
     for name, path in names.items():
         own_package = name if path.name == "__init__.py" else name.rpartition(".")[0]
         edges = set()
-        for node in ast.walk(ast.parse(path.read_text())):
+        tree = ast.parse(path.read_text())
+        type_checking = {  # imports for annotations only: no edge at run time
+            id(n)
+            for block in ast.walk(tree)
+            if isinstance(block, ast.If) and getattr(block.test, "id", None) == "TYPE_CHECKING"
+            for n in ast.walk(block)
+        }
+        for node in ast.walk(tree):
+            if id(node) in type_checking:
+                continue
             if isinstance(node, ast.ImportFrom):
                 base = own_package.split(".")[: len(own_package.split(".")) - node.level + 1] if node.level else []
                 module = ".".join([*base, *([node.module] if node.module else [])])

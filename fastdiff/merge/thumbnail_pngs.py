@@ -11,8 +11,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fastdiff.core import workpaths
 from fastdiff.index.scan import MANIFEST, read_order
-from fastdiff.run import workpaths
 from fastdiff.thumbnails.batch import load_batch
 
 

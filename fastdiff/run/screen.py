@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastdiff._shared.words import plural
+from fastdiff.core import workpaths
 from fastdiff.core.config import Config
 from fastdiff.core.file_counts import count_files
 from fastdiff.merge.results import DATABASE, LOWER_QUALITY, RESULTS, STATS
-from fastdiff.run import workpaths
 from fastdiff.thumbnails.progress import decoded_so_far
 
 # Comparing one pair costs about what decoding one file costs divided by this (CPU, 50 px thumbnails, four

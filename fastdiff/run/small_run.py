@@ -18,12 +18,13 @@ from typing import Any
 
 from fastdiff._shared.atomic import atomic_open
 from fastdiff._shared.logsetup import logging_to
+from fastdiff.core import workpaths
 from fastdiff.core.config import Config
 from fastdiff.core.options import CompareOptions, IndexOptions, MergeOptions, ReportOptions, ThumbnailOptions
 from fastdiff.index.layout import remove_stale
 from fastdiff.merge.db.build import MergeInputs
 from fastdiff.merge.results import OUTPUT_FILES
-from fastdiff.run import stages, workpaths
+from fastdiff.run import stages
 
 # Runs of at most this many files run in process. Below AUTO_MIN_BLOCK_IMAGES (fastdiff.index.layout) a run has one
 # compare block and its thumbnail jobs each take all the cores: Snakemake would run the same work in the same order,

@@ -23,7 +23,7 @@ from fastdiff.run import resources
 from fastdiff.run import small_run
 
 
-from fastdiff.run import workpaths
+from fastdiff.core import workpaths
 from fastdiff.core.config import ConfigError, load_config
 from fastdiff.core.device import DeviceError
 from fastdiff.index.scan import read_manifest, version_path

@@ -22,12 +22,11 @@ from itertools import islice
 from typing import TYPE_CHECKING
 
 from fastdiff._shared.words import plural
-from fastdiff.merge.db.reader import Cluster, ClusterKind, Pair
-from fastdiff.merge.report import CSS, figure
+from fastdiff.merge.figures import CSS, figure
 from fastdiff.merge.thumbnail_pngs import run_batches, thumbnail_pngs
 
-if TYPE_CHECKING:
-    from fastdiff.merge.db.reader import ResultDB
+if TYPE_CHECKING:  # the reader imports this module for its notebook views
+    from fastdiff.merge.db.reader import Cluster, ClusterKind, Pair, ResultDB
 
 SCOPE = "fastdiff-gallery"
 MAX_COPIES_SHOWN = 100  # copies shown of one group: a group of thousands would stall the notebook
