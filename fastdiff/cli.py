@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 import yaml
 
 from fastdiff import __version__
+from fastdiff.actions.act import add_act_parser, run_act
 from fastdiff.core.config import NAMED_THRESHOLDS, SUBFOLDERS, ConfigError
 from fastdiff.query import add_query_parser, run_query
 from fastdiff.run.runner import INTERRUPTED, RESUME_LINE, RunError, default_config, resolve_paths, run_workflow
@@ -73,7 +74,8 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The `fastdiff` command line: `run` (the workflow) and `query` (a finished run's database)."""
+    """The `fastdiff` command line: `run` (the workflow), `query` (a finished run's database) and `act` (move,
+    delete or undo its lower-quality copies)."""
     parser = Parser(prog="fastdiff", description="Exact all-to-all duplicate image search.")
     parser.add_argument("--version", action="version", version=f"fastdiff {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
@@ -147,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.epilog = "Arguments after '--' are passed to snakemake unchanged, e.g. -- --keep-going."
     add_query_parser(sub)
+    add_act_parser(sub)
     return parser
 
 
@@ -241,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
             return INTERRUPTED
     if args.command == "query":
         return run_query(args)
+    if args.command == "act":
+        return run_act(args)
     return 2
 
 

@@ -34,6 +34,10 @@ class IndexedFile:
         Position of the input directory it was found under (part_a, then part_b).
     mtime_ns : int
         `st_mtime_ns` at indexing, so the thumbnail job detects a file changed since; -1 if unknown.
+    inode, device : int
+        `st_ino` and `st_dev` at indexing, so an action on the file (`fastdiff.actions.safe_files`) detects a file
+        replaced
+        since; -1 if unknown.
     """
 
     key: int
@@ -44,6 +48,8 @@ class IndexedFile:
     ctime: float
     dir_index: int
     mtime_ns: int = -1
+    inode: int = -1
+    device: int = -1
 
 
 @dataclass(frozen=True)

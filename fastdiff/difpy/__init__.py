@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from fastdiff.actions import safe_files
+from fastdiff.actions.file_checks import Comparison, comparison_of_run
 from fastdiff.core.config import ConfigError
-from fastdiff.difpy_exact.merge import lower_quality_and_counts
+from fastdiff.difpy_exact.merge import kept_pairs, lower_quality_and_counts
 from fastdiff.run.runner import INTERRUPTED, RESUME_LINE, RunError, default_config, run_workflow
 from fastdiff.run.screen import PROGRESS, QUIET
 
@@ -232,6 +233,11 @@ class search:
         self.result: dict[str, Any] = out["results"]
         self.lower_quality: list[str] = out["lower_quality"]
         self.stats: dict[str, Any] = out["stats"]
+        # what was compared (sizes, times, inodes, groups, folders), checked again before any move or delete
+        self.comparison = comparison_of_run(difpy_obj.work_dir)[0]
+        if difpy_obj.exact:  # difPy's groups and keepers, not the database's best-copy groups
+            pairs = kept_pairs(self.result, difpy_obj.base_dir, difpy_obj.config["in_folder"])
+            self.comparison.kept_of = Comparison.of([], pairs, [], difpy_obj.base_dir).kept_of
         # the workflow reports the build's processes; chunksize is only echoed, as in difPy's <= 5000-image path
         self.stats["process"]["search"]["parameters"].update(processes=processes, chunksize=chunksize)
         difpy_obj.stats = self.stats
@@ -247,16 +253,23 @@ class search:
         return [os.path.join(self._build.base_dir, p) for p in paths]
 
     def move_to(self, destination_path: str, dry_run: bool = False, manifest: str | None = None) -> safe_files.Outcome:
-        """Move the lower-quality images into destination_path (safe_files.move: no overwrite, undo manifest, by
-        default `difPy_<time>_manifest.json` in the destination). Returns what was moved and what failed; the
-        files that failed stay in lower_quality under their old paths."""
+        """Move the lower-quality images into destination_path (safe_files.move: each file checked against what was
+        compared, no overwrite, undo journal, by default `difPy_<time>_manifest.json` in the destination). Returns
+        what was moved, what failed and what was skipped; the files not moved stay in lower_quality under their
+        old paths. Raises safe_files.Interrupted on Ctrl-C, after the file at hand."""
         stamp = datetime.now().strftime("%Y%m%d%H%M%S")
         manifest = manifest or os.path.join(destination_path, f"difPy_{stamp}_manifest.json")
         outcome = safe_files.move(
-            self._absolute(self.lower_quality), self._absolute(self.kept()), destination_path, manifest, dry_run=dry_run
+            self._absolute(self.lower_quality),
+            self._absolute(self.kept()),
+            destination_path,
+            manifest,
+            dry_run=dry_run,
+            comparison=self.comparison,
         )
         if not dry_run:
-            self.lower_quality = [target for _, target in outcome.done] + [source for source, _ in outcome.failed]
+            left = [source for source, _ in outcome.failed + outcome.skipped]
+            self.lower_quality = [target for _, target in outcome.done] + left
         return outcome
 
     def delete(
@@ -275,4 +288,5 @@ class search:
             manifest or os.path.join(trash, "manifest.json"),
             assume_yes=silent_del,
             dry_run=dry_run,
+            comparison=self.comparison,
         )

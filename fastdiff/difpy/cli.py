@@ -15,6 +15,7 @@ from datetime import datetime
 
 from fastdiff._shared.atomic import atomic_open
 from fastdiff.actions import safe_files
+from fastdiff.actions.journal import JournalError
 from fastdiff.difpy import LAZY_MESSAGE, build, search
 from fastdiff.run.runner import INTERRUPTED, RESUME_LINE
 
@@ -134,13 +135,17 @@ def main(argv: list[str] | None = None) -> int:
     Returns
     -------
     int
-        0 on success, 1 if a file could not be moved or deleted (or `--undo` failed for one), 2 for bad options or
-        a failed run (the message is on stderr), 130 when interrupted (Ctrl-C; the same command resumes).
+        0 on success, 1 if a file could not be moved or deleted or was skipped (changed since it was compared,
+        ...), or `--undo` failed for one, 2 for bad options or a failed run (the message is on stderr), 130 when
+        interrupted (the line printed says how to undo).
     """
     args = build_parser().parse_args(argv)
     if args.undo:
         try:
             return 1 if safe_files.undo(args.undo).failed else 0
+        except safe_files.Interrupted as err:
+            print(err.message, file=sys.stderr)
+            return 130
         except (OSError, ValueError, KeyError) as err:
             return _fail(f"cannot use the manifest {args.undo}: {err}")
     if args.lazy is not None:
@@ -204,8 +209,17 @@ def main(argv: list[str] | None = None) -> int:
             )
     except safe_files.NotInteractive as err:
         return _fail(str(err))
+    except JournalError as err:
+        print(f"difpy: {err.strerror}", file=sys.stderr)
+        return 1
+    except safe_files.Interrupted as err:
+        print(err.message, file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:  # at the question: nothing was done
+        print("\ncanceled; nothing was done", file=sys.stderr)
+        return 130
     print(f"\n{names[0]}\n{names[1]}\n{names[2]}\n\nsaved in '{out}'.")
-    return 1 if outcome.failed else 0
+    return 0 if outcome.ok else 1
 
 
 if __name__ == "__main__":

@@ -40,12 +40,14 @@ def _list_entries(list_path: str, base: str | None, dir_index: int) -> tuple[lis
     return paths, rejected
 
 
-def _stat(path: str) -> tuple[int, float]:
+def _stat(path: str) -> tuple[int, float, int, int]:
+    """size, ctime, inode, device; -1 each for a file that cannot be read. (No mtime_ns: it would take part in the
+    keeper order, which difPy's does not know.)"""
     try:
         st = os.stat(path)
     except OSError:  # a broken link is listed by glob and fails to load, as in difPy
-        return -1, -1.0
-    return st.st_size, st.st_ctime
+        return -1, -1.0, -1, -1
+    return st.st_size, st.st_ctime, st.st_ino, st.st_dev
 
 
 def scan(config: IndexOptions) -> Scan:
@@ -66,9 +68,11 @@ def scan(config: IndexOptions) -> Scan:
             else:
                 listed = _listing(arg, config.recursive, config.base_dir)
             for path in map(os.path.normpath, listed):
-                size, ctime = _stat(os.path.join(config.base_dir or "", path))
+                size, ctime, inode, device = _stat(os.path.join(config.base_dir or "", path))
                 if config.limit_extensions and path.split(".")[-1].lower() not in DIFPY_EXTENSIONS:
                     rejected.append(RejectedFile(path, 0, UNSUPPORTED, "unsupported", dir_index, size, ctime))
                 else:
-                    files.append(IndexedFile(len(files), path, 0, section.id, size, ctime, dir_index))
+                    files.append(
+                        IndexedFile(len(files), path, 0, section.id, size, ctime, dir_index, inode=inode, device=device)
+                    )
     return Scan(files, rejected, sections)

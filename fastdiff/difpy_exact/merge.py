@@ -73,6 +73,17 @@ def lower_quality_and_counts(
     return list(lower), list(keep), duplicates, similar
 
 
+def kept_pairs(result: dict, base_dir: str | None, in_folder: bool) -> list[tuple[str, str]]:
+    """(copy, kept) for every lower-quality copy of every group of difPy's result, by difPy's keeper rule (the
+    ranking of `lower_quality_and_counts`)."""
+    pairs = []
+    for groups in result.values() if in_folder else [result]:
+        for key, values in groups.items():
+            ranked = sort_by_size([key] + [v for v, _ in values], base_dir)
+            pairs += [(copy, ranked[0]) for copy in ranked[1:]]
+    return pairs
+
+
 def merge(inputs: MergeInputs, out_dir: Path, options: MergeOptions) -> None:
     """The merge stage in difPy-exact mode: the database plus difPy's result, lower_quality and stats files.
 
@@ -101,7 +112,7 @@ def merge(inputs: MergeInputs, out_dir: Path, options: MergeOptions) -> None:
     seen: set[str] = set()
     with new_database(out_dir) as con:
         for rows, hashes in file_rows(inputs, index_order, build):
-            for key, p, error, success, *_rest, dir_index, _part in rows:
+            for key, p, error, success, *_rest, dir_index, _part, _inode, _device in rows:
                 if success == 1:
                     n_valid += 1
                     first_valid.setdefault(dir_index, key)

@@ -265,7 +265,16 @@ def scan(config: IndexOptions) -> Scan:
         for path, st, dir_index in kept[section.id]:
             files.append(
                 IndexedFile(
-                    len(files), path, section.part, section.id, st.st_size, st.st_ctime, dir_index, st.st_mtime_ns
+                    len(files),
+                    path,
+                    section.part,
+                    section.id,
+                    st.st_size,
+                    st.st_ctime,
+                    dir_index,
+                    st.st_mtime_ns,
+                    st.st_ino,
+                    st.st_dev,
                 )
             )
         log.info("section %d: %d files indexed so far", section.id, len(files))

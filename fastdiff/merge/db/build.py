@@ -89,9 +89,8 @@ def file_rows(
             key = int(order[f.key])
             h, w, hs = ok.get(f.key, (-1, -1, None))
             decoded = 0 if hs is None else 1
-            rows.append(
-                (key, f.path, errors.get(f.key), decoded, h, w, 1, f.size, f.ctime, f.mtime_ns, f.dir_index, f.part)
-            )
+            row = (key, f.path, errors.get(f.key), decoded, h, w, 1, f.size, f.ctime, f.mtime_ns, f.dir_index, f.part)
+            rows.append((*row, f.inode, f.device))
             if hs is not None:
                 hashes.append((key, *hs))
         yield rows, hashes

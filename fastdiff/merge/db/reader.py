@@ -238,6 +238,35 @@ class ResultDB:
         """The configuration of the run that wrote the database."""
         return {k: json.loads(v) for k, v in self._con.execute("SELECT name, value FROM run_config ORDER BY name")}
 
+    def file_states(self) -> Iterator[tuple[str, int, int, int, int]]:
+        """What the index recorded of each decoded file, for the checks before acting (`fastdiff.actions.file_checks`).
+
+        Yields
+        ------
+        (path, size, mtime_ns, inode, device)
+            -1 for what is unknown (inode and device are unknown in databases written before they were recorded).
+        """
+        columns = {row[1] for row in self._con.execute("PRAGMA table_info(directory)")}
+        identity = "inode, device" if "inode" in columns else "-1, -1"
+        for raw, *rest in self._con.execute(
+            f"SELECT path_bytes, file_size, mtime_ns, {identity} FROM directory WHERE success = 1 ORDER BY key"
+        ):
+            yield (from_bytes(raw), *rest)
+
+    def copies(self) -> Iterator[tuple[str, str]]:
+        """The lower-quality copies (lower_quality.json's list) with the best copy each duplicates.
+
+        Yields
+        ------
+        (copy, kept)
+            Paths, in lower_quality.json's order.
+        """
+        for copy, kept in self._con.execute(
+            "SELECT m.path_bytes, h.path_bytes FROM best_copy_group g JOIN directory m ON m.key = g.member "
+            "JOIN directory h ON h.key = g.head ORDER BY g.head, g.member"
+        ):
+            yield from_bytes(copy), from_bytes(kept)
+
     def image(self, key: int) -> Image:
         """The directory entry with index key `key`.
 

@@ -24,6 +24,8 @@ CREATE TABLE directory (
     file_size INTEGER NOT NULL DEFAULT -1,
     created REAL NOT NULL DEFAULT -1,    -- st_ctime
     mtime_ns INTEGER NOT NULL DEFAULT -1,  -- st_mtime_ns at indexing (-1 unknown)
+    inode INTEGER NOT NULL DEFAULT -1,   -- st_ino at indexing (-1 unknown): actions check the file is still the one
+    device INTEGER NOT NULL DEFAULT -1,  -- st_dev at indexing (-1 unknown)      compared (fastdiff.actions.safe_files)
     keeper_rank INTEGER UNIQUE,          -- decoded images in the keeper order, 0 first (merge.keeper); else NULL
     dir_index INTEGER NOT NULL DEFAULT -1,  -- position of its input directory (part_a then part_b)
     part_b INTEGER NOT NULL DEFAULT 0 CHECK (part_b IN (0, 1)),
@@ -92,4 +94,6 @@ DIRECTORY_COLUMNS = (
     "mtime_ns",
     "dir_index",
     "part_b",
+    "inode",
+    "device",
 )

@@ -25,9 +25,17 @@ FILE_FIELDS = tuple(c for c in DIRECTORY_COLUMNS if c not in ("path_bytes", "fil
 """The fields of a file row given to insert_files: DIRECTORY_COLUMNS without the ones derived from the path."""
 
 
+IDENTITY_FIELDS = ("inode", "device")
+"""The last FILE_FIELDS: a row may leave them out (unknown, -1)."""
+
+
 def _directory_row(row: tuple) -> tuple:
-    """A FILE_FIELDS row as a DIRECTORY_COLUMNS row: the path as readable text, exact bytes and file name."""
+    """A FILE_FIELDS row as a DIRECTORY_COLUMNS row: the path as readable text, exact bytes and file name; inode
+    and device -1 where the row leaves them out."""
     key, path, *rest = row
+    missing = len(FILE_FIELDS) - len(row)
+    if 0 < missing <= len(IDENTITY_FIELDS):
+        rest += [-1] * missing
     return (key, display(path), path_bytes(path), display(os.path.basename(path)), *rest)
 
 
@@ -54,7 +62,8 @@ def insert_files(con: sqlite3.Connection, rows: Iterable[tuple], hashes: Iterabl
     rows : iterable of tuple
         FILE_FIELDS: index key, path (`os.fsdecode` text, `fastdiff._shared.paths`), error (None or why it was not
         compared), success (1 decoded, 0 error, -1 not attempted), px (height), py (width) in pixels or -1, allowed
-        (0 or 1), file_size (bytes), created (`st_ctime`, seconds since the epoch), mtime_ns, dir_index, part_b.
+        (0 or 1), file_size (bytes), created (`st_ctime`, seconds since the epoch), mtime_ns, dir_index, part_b,
+        then optionally inode and device (`st_ino`, `st_dev`; -1 when left out).
     hashes : iterable of tuple
         (index key, then one hash per symmetry code 0..7, schema.HASH_COLUMNS): sha-256 hex of the thumbnail's
         rotations and mirrored rotations; '' or None (or missing) for no hash.
