@@ -11,6 +11,30 @@ from fastdiff._shared.atomic import atomic_path
 
 # dif_table.success codes, Fast-Diff-Py's meaning: computed, found by equal thumbnail hashes, skipped by a size rule
 COMPUTED, HASH_MATCH, SIZE_MISMATCH = 1, 2, 3
+NEIGHBOR_FIELDS = ("key", "neighbor", "mse")  # stored as nn_key, nn_neighbor, nn_mse
+
+
+@dataclass
+class Neighbors:
+    """Nearest-neighbour candidates of a block pair (config key `neighbors`, `fastdiff.compare.neighbors`): for each
+    image
+    of either block, its k closest images of the other block.
+
+    Attributes
+    ----------
+    key, neighbor : arrays of int64, shape (n,)
+        The image and one of its neighbours: layout keys as a compare job writes them; index keys after
+        `load_pairs_in_order`.
+    mse : array of float64, shape (n,)
+        Their MSE, exact, as `Pairs.mse`.
+    """
+
+    key: np.ndarray
+    neighbor: np.ndarray
+    mse: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.key)
 
 
 @dataclass
@@ -31,6 +55,8 @@ class Pairs:
         COMPUTED, HASH_MATCH or SIZE_MISMATCH.
     started, finished : float
         Seconds since the epoch: when the compare job started and finished (difPy's stats).
+    neighbors : Neighbors or None
+        The block pair's nearest-neighbour candidates, when the run asks for them (config key `neighbors`).
     """
 
     key_a: np.ndarray
@@ -40,6 +66,7 @@ class Pairs:
     kind: np.ndarray
     started: float = 0.0
     finished: float = 0.0
+    neighbors: Neighbors | None = None
 
     def __len__(self) -> int:
         return len(self.key_a)
@@ -56,6 +83,11 @@ def save_pairs(pairs: Pairs, path: str | os.PathLike[str]) -> None:
             rotation=pairs.rotation,
             kind=pairs.kind,
             timing=np.asarray([pairs.started, pairs.finished]),
+            **(
+                {}
+                if pairs.neighbors is None
+                else {f"nn_{name}": getattr(pairs.neighbors, name) for name in NEIGHBOR_FIELDS}
+            ),
         )
 
 
@@ -63,6 +95,7 @@ def load_pairs(path: str | os.PathLike[str]) -> Pairs:
     """Read what save_pairs wrote."""
     with np.load(path, allow_pickle=False) as z:
         timing = z["timing"]
+        found = all(f"nn_{name}" in z.files for name in NEIGHBOR_FIELDS)
         return Pairs(
             key_a=z["key_a"],
             key_b=z["key_b"],
@@ -71,6 +104,7 @@ def load_pairs(path: str | os.PathLike[str]) -> Pairs:
             kind=z["kind"],
             started=float(timing[0]),
             finished=float(timing[1]),
+            neighbors=Neighbors(*(z[f"nn_{name}"] for name in NEIGHBOR_FIELDS)) if found else None,
         )
 
 
@@ -99,4 +133,9 @@ def load_pairs_in_order(path: str | os.PathLike[str], order: np.ndarray) -> Pair
     p.key_a, p.key_b = order[p.key_a], order[p.key_b]
     if len(p) and not ((p.key_a >= 0) & (p.key_a < p.key_b)).all():
         raise RuntimeError(f"{path}: a pair is not in index order or names a file that is no longer indexed")
+    if p.neighbors is not None:
+        nn = p.neighbors
+        nn.key, nn.neighbor = order[nn.key], order[nn.neighbor]
+        if len(nn) and not ((nn.key >= 0) & (nn.neighbor >= 0)).all():
+            raise RuntimeError(f"{path}: a nearest neighbour names a file that is no longer indexed")
     return p

@@ -196,6 +196,12 @@ class Config(BaseModel):
         "auto", description="'gpu': CuPy; 'auto': a GPU when one is usable, else the CPU"
     )
     do_compare: bool = Field(True, description="false: hash-only mode, only exact-thumbnail duplicates, no compare job")
+    neighbors: int | None = Field(
+        None, ge=1, description="also give every image its k closest images (exact; OUT/similarity.csv); null: off"
+    )
+    outlier_mse: float | None = Field(
+        None, ge=0, description="images whose nearest neighbour is farther than this MSE are listed as outliers"
+    )
     hash_fn: str | None = Field(
         None, description="dotted path of f(thumbnail) -> str replacing sha-256 for the rotation hashes"
     )
@@ -316,6 +322,13 @@ class Config(BaseModel):
                 "compat 'difpy' reproduces difPy, which has neither mirrored nor greyscale matching: mirror and "
                 "grayscale must be false (use the default mode)"
             )
+        if self.neighbors is not None or self.outlier_mse is not None:
+            key = "neighbors" if self.neighbors is not None else "outlier_mse"
+            if self.compat == "difpy" or not self.do_compare or self.cpu_diff or self.gpu_diff:
+                raise ValueError(
+                    f"{key} ranks images by the MSE of the default mode's compare: it needs compat 'default', "
+                    "do_compare true and no cpu_diff / gpu_diff"
+                )
         return self
 
     @property

@@ -26,6 +26,12 @@ def default(key: str) -> Any:
     return Config.model_fields[key].default
 
 
+def search_k(neighbors: int | None, outlier_mse: float | None) -> int | None:
+    """How many neighbours the compare stage finds for each image: the config key `neighbors`, or 1 when only
+    `outlier_mse` is set (outliers follow from the nearest neighbour); None: none."""
+    return neighbors or (1 if outlier_mse is not None else None)
+
+
 class _StageOptions:
     """Conversion between an options dataclass and its Snakemake params."""
 
@@ -152,6 +158,10 @@ class CompareOptions(_StageOptions):
     prune : bool
         Skip pairs by exact lower bounds before the exact kernel (`fastdiff.compare.prune`); False is brute force, the
         reference in tests and benchmarks. The results are the same either way.
+    neighbors : int or None
+        Also find the k closest images of every image (`fastdiff.compare.neighbors`): the config key `neighbors`, or 1
+        when
+        only `outlier_mse` is set (outliers follow from the nearest neighbour); None: no neighbours.
     """
 
     threshold: float
@@ -169,6 +179,7 @@ class CompareOptions(_StageOptions):
     diff_vectorised: bool = False
     compat: str = default("compat")
     prune: bool = default("prune")
+    neighbors: int | None = default("neighbors")
 
     def tile(self, on_gpu: bool) -> int:
         """The tile side: tile_size, or for 'auto' CPU_TILE on the CPU and GPU_TILE on a GPU."""
@@ -185,6 +196,7 @@ class CompareOptions(_StageOptions):
             tile_size=None if config.tile_size == "auto" else config.tile_size,
             two_partitions=bool(config.part_b),
             diff_vectorised=vectorised,
+            neighbors=search_k(config.neighbors, config.outlier_mse),
         )
 
 
@@ -193,7 +205,8 @@ class MergeOptions(_StageOptions):
     """What the merge stage writes into the database and difPy's files (see `fastdiff.merge`).
 
     `run_config` is the validated configuration stored in the database's run_config table, without the
-    presentation-only keys (REPORT_KEYS), so that changing those does not rerun the merge.
+    presentation-only keys (REPORT_KEYS), so that changing those does not rerun the merge. `neighbors` (k, or None)
+    and `outlier_mse` are the nearest-neighbour keys (`fastdiff.merge.similarity`).
     """
 
     part_a: list[str]
@@ -211,6 +224,8 @@ class MergeOptions(_StageOptions):
     compat: str
     base_dir: str | None
     prefer: list[str]
+    neighbors: int | None = None
+    outlier_mse: float | None = None
     run_config: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

@@ -10,8 +10,9 @@ from pathlib import Path
 from fastdiff._shared.atomic import atomic_open
 from fastdiff._shared.paths import from_bytes
 from fastdiff.core.file_counts import SAME_FILE_PREFIX, SKIPPED_PREFIX, count_files
-from fastdiff.core.options import MergeOptions
+from fastdiff.core.options import MergeOptions, search_k
 from fastdiff.index.scan import read_manifest
+from fastdiff.merge import similarity
 from fastdiff.merge.db import writer
 from fastdiff.merge.db.build import DATABASE, MergeInputs, file_rows, new_database, pair_rows
 from fastdiff.merge.difpy_outputs import LOWER_QUALITY, RESULTS, STATS, stats_record, write_json, write_results
@@ -22,8 +23,14 @@ log = logging.getLogger(__name__)
 OUTPUT_FILES = (DATABASE, RESULTS, LOWER_QUALITY, STATS)
 
 
+def output_files(neighbors: int | None) -> tuple[str, ...]:
+    """The files the merge writes into OUT: OUTPUT_FILES, and similarity.csv with the config key `neighbors`."""
+    return OUTPUT_FILES + ((similarity.SIMILARITY,) if neighbors else ())
+
+
 def merge(inputs: MergeInputs, out_dir: Path, options: MergeOptions) -> None:
-    """Write the four OUTPUT_FILES into out_dir, each atomically.
+    """Write the files of `output_files` into out_dir, each atomically (a similarity.csv of an earlier run with
+    neighbors is removed when this one has none, as it no longer matches the database).
 
     The outputs use index keys (this run's index order), so they are the same as those of a run from scratch.
 
@@ -57,6 +64,9 @@ def merge(inputs: MergeInputs, out_dir: Path, options: MergeOptions) -> None:
                 options.match_aspect_by or None,
             )
         n_groups = store_best_copy_groups(con)
+        k = search_k(options.neighbors, options.outlier_mse)
+        if k:
+            similarity.store(con, similarity.collect(inputs.pair_paths, order, k), options.outlier_mse)
         with (
             atomic_open(out_dir / RESULTS, "w", encoding="ascii") as results,
             atomic_open(out_dir / LOWER_QUALITY, "w", encoding="ascii") as lower,
@@ -71,6 +81,12 @@ def merge(inputs: MergeInputs, out_dir: Path, options: MergeOptions) -> None:
             (len(SAME_FILE_PREFIX), SAME_FILE_PREFIX, len(SKIPPED_PREFIX), SKIPPED_PREFIX),
         )
         stats["skipped_files"] = {from_bytes(raw): error for raw, error in skipped}
+        if options.outlier_mse is not None:  # not in difPy's stats: images far from all others
+            stats["outliers"] = similarity.outlier_stats(con, options.outlier_mse)
+        if options.neighbors:
+            similarity.write_csv(con, out_dir / similarity.SIMILARITY)
+        else:
+            (out_dir / similarity.SIMILARITY).unlink(missing_ok=True)
         if options.part_b:  # not in difPy's stats: files of part_a compared as part_b only (fastdiff.index.scan)
             stats["shared_with_part_b"] = read_manifest(inputs.index_dir)["n_shared"]
         write_json(out_dir, STATS, stats)

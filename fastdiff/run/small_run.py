@@ -23,7 +23,7 @@ from fastdiff.core.config import Config
 from fastdiff.core.options import CompareOptions, IndexOptions, MergeOptions, ReportOptions, ThumbnailOptions
 from fastdiff.index.layout import remove_stale
 from fastdiff.merge.db.build import MergeInputs
-from fastdiff.merge.results import OUTPUT_FILES
+from fastdiff.merge.results import output_files
 from fastdiff.run import stages
 
 # Runs of at most this many files run in process. Below AUTO_MIN_BLOCK_IMAGES (fastdiff.index.layout) a run has one
@@ -93,7 +93,7 @@ def run(config: Config, params: dict[str, dict[str, Any]], cores: int, on_step: 
     with logging_to(workpaths.log_path(work, "merge"), echo=False):
         inputs = MergeInputs(Path(index), shard_paths, batches, outputs)
         stages.run_merge(inputs, config.output_dir, MergeOptions.from_params(params["merge"]))
-    written["merge"] = [f"{config.output_dir}/{name}" for name in OUTPUT_FILES]
+    written["merge"] = [f"{config.output_dir}/{name}" for name in output_files(config.neighbors)]
     if config.report:
         report = f"{config.output_dir}/report"
         with logging_to(workpaths.log_path(work, "report"), echo=False):

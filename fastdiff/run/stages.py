@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from fastdiff.compare import blocks
+from fastdiff.compare import blocks, neighbors
 from fastdiff.compare.pairs import Pairs, save_pairs
 from fastdiff.core.device import array_module
 from fastdiff.core.options import CompareOptions, IndexOptions, MergeOptions, ReportOptions, ThumbnailOptions
@@ -114,7 +114,9 @@ def run_compare(
     options: CompareOptions,
     same_block: bool,
 ) -> None:
-    """Compare stage: the matching pairs of one block pair (`fastdiff.compare.pairs`).
+    """Compare stage: the matching pairs of one block pair (`fastdiff.compare.pairs`), and the nearest-neighbour
+    candidates
+    when options.neighbors is set (`fastdiff.compare.neighbors`).
 
     Parameters
     ----------
@@ -128,6 +130,11 @@ def run_compare(
     b = a if same_block else load_block(batches_b)
     diff = blocks.user_difference(options, on_gpu=xp is not np)
     pairs = impl.compare_blocks(a, b, options, same_block, xp, diff)
+    if options.neighbors:
+        found = time.time()
+        pairs.neighbors = neighbors.block_neighbors(a, b, options, same_block, xp)
+        pairs.finished = time.time()
+        log.info("%d nearest-neighbour candidates, %.1f s", len(pairs.neighbors), pairs.finished - found)
     save_pairs(pairs, output)
     n = len(a.keys) * (len(a.keys) - 1) // 2 if same_block else len(a.keys) * len(b.keys)
     log.info(

@@ -28,7 +28,7 @@ from fastdiff.core.config import ConfigError, load_config
 from fastdiff.core.device import DeviceError
 from fastdiff.index.scan import read_manifest, version_path
 from fastdiff.index.layout import remove_stale
-from fastdiff.merge.results import OUTPUT_FILES
+from fastdiff.merge.results import output_files
 from fastdiff.core.options import STAGE_OPTIONS, stage_params
 from fastdiff.run.preflight import PreflightError, check_run
 from fastdiff.run.runner import resolve_paths, validated_params
@@ -75,7 +75,7 @@ if workflow.is_main_process:  # files an in-process small run made with other op
 
 
 def final_outputs():
-    return [f"{OUT}/{name}" for name in OUTPUT_FILES]
+    return [f"{OUT}/{name}" for name in output_files(CFG.neighbors)]
 
 
 def report_outputs():

@@ -4,7 +4,7 @@
 
     with ResultDB("results") as db:                  # OUT or the .sqlite file; opened read-only
         print(db.pair_count(), db.cluster_count(), db.hash_cluster_count())
-        pairs = db.pairs_frame()                     # pandas: pairs_frame, files_frame, groups_frame
+        pairs = db.pairs_frame()                     # pandas: pairs_, files_, groups_, neighbors_frame
         for cluster in db.clusters():                # connected components of the pair graph
             print(cluster.best_copy.path, [(c.image.path, c.mse) for c in cluster.copies])
         group = db.cluster(0, kind="best_copy")      # the i-th best-copy group (results.json's groups)
@@ -548,6 +548,50 @@ class ResultDB:
             self._con,
         )
         return frame.astype({"best_copy": bool})
+
+    def neighbors_frame(self) -> pd.DataFrame:
+        """The k nearest neighbours of every image (config key `neighbors`) as a DataFrame, in index key order,
+        closest first; empty when the run did not ask for them (or its database predates them).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns key, path, rank (1: the closest; equal MSE: the smaller neighbour key first), neighbor_key,
+            neighbor_path, mse (as `Pair.mse`); paths as in `pairs_frame`.
+        """
+        import pandas as pd
+
+        if not self._has_table("neighbors"):
+            return pd.DataFrame(columns=["key", "path", "rank", "neighbor_key", "neighbor_path", "mse"])
+        return pd.read_sql_query(
+            "SELECT n.key, a.path, n.rank, n.neighbor_key, b.path AS neighbor_path, n.mse FROM neighbors n "
+            "JOIN directory a ON a.key = n.key JOIN directory b ON b.key = n.neighbor_key ORDER BY n.key, n.rank",
+            self._con,
+        )
+
+    def outliers_frame(self) -> pd.DataFrame:
+        """The outliers (config key `outlier_mse`): compared images whose nearest neighbour is farther than
+        outlier_mse, or that have none, in index key order; empty without outlier_mse (or in a database that
+        predates it).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns key, path, nearest_mse (NaN: no image it may be compared with).
+        """
+        import pandas as pd
+
+        if not self._has_table("outlier"):
+            return pd.DataFrame(columns=["key", "path", "nearest_mse"])
+        return pd.read_sql_query(
+            "SELECT o.key, d.path, o.nearest_mse FROM outlier o JOIN directory d ON d.key = o.key ORDER BY o.key",
+            self._con,
+        )
+
+    def _has_table(self, name: str) -> bool:
+        """Whether the database has the table (those added by later versions are missing from older ones)."""
+        found = self._con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
+        return found.fetchone() is not None
 
     # --- summary and the one write
     def file_counts(self) -> FileCounts:

@@ -1,5 +1,6 @@
 """The schema of the result database `OUT/fastdiff.sqlite`: Fast-Diff-Py 1.0.4's tables (directory, hash_table,
-dif_table, with its column names and success codes) plus best_copy_group and run_config."""
+dif_table, with its column names and success codes) plus best_copy_group and run_config, and the nearest neighbours
+and outliers (config keys neighbors, outlier_mse)."""
 
 from __future__ import annotations
 
@@ -62,6 +63,17 @@ CREATE TABLE best_copy_group (
     dif REAL NOT NULL
 );
 CREATE TABLE run_config (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE neighbors (                -- config key neighbors: the k closest images of each image
+    key INTEGER NOT NULL REFERENCES directory (key),
+    rank INTEGER NOT NULL CHECK (rank >= 1),  -- 1 the closest; equal MSE: the neighbour with the smaller key first
+    neighbor_key INTEGER NOT NULL REFERENCES directory (key),
+    mse REAL NOT NULL,                  -- as dif_table.dif: MSE over px*px*3 values, min over the symmetries
+    PRIMARY KEY (key, rank)
+);
+CREATE TABLE outlier (                  -- config key outlier_mse: images whose nearest neighbour is farther
+    key INTEGER PRIMARY KEY REFERENCES directory (key),
+    nearest_mse REAL                    -- the nearest neighbour's MSE; NULL: no image it may be compared with
+);
 CREATE INDEX directory_part_b ON directory (part_b);
 CREATE INDEX directory_success ON directory (success);
 CREATE INDEX directory_size ON directory (file_size, created);
