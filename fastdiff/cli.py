@@ -109,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--grayscale", action=argparse.BooleanOptionalAction, help="compare luma thumbnails: grey copies match"
     )
     run.add_argument("--num-images", type=int, metavar="N", help="trial run: only the first N images (index order)")
+    run.add_argument(
+        "--neighbors", type=int, metavar="K", help="also give every image its K closest images (OUT/similarity.csv)"
+    )
+    run.add_argument(
+        "--outlier-mse", type=float, metavar="MSE", help="list images whose nearest neighbour is farther than MSE"
+    )
     run.add_argument("--px-size", type=int, help="thumbnail side in pixels (default 50)")
     run.add_argument(
         "--in-folder",
@@ -174,6 +180,8 @@ def resolve_config(args: argparse.Namespace) -> dict[str, Any]:
         "mirror": args.mirror,
         "grayscale": args.grayscale,
         "num_images": args.num_images,
+        "neighbors": args.neighbors,
+        "outlier_mse": args.outlier_mse,
         "px_size": args.px_size,
         "in_folder": in_folder_value(args),
         "shard_size": args.shard_size,

@@ -178,6 +178,8 @@ def test_run_flags_set_their_keys(tmp_path: Path, photos: Path) -> None:
     assert (raw["mirror"], raw["grayscale"], raw["num_images"]) == (True, True, 3)
     raw = resolve_config(build_parser().parse_args(["run", str(photos), "--no-mirror", "--no-grayscale"]))
     assert (raw["mirror"], raw["grayscale"], raw.get("num_images")) == (False, False, None)
+    raw = resolve_config(build_parser().parse_args(["run", str(photos), "--neighbors", "5", "--outlier-mse", "40"]))
+    assert (raw["neighbors"], raw["outlier_mse"]) == (5, 40.0)
 
 
 def test_run_with_flags(tmp_path: Path, photos: Path) -> None:
