@@ -5,7 +5,7 @@ as JSON.
 Runs inside the difPy venv (not fastdiff's): benchmarks/benchmark.py starts it as a subprocess, e.g.
     /tmp/difpy-venv/bin/python benchmarks/difpy_runner.py OUT.json DIR --similarity similar --rotate 1 --same-dim 0
 
-Unlike ../shared/oracle/difpy_oracle.py it also records every pair that passed difPy's per-pair test, before
+Unlike a plain run of difPy it also records every pair that passed difPy's per-pair test, before
 difPy's grouping (`search._group_result_union`) drops pairs whose second image was already grouped; the
 benchmark compares those raw pairs with fastdiff's. The wrapper only copies the list it is given, so it does not
 change difPy's timing or results.

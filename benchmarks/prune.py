@@ -6,7 +6,7 @@
 
 Sets (cached as .npy in --cache):
 * realistic: random crops at random scales (5-100% of the shorter side, any position, aspect 1:2 to 2:1) of the
-  real photographs under /work/shared/corpus (or --sources), squashed to px x px like a thumbnail; 2% are planted
+  real photographs under --sources (any folder of photos), squashed to px x px like a thumbnail; 2% are planted
   copies of an earlier crop: a JPEG re-save (quality 60-95), a rotation by 90/180/270 degrees, or a brightness shift
   of -3..3 grey levels.
 * adversarial: low-contrast noise around one grey level (128 + uniform -3..3, MSE about 8 between two images): every
@@ -47,7 +47,6 @@ from fastdiff.core.cells import cell_sums, grid_cuts, image_cells  # noqa: E402
 from fastdiff.core.options import CompareOptions  # noqa: E402
 from fastdiff.thumbnails.batch import Batch  # noqa: E402
 
-SOURCES = Path("/work/shared/corpus")
 PLANTED = 0.02
 
 
@@ -251,7 +250,7 @@ def cmd_grid(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/fastdiff-prune-sets"))
-    parser.add_argument("--sources", type=Path, default=SOURCES)
+    parser.add_argument("--sources", type=Path, required=True, help="a folder of real photographs")
     parser.add_argument("--px", type=int, default=50)
     parser.add_argument("--threshold", type=float, default=5.0)
     sub = parser.add_subparsers(dest="cmd", required=True)

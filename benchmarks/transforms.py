@@ -1,6 +1,7 @@
 """Recall per transform with the mirror and grayscale keys, and their compare cost against the default.
 
-    python /work/shared/corpus/make_corpus.py CORPUS --max-side 1024 --variant-frac 0.9 --singleton-frac 0.1
+    (CORPUS: a labelled corpus of real images with CORPUS/images and CORPUS/ground_truth.json: groups and
+    synthetic (base, variant, transform) pairs)
     python benchmarks/transforms.py CORPUS [--similarity similar] [--timing-n 3000] [--out DIR]
 
 For each configuration (default, mirror, grayscale, both) `fastdiff run CORPUS/images --similarity S --no-same-dim`

@@ -41,7 +41,7 @@ def soft_photo(seed: int, width: int, height: int) -> np.ndarray:
 
 
 def make_quirks(root: Path) -> None:
-    """Files that exercise difPy's oddities (../shared/reference/difpy-4.2.1.md, sections 1 and 7)."""
+    """Files that exercise difPy's oddities (difPy 4.2.1's dif.py: its file listing, size rules and error messages)."""
     root.mkdir(parents=True)
     w = soft_photo(1, 80, 60)
     Image.fromarray(w).save(root / "wrap.png")

@@ -1,7 +1,7 @@
 """The workflow through a real SLURM cluster (snakemake-executor-plugin-slurm) with the profile in profiles/slurm.
 
-Needs a reachable cluster (`sinfo` works). On a single machine as root, `bash ../shared/slurm/local_slurm.sh up`
-starts one in about 20 s (.ci/run does this); without one these tests are skipped.
+Needs a reachable cluster (`sinfo` works). On a single machine as root, a one-node cluster (slurmctld and slurmd)
+starts in about 20 s (.ci/run starts one where it can); without one these tests are skipped.
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ def local_run(tmp_path_factory):
     why = _sinfo()
     if why:
         pytest.skip(
-            f"no SLURM cluster reachable ({why}); start one with `bash ../shared/slurm/local_slurm.sh up` "
-            "(root, Debian/Ubuntu) or run on a cluster's submit host"
+            f"no SLURM cluster reachable ({why}); start a one-node cluster (slurmctld and slurmd, as .ci/run does "
+            "where it can) or run on a cluster's submit host"
         )
     base = tmp_path_factory.mktemp("slurm")
     images = base / "images"

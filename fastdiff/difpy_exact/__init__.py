@@ -1,7 +1,7 @@
 """difPy-exact mode (config `compat: difpy`): difPy 4.2.1's results reproduced exactly, by a second implementation
 of the index, thumbnails, compare and merge stage functions (chosen in `fastdiff.run.stages`).
 
-Line numbers refer to difPy 4.2.1's dif.py (see ../shared/reference/difpy-4.2.1.md). What is reproduced, and how:
+Line numbers refer to difPy 4.2.1's dif.py (`pip install difPy==4.2.1`). What is reproduced, and how:
 
 * enumeration (L96-173, L811-834): the arguments are string-sorted, each directory is listed by the very `glob` call
   difPy makes (run from `base_dir`, so paths stay as given), paths are `normpath`ed, the extension is the text after
