@@ -12,6 +12,7 @@ from dataclasses import asdict
 from typing import TextIO
 
 from fastdiff._shared.paths import display
+from fastdiff._shared.words import size_text
 from fastdiff.merge.db.reader import Cluster, HashCluster, Image, Pair, Problem, ResultDB
 
 _CONTROL = {i: f"\\x{i:02x}" for i in range(32)} | {0x7F: "\\x7f"}
@@ -61,13 +62,10 @@ def _text(text: str) -> str:
     return display(text).translate(_CONTROL)
 
 
-def _size(n: int) -> str:
-    return f"{n} B" if n < 1024 else f"{n / 1024:.1f} KB" if n < 1024**2 else f"{n / 1024**2:.1f} MB"
-
-
 def _image_line(image: Image, role: str, mse: float | None) -> str:
     text = "" if mse is None else f"mse {mse:.6g}"
-    return f"  {role:<5} {image.width:>6}x{image.height:<6} {_size(image.file_size):>9}  {text:<14} {_text(image.path)}"
+    size = size_text(image.file_size)
+    return f"  {role:<5} {image.width:>6}x{image.height:<6} {size:>9}  {text:<14} {_text(image.path)}"
 
 
 def _cluster_table(number: int, cluster: Cluster) -> str:
@@ -87,7 +85,7 @@ def _cluster_json(number: int, cluster: Cluster) -> dict[str, object]:
 def _hash_table(number: int, cluster: HashCluster) -> str:
     return "\n".join(
         [f"hash cluster {number}: {len(cluster.images)} images, {cluster.hash[:16]}"]
-        + [f"  {i.width:>6}x{i.height:<6} {_size(i.file_size):>9}  {_text(i.path)}" for i in cluster.images]
+        + [f"  {i.width:>6}x{i.height:<6} {size_text(i.file_size):>9}  {_text(i.path)}" for i in cluster.images]
     )
 
 

@@ -11,6 +11,7 @@ import numpy as np
 from fastdiff.compare import hash_join, kernel, prune
 from fastdiff.compare.pairing import Dims, allowed_each, compatible_pairs, ordered_pairs, pair_ranks, shape_key
 from fastdiff.compare.pairs import COMPUTED, HASH_MATCH, SIZE_MISMATCH, Pairs
+from fastdiff.core.device import to_host
 from fastdiff.core.options import CompareOptions
 from fastdiff.core.symmetry import INVERSE, symmetries
 from fastdiff.core.userfn import DiffFunction, load_diff_fn, load_function
@@ -66,7 +67,7 @@ def _equal_pairs(
             ok &= ~np.isin(ia * len(b.keys) + ib, ha * len(b.keys) + hb)
     ia, ib = ia[ok], ib[ok]
     reverse = None if same_block or opts.two_partitions else pruner.xp.asarray(rank_a[ia] > rank_b[ib])
-    sse, rot = (_host(v) for v in pruner.exact(pruner.xp.asarray(ia), pruner.xp.asarray(ib), reverse))
+    sse, rot = (to_host(v) for v in pruner.exact(pruner.xp.asarray(ia), pruner.xp.asarray(ib), reverse))
     return ia, ib, sse.astype(np.float64) / pruner.d, rot, COMPUTED
 
 
@@ -178,7 +179,7 @@ def compare_blocks(
                 ordered = ordered_pairs(xp, dims_a, ia_dev, dims_b, ib_dev, same_block)
             compatible = compatible_pairs(xp, dims_a, ia_dev, dims_b, ib_dev, opts)
             if opts.keep_non_matching_aspects:
-                ri, rj = (_host(v) for v in xp.nonzero(ordered & ~compatible))
+                ri, rj = (to_host(v) for v in xp.nonzero(ordered & ~compatible))
                 found.append((ia[ri], ib[rj], np.full(len(ri), -1.0), np.full(len(ri), -1, np.int8), SIZE_MISMATCH))
             mask = ordered & compatible
             if opts.skip_matching_hash:
@@ -195,10 +196,11 @@ def compare_blocks(
             )
             if diff is not None:
                 ri, rj, mse, rot = (
-                    _host(v) for v in diff.tile(xp, thumbs_a[ia_dev], thumbs_b[ib_dev], mask, opts.threshold, rotations)
+                    to_host(v)
+                    for v in diff.tile(xp, thumbs_a[ia_dev], thumbs_b[ib_dev], mask, opts.threshold, rotations)
                 )
                 if reverse is not None:  # the symmetry seen from b's side (its inverse)
-                    rot = np.where(_host(reverse)[ri, rj], np.asarray(INVERSE, np.int8)[rot], rot)
+                    rot = np.where(to_host(reverse)[ri, rj], np.asarray(INVERSE, np.int8)[rot], rot)
                 found.append((ia[ri], ib[rj], mse, rot, COMPUTED))
                 continue
             if pruner is not None:  # few pairs left by the bounds: computed exactly; many: through the filter below
@@ -214,7 +216,7 @@ def compare_blocks(
                 if cache_a is not None:
                     cache_a[ta] = side_a
             ri, rj, mse, rot = (
-                _host(v)
+                to_host(v)
                 for v in kernel.compare_tile(
                     xp, side_a, side_b, mask, opts.threshold, reverse, symmetric=same_block and ta == tb
                 )
@@ -243,8 +245,3 @@ def compare_blocks(
         started=started,
         finished=time.time(),
     )
-
-
-def _host(array: object) -> np.ndarray:
-    """A device array as a numpy array (no copy for numpy input)."""
-    return array.get() if hasattr(array, "get") else np.asarray(array)

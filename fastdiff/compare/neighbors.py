@@ -30,6 +30,7 @@ import numpy as np
 from fastdiff.compare import kernel, prune
 from fastdiff.compare.pairing import Dims, compatible_pairs, shape_key
 from fastdiff.compare.pairs import Neighbors
+from fastdiff.core.device import to_host
 from fastdiff.core.options import CompareOptions
 from fastdiff.thumbnails.batch import Batch
 
@@ -156,14 +157,14 @@ class _Search:
         if self.same_block:
             ok &= ri_dev[:, None] != cj[None, :]
         if self.bounds is None:
-            return _host(xp.where(ok, 0.0, xp.inf))
+            return to_host(xp.where(ok, 0.0, xp.inf))
         p = self.bounds
         x = p.weighted_a[ri_dev]
         cross = None
         for rot in self.rotated_c:  # one product per symmetry: 3 g^2 values per image
             part = x @ rot.T
             cross = part if cross is None else xp.maximum(cross, part)
-        return _host(xp.where(ok, p.norms_a[ri_dev][:, None] + self.norms_c[None, :] - 2 * cross, xp.inf))
+        return to_host(xp.where(ok, p.norms_a[ri_dev][:, None] + self.norms_c[None, :] - 2 * cross, xp.inf))
 
     def exact(self, side_r: kernel.Side, li: np.ndarray, cj: np.ndarray) -> np.ndarray:
         """Exact min SSE over the symmetries (int64) of the pairs (strip row li[t], column cj[t]): SSE(a, T b) =
@@ -177,7 +178,7 @@ class _Search:
             sse, _ = kernel.exact_sse_auto(
                 xp, side_c, side_r, xp.asarray(lc.reshape(-1)), xp.asarray(li[s : s + EXACT_BATCH])
             )
-            out.append(_host(sse).astype(np.int64))
+            out.append(to_host(sse).astype(np.int64))
         return np.concatenate(out) if out else np.zeros(0, np.int64)
 
     def approximate(self, side_r: kernel.Side, li: np.ndarray, cj: np.ndarray) -> np.ndarray:
@@ -192,7 +193,7 @@ class _Search:
         )
         side_c = kernel.prepare(xp, self.thumbs_c[xp.asarray(cj)], 1)
         dots = kernel.dot_max(xp, side_c, rows).T.astype(xp.float64)
-        return _host(rows.sq_norm[:, None] + side_c.sq_norm[None, :] - 2 * dots)
+        return to_host(rows.sq_norm[:, None] + side_c.sq_norm[None, :] - 2 * dots)
 
     def strip(self, ri: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The k closest columns of each row of the strip `ri`: (row, column, sse) sorted by row, sse, column rank.
@@ -272,8 +273,3 @@ def _best(
     within = np.arange(len(i)) - np.repeat(starts, np.diff(np.r_[starts, len(i)]))
     keep = within < k
     return i[keep], j[keep], sse[keep]
-
-
-def _host(array: Any) -> np.ndarray:
-    """A device array as a numpy array (no copy for numpy input)."""
-    return array.get() if hasattr(array, "get") else np.asarray(array)

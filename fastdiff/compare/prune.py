@@ -47,6 +47,7 @@ import numpy as np
 
 from fastdiff.compare import hash_join, kernel
 from fastdiff.core.cells import GRID, SUM_CHUNK, cell_sums, image_cuts
+from fastdiff.core.device import to_host
 from fastdiff.core.symmetry import codes_of, transform
 
 log = logging.getLogger(__name__)
@@ -161,8 +162,8 @@ class Pruner:
         self.cells_b = self.cells_a if thumbs_b is thumbs_a else self._cells(thumbs_b, cells_b, cuts)
         self.channels_a = self.cells_a.sum(axis=(1, 2))  # float64 (n, 3) exact integer sums of each channel
         self.channels_b = self.channels_a if thumbs_b is thumbs_a else self.cells_b.sum(axis=(1, 2))
-        self.sums_a = _host(self.channels_a.sum(axis=1)).astype(np.int64)  # exact integers
-        self.sums_b = _host(self.channels_b.sum(axis=1)).astype(np.int64)
+        self.sums_a = to_host(self.channels_a.sum(axis=1)).astype(np.int64)  # exact integers
+        self.sums_b = to_host(self.channels_b.sum(axis=1)).astype(np.int64)
         # the band's half-width: the largest integer gap h with h^2 / d <= limit (the test of `outside_band`)
         # (every gap is at most 255 d: a wider band keeps everything)
         root = float(np.sqrt(self.limit * self.d))
@@ -232,7 +233,7 @@ class Pruner:
         sse, rot = self.exact(ia[ri], ib[rj], rev)
         mse = sse.astype(self.xp.float64) / self.d
         ok = mse <= self.threshold
-        return mask, tuple(_host(v) for v in (ri[ok], rj[ok], mse[ok], rot[ok]))
+        return mask, tuple(to_host(v) for v in (ri[ok], rj[ok], mse[ok], rot[ok]))
 
     def probe(self, ia: Any, ib: Any, mask: Any) -> bool:
         """Whether the bounds would leave more than DENSE of the tile's pairs, estimated on PROBE pairs drawn at
@@ -279,7 +280,7 @@ class Pruner:
         keep."""
         xp = self.xp
         chan_a, chan_b = self.channels_a[ia], self.channels_b[ib]
-        sums_a, sums_b = _host(chan_a.sum(axis=1)), _host(chan_b.sum(axis=1))
+        sums_a, sums_b = to_host(chan_a.sum(axis=1)), to_host(chan_b.sum(axis=1))
         # band: the columns sorted by sum (already so unless the tile holds several shapes), each strip of SUB rows
         # meets the range of columns whose sums are within `half_band` of the strip's (exact integers)
         by_sum = np.argsort(sums_b, kind="stable")
@@ -316,8 +317,3 @@ class Pruner:
         ri, rj = ri[keep], rj[keep]
         self.counts.grid += len(ri)
         return ri, rj
-
-
-def _host(array: Any) -> np.ndarray:
-    """A device array as a numpy array (no copy for numpy input)."""
-    return array.get() if hasattr(array, "get") else np.asarray(array)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 
@@ -108,3 +109,8 @@ def require_device(device: str) -> None:
     if proc.returncode != 0:
         last = (proc.stdout.strip() or proc.stderr.strip() or "the GPU check failed").splitlines()[-1]
         raise DeviceError(last)
+
+
+def to_host(array: Any) -> np.ndarray:
+    """A device array (CuPy) as a numpy array; numpy input is returned as it is (no copy)."""
+    return array.get() if hasattr(array, "get") else np.asarray(array)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fastdiff._shared.paths import display
+from fastdiff._shared.words import size_text
 
 if TYPE_CHECKING:
     from fastdiff.merge.db.reader import Image
@@ -32,10 +33,6 @@ figcaption { font-size: 0.8em; overflow-wrap: anywhere; }
 .kept .badge { background: #2a8a2a; }
 .path { color: #555; }
 """
-
-
-def _size(n: int) -> str:
-    return f"{n} B" if n < 1024 else f"{n / 1024:.1f} KB" if n < 1024**2 else f"{n / 1024**2:.1f} MB"
 
 
 def _file_url(path: str) -> str:
@@ -68,7 +65,7 @@ def figure(image: Image, png: bytes | None, mse: float | None, badge: str | None
         f'<figure class="image {badge}" data-key="{image.key}"><div class="thumb">{img}</div>'
         f'<figcaption><span class="badge">{badge}</span> <a href="{_file_url(image.path)}"><b>'
         f"{_text(os.path.basename(image.path))}</b></a><br>"
-        f'{w}&times;{h} px &middot; <span title="{image.file_size} bytes">{_size(image.file_size)}</span>'
+        f'{w}&times;{h} px &middot; <span title="{image.file_size} bytes">{size_text(image.file_size)}</span>'
         f' &middot; <span class="mse">{shown}</span><br><span class="path">{_text(image.path)}</span>'
         f"</figcaption></figure>"
     )
