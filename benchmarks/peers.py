@@ -3,7 +3,7 @@
 
     python benchmarks/peers.py IMAGES_DIR [--rounds 2] [--cores 2] [--markdown PATH]
 
-The real collections of issue 13 are Debian's clipart and wallpaper packages, fetched once:
+The real collections measured are Debian's clipart and wallpaper packages, fetched once:
 
     mkdir -p /tmp/peers && cd /tmp/peers
     apt-get download openclipart-png plasma-workspace-wallpapers

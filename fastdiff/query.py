@@ -69,7 +69,10 @@ def _image_line(image: Image, role: str, mse: float | None) -> str:
 
 
 def _cluster_table(number: int, cluster: Cluster) -> str:
-    lines = [f"cluster {number}: {cluster.size} images", _image_line(cluster.best_copy, "kept", None)]
+    lines = [
+        f"cluster {number}: {cluster.size} images, kept because: {cluster.kept_because}",
+        _image_line(cluster.best_copy, "kept", None),
+    ]
     lines += [_image_line(c.image, "copy", c.mse) for c in cluster.copies]
     return "\n".join(lines)
 
@@ -78,6 +81,7 @@ def _cluster_json(number: int, cluster: Cluster) -> dict[str, object]:
     return {
         "index": number,
         "best_copy": asdict(cluster.best_copy),
+        "kept_because": cluster.kept_because,
         "copies": [{**asdict(c.image), "mse": c.mse} for c in cluster.copies],
     }
 

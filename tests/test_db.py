@@ -37,7 +37,7 @@ def db_path(tmp_path):
     con = database.create(path)
     database.insert_files(
         con,
-        [(k, p, e, s, h, w, a, size, 0.0, -1, 0, 0) for k, p, e, s, h, w, a, size, _ in FILES],
+        [(k, p, e, s, h, w, a, size, 0.0, -1, 0, 0, 0) for k, p, e, s, h, w, a, size, _ in FILES],
         [(k, *hs) for k, *_, hs in FILES if hs],
     )
     database.insert_pairs(con, PAIRS)
@@ -63,13 +63,16 @@ def test_queries(db_path):
         assert [(p.key_a, p.key_b) for p in db.pairs(hash_matches=False)] == [(0, 1), (1, 2), (2, 3)]
 
         # connected components: the first in the keeper order is the best copy; d.png did not match b.png directly
-        assert [_shape(c) for c in db.clusters()] == [(1, [(0, 1.0), (2, 2.0), (3, None)]), (8, [(4, 0.0)])]
-        assert db.cluster_count() == 2 and _shape(db.cluster(1)) == (8, [(4, 0.0)])
-        assert [_shape(c) for c in db.clusters(max_mse=2.0)] == [(1, [(0, 1.0), (2, 2.0)]), (8, [(4, 0.0)])]
-        assert db.cluster_count(max_mse=0.5) == 1 and _shape(db.cluster(0, max_mse=0.5)) == (8, [(4, 0.0)])
+        # (e.png and f\nnew.png: the same pixels, the file size is no criterion, the shorter path is kept)
+        assert [_shape(c) for c in db.clusters()] == [(1, [(0, 1.0), (2, 2.0), (3, None)]), (4, [(8, 0.0)])]
+        assert db.cluster_count() == 2 and _shape(db.cluster(1)) == (4, [(8, 0.0)])
+        assert [c.kept_because for c in db.clusters()] == ["more pixels", "shorter path"]
+        assert [_shape(c) for c in db.clusters(max_mse=2.0)] == [(1, [(0, 1.0), (2, 2.0)]), (4, [(8, 0.0)])]
+        assert db.cluster_count(max_mse=0.5) == 1 and _shape(db.cluster(0, max_mse=0.5)) == (4, [(8, 0.0)])
         # best-copy groups: results.json's groups, every copy matched its best copy
-        assert [_shape(c) for c in db.clusters("best_copy")] == [(1, [(0, 1.0), (2, 2.0)]), (8, [(4, 0.0)])]
-        assert db.cluster_count("best_copy") == 2 and db.cluster(1, "best_copy").best_copy.path == "/p/f\nnew.png"
+        assert [_shape(c) for c in db.clusters("best_copy")] == [(1, [(0, 1.0), (2, 2.0)]), (4, [(8, 0.0)])]
+        assert [c.kept_because for c in db.clusters("best_copy")] == ["more pixels", "shorter path"]
+        assert db.cluster_count("best_copy") == 2 and db.cluster(1, "best_copy").copies[0].image.path == "/p/f\nnew.png"
         for kind in ("components", "best_copy"):
             keys = [i.key for c in db.clusters(kind) for i in (c.best_copy, *(m.image for m in c.copies))]
             assert len(keys) == len(set(keys)), f"an image is in two {kind} clusters"
@@ -105,6 +108,7 @@ def test_queries(db_path):
             "not_images": 1,
             "unreadable_images": 2,
             "skipped": 0,
+            "related": 0,
         }
     assert hashlib.sha256(db_path.read_bytes()).hexdigest() == before, "a query wrote to the database"
 
@@ -114,8 +118,9 @@ def test_drop_diff_deletes_pairs_and_regroups(db_path):
         assert db.cluster_count() == 2
         assert db.drop_diff(1.5) == 2
         assert db.pair_count() == 2
-        assert [_shape(c) for c in db.clusters()] == [(1, [(0, 1.0)]), (8, [(4, 0.0)])]
-        assert [_shape(c) for c in db.clusters("best_copy")] == [(1, [(0, 1.0)]), (8, [(4, 0.0)])]
+        assert [_shape(c) for c in db.clusters()] == [(1, [(0, 1.0)]), (4, [(8, 0.0)])]
+        assert [_shape(c) for c in db.clusters("best_copy")] == [(1, [(0, 1.0)]), (4, [(8, 0.0)])]
+        assert [c.kept_because for c in db.clusters("best_copy")] == ["more pixels", "shorter path"]  # regrouped
         with pytest.raises(ValueError):
             db.drop_diff(-1)
     with ResultDB(db_path) as db:  # the change is in the file
@@ -127,7 +132,7 @@ def test_components_stream_pairs_in_memory_of_the_images(tmp_path):
     """100,000 images, 50,000 pairs: the union-find holds about 9 bytes per image, no list of pairs."""
     n = 100_000
     con = database.create(tmp_path / "big.sqlite")
-    database.insert_files(con, ((k, f"/{k}", None, 1, 10, 10, 1, 1, 0.0, -1, 0, 0) for k in range(n)), [])
+    database.insert_files(con, ((k, f"/{k}", None, 1, 10, 10, 1, 1, 0.0, -1, 0, 0, 0) for k in range(n)), [])
     database.insert_pairs(con, ((k, k + 1, 0.5, 1, 0) for k in range(0, n, 2)))
     database.finish(con, {}, [])
     con.close()
@@ -155,16 +160,17 @@ def test_query_cli(db_path, capsys):
     assert [(p["key_a"], p["key_b"], p["hash_match"]) for p in json.loads(out)] == [(0, 1, False), (4, 8, True)]
     rc, out, _ = _query(capsys, str(db_path), "clusters", "--json")
     clusters = [[c["best_copy"]["key"], [m["key"] for m in c["copies"]]] for c in json.loads(out)]
-    assert clusters == [[1, [0, 2, 3]], [8, [4]]]
+    assert clusters == [[1, [0, 2, 3]], [4, [8]]]
+    assert [c["kept_because"] for c in json.loads(out)] == ["more pixels", "shorter path"]
     rc, out, _ = _query(capsys, out_dir, "clusters", "--kind", "best_copy")
     assert rc == 0 and out.splitlines()[:3] == [
-        "cluster 0: 3 images",
+        "cluster 0: 3 images, kept because: more pixels",
         "  kept     200x200        500 B                 /p/b.png",
         "  copy     100x100       1000 B  mse 1          /p/a.png",
     ]
     assert "/p/f\\x0anew.png" in out  # one line per image, control characters escaped
     rc, out, _ = _query(capsys, out_dir, "cluster", "1", "--kind", "best_copy", "--json")
-    assert json.loads(out)["best_copy"]["path"] == "/p/f\nnew.png"
+    assert json.loads(out)["copies"][0]["path"] == "/p/f\nnew.png"
     rc, out, _ = _query(capsys, out_dir, "hash-clusters", "--json")
     assert [h["hash"] for h in json.loads(out)] == ["A0", "E0"]
     rc, out, _ = _query(capsys, out_dir, "errors")

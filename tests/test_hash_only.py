@@ -133,7 +133,7 @@ def test_hash_pairs_equal_a_python_reference(two_partitions, per_folder, same_di
         ok = rng.random() > 0.05
         orbit, k = int(rng.integers(len(orbits))), int(rng.integers(4))
         hs = orbits[orbit][k:] + orbits[orbit][:k]  # the rotations of a rotated copy: the same set, shifted
-        rows.append((key, f"/x/{key}.png", None if ok else "bad", int(ok), h, w, 1, 1, 0.0, -1, folder, part))
+        rows.append((key, f"/x/{key}.png", None if ok else "bad", int(ok), h, w, 1, 1, 0.0, -1, 0, folder, part))
         if ok:
             hashes.append((key, *hs))
         info.append((ok, orbit, h, w, part, folder))
@@ -161,7 +161,7 @@ def test_hash_pairs_equal_a_python_reference(two_partitions, per_folder, same_di
 def test_hash_pairs_scale_linearly():
     """20,000 images in two partitions: index lookups, not a nested loop over A x B (seconds per 10^8 rows)."""
     n = 20_000
-    rows = [(k, f"/x/{k}.png", None, 1, 10, 10, 1, 1, 0.0, -1, 0, int(k >= n // 2)) for k in range(n)]
+    rows = [(k, f"/x/{k}.png", None, 1, 10, 10, 1, 1, 0.0, -1, 0, 0, int(k >= n // 2)) for k in range(n)]
     hashes = [(k, f"h{k % (n // 2)}", "", "", "") for k in range(n)]  # k and k + n/2 are equal
     con = _hash_only_db(rows, hashes)
     started = time.perf_counter()

@@ -1,5 +1,6 @@
-"""The keeper order (fastdiff.merge.keeper): quality, then `prefer`, then the original over its copies, then the older
-file, then the shorter path; in the database's ranks, the best-copy groups and a real run."""
+"""The keeper order (fastdiff.merge.keeper): more pixels, then `prefer`, then a regular file before a link, then the
+older file, then the original over its copies, then the shorter path (or the order of the config key `keep`); the
+reason stored with each group; in the database's ranks, the best-copy groups and a real run."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import os
 import shutil
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +16,12 @@ import pytest
 from conftest import run_fastdiff
 from PIL import Image
 
+from fastdiff.core.config import ConfigError, load_config
+from fastdiff.core.options import IndexOptions
+from fastdiff.index import scan
 from fastdiff.merge.db import writer
 from fastdiff.merge.grouping import store_best_copy_groups
-from fastdiff.merge.keeper import copy_marks, preference
+from fastdiff.merge.keeper import DEFAULT_KEEP, copy_marks, kept_because, preference
 
 
 @pytest.mark.parametrize(
@@ -67,42 +72,94 @@ def test_preference_is_the_first_listed_folder(tmp_path):
     assert preference(str(tmp_path / "x.jpg"), []) == 0
 
 
-def _ranked(files: list[tuple[str, int, int, int]], prefer: list[str]) -> list[str]:
-    """Paths of (path, pixels side, file size, mtime_ns) rows in the database's keeper order."""
+def _database(files: list[tuple[str, int, int, int, int]], prefer: list[str], keep: Sequence[str] = DEFAULT_KEEP):
+    """A result database of (path, pixels side, file size, mtime_ns, link) rows, ranked."""
     con = writer.create(":memory:")
-    rows = [(k, p, None, 1, side, side, 1, size, 0.0, mtime, 0, 0) for k, (p, side, size, mtime) in enumerate(files)]
+    rows = [
+        (k, p, None, 1, side, side, 1, size, 0.0, mtime, link, 0, 0)
+        for k, (p, side, size, mtime, link) in enumerate(files)
+    ]
     writer.insert_files(con, rows, [])
-    writer.finish(con, {}, prefer)
+    writer.finish(con, {}, prefer, keep)
+    return con
+
+
+def _ranked(files: list[tuple[str, int, int, int, int]], prefer: list[str], keep: Sequence[str] = DEFAULT_KEEP):
+    """Paths of (path, pixels side, file size, mtime_ns, link) rows in the database's keeper order."""
+    con = _database(files, prefer, keep)
     return [p for (p,) in con.execute("SELECT path FROM directory ORDER BY keeper_rank")]
 
 
+FILES = [
+    ("/p/a (1).jpg", 10, 100, 1, 0),  # a copy name, oldest
+    ("/p/longer/a.jpg", 10, 100, 5, 0),
+    ("/p/b.jpg", 10, 100, 5, 0),  # shorter path than longer/a.jpg, same time
+    ("/p/a.jpg", 10, 100, 9, 0),  # the original name, newest
+    ("/p/c.jpg", 10, 100, 5, 0),  # as b.jpg but later in byte order
+    ("/p/big - Copy.jpg", 10, 999, 9, 0),  # the larger file: no better than a.jpg (size is no criterion)
+    ("/p/huge - Copy.jpg", 20, 1, 9, 0),  # more pixels win over everything
+    ("/pref/x - Copy.jpg", 10, 100, 9, 0),  # prefer wins over links, times, names and paths
+    ("/p/link.jpg", 10, 100, 0, 1),  # a symbolic link: after every regular file, though the oldest
+]
+
+
 def test_keeper_order_in_the_database():
-    files = [
-        ("/p/a (1).jpg", 10, 100, 1),  # a copy name, oldest
-        ("/p/longer/a.jpg", 10, 100, 5),
-        ("/p/b.jpg", 10, 100, 5),  # shorter path than longer/a.jpg, same time
-        ("/p/a.jpg", 10, 100, 9),  # the original name, newest
-        ("/p/c.jpg", 10, 100, 5),  # as b.jpg but later in byte order
-        ("/p/big - Copy.jpg", 10, 999, 9),  # the larger file wins over any name
-        ("/p/huge - Copy.jpg", 20, 1, 9),  # more pixels win over file size
-        ("/pref/x - Copy.jpg", 10, 100, 9),  # prefer wins over names, times and paths
-    ]
-    assert _ranked(files, ["/pref"]) == [
+    assert _ranked(FILES, ["/pref"]) == [
         "/p/huge - Copy.jpg",
-        "/p/big - Copy.jpg",
         "/pref/x - Copy.jpg",
+        "/p/a (1).jpg",
         "/p/b.jpg",
         "/p/c.jpg",
         "/p/longer/a.jpg",
         "/p/a.jpg",
-        "/p/a (1).jpg",
+        "/p/big - Copy.jpg",
+        "/p/link.jpg",
     ]
+
+
+def test_keep_chooses_the_order():
+    keep = ["fewer_copy_marks", "shortest_path", "pixels"]  # prefer, regular and oldest left out
+    assert _ranked(FILES, ["/pref"], keep) == [
+        "/p/a.jpg",
+        "/p/b.jpg",
+        "/p/c.jpg",
+        "/p/link.jpg",
+        "/p/longer/a.jpg",
+        "/p/a (1).jpg",
+        "/p/big - Copy.jpg",
+        "/p/huge - Copy.jpg",  # as long as /pref/x - Copy.jpg: more pixels
+        "/pref/x - Copy.jpg",
+    ]
+    assert _ranked(FILES, [], []) == sorted(p for p, *_ in FILES)  # byte order is always the last tie-break
+
+
+@pytest.mark.parametrize(
+    "kept, other, reason",
+    [
+        ("/p/huge - Copy.jpg", "/p/a.jpg", "more pixels"),
+        ("/pref/x - Copy.jpg", "/p/a.jpg", "in preferred folder"),
+        ("/p/a.jpg", "/p/link.jpg", "regular file"),
+        ("/p/a (1).jpg", "/p/a.jpg", "older"),
+        ("/p/a.jpg", "/p/big - Copy.jpg", "fewer copy marks"),
+        ("/p/b.jpg", "/p/longer/a.jpg", "shorter path"),
+        ("/p/b.jpg", "/p/c.jpg", "byte order"),
+    ],
+)
+def test_the_reason_is_the_first_criterion_that_differs(kept, other, reason):
+    con = _database(FILES, ["/pref"])
+    key = dict(con.execute("SELECT path, key FROM directory"))
+    assert kept_because(con, key[kept], key[other]) == reason
+    con.execute(
+        "INSERT INTO dif_table (key_a, key_b, dif, success) VALUES (?, ?, 0, 1)", sorted((key[kept], key[other]))
+    )
+    store_best_copy_groups(con)
+    assert con.execute("SELECT head, kept_because FROM best_copy_group").fetchall() == [(key[kept], reason)]
 
 
 def test_groups_keep_the_original_of_exact_copies():
     con = writer.create(":memory:")
     names = ["/p/name - Copy.jpg", "/p/name (1).jpg", "/p/name copy.jpg", "/p/name.jpg", "/p/album - Copy/name.jpg"]
-    writer.insert_files(con, [(k, p, None, 1, 10, 10, 1, 50, 0.0, 7, 0, 0) for k, p in enumerate(names)], [])
+    writer.insert_files(con, [(k, p, None, 1, 10, 10, 1, 50, 0.0, 7, 0, 0, 0) for k, p in enumerate(names)], [])
     writer.insert_pairs(con, [(a, b, 0.0, 1, 0) for a in range(5) for b in range(a + 1, 5)])
     writer.finish(con, {}, [])
     store_best_copy_groups(con)
@@ -149,3 +206,55 @@ def test_prefer_must_name_folders(tmp_path):
     (tmp_path / "in").mkdir()
     proc = run_fastdiff([tmp_path / "in"], tmp_path / "out", "--config", f"prefer=[{tmp_path / 'nope'}]", check=False)
     assert proc.returncode == 2 and "prefer" in proc.stderr and "is not a folder" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "keep, message",
+    [
+        (["pixels", "oldset"], "unknown criterion 'oldset' (did you mean 'oldest'?)"),
+        (["size"], "unknown criterion 'size'; the criteria are pixels, prefer, regular, oldest"),
+        (["oldest", "oldest"], "a criterion is given twice"),
+        ("oldest", "keep"),
+    ],
+)
+def test_keep_is_validated(tmp_path, keep, message):
+    with pytest.raises(ConfigError, match="keep") as err:
+        load_config({"part_a": [str(tmp_path)], "keep": keep})
+    assert message in str(err.value)
+
+
+def test_keep_defaults_and_difpy_mode(tmp_path):
+    assert load_config({"part_a": [str(tmp_path)]}).keep == list(DEFAULT_KEEP)
+    assert load_config({"part_a": [str(tmp_path)], "keep": []}).keep == []  # byte order alone
+    with pytest.raises(ConfigError, match="prefer and keep are not allowed"):
+        load_config({"part_a": [str(tmp_path)], "compat": "difpy", "keep": ["oldest"]})
+
+
+def test_bundled_examples_keep_the_originals(tmp_path):
+    """examples/images: the base files are kept over their rotated, resaved and re-encoded copies (with the larger
+    file first, `coffee_rot180.png` was kept over `coffee.png`). All files get one modification time, as a copy of
+    a checkout may give them, so the names decide."""
+    images = tmp_path / "images"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "examples" / "images", images)
+    for path in images.rglob("*"):
+        os.utime(path, ns=(1_000_000_000_000_000_000, 1_000_000_000_000_000_000))
+    out = tmp_path / "out"
+    run_fastdiff([images], out, "--config", "threshold=10")
+    kept = {os.path.relpath(p, images) for p in json.loads((out / "results.json").read_text())}
+    assert {"coffee.png", "rocket.jpg", "astronaut.jpg"} <= kept
+    lower = {os.path.relpath(p, images) for p in json.loads((out / "lower_quality.json").read_text())}
+    assert {"coffee_rot90.png", "coffee_rot180.png", "sub/coffee_rot270.png", "rocket_resaved.png"} <= lower
+
+
+def test_a_link_to_a_file_found_under_its_own_name_is_the_alias(tmp_path):
+    """The regular file is indexed, the link (though first in path order) is the second path of it."""
+    photos = tmp_path / "photos"
+    _save(photos / "z.png", np.zeros((4, 4, 3), np.uint8))
+    (photos / "a_link.png").symlink_to(photos / "z.png")
+    found = scan(IndexOptions.from_config(load_config({"part_a": [str(photos)]})))
+    assert [(f.path, f.link) for f in found.files] == [(str(photos / "z.png"), False)]
+    assert [(r.path, r.kind) for r in found.rejected] == [(str(photos / "a_link.png"), "alias")]
+    (photos / "b_link.png").symlink_to(tmp_path / "outside.png")  # a link to a file outside: indexed, as a link
+    _save(tmp_path / "outside.png", np.ones((4, 4, 3), np.uint8))
+    found = scan(IndexOptions.from_config(load_config({"part_a": [str(photos)]})))
+    assert [(os.path.basename(f.path), f.link) for f in found.files] == [("b_link.png", True), ("z.png", False)]

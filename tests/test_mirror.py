@@ -220,7 +220,7 @@ def test_hash_only_sql_covers_flips(tmp_path):
     rng = np.random.default_rng(3)
     t = rng.integers(0, 256, (3, 8, 8, 3), dtype=np.uint8)
     t[1] = sym(t[0], 5)
-    files = [(k, f"/{k}", None, 1, 10, 10, 1, 1, 0.0, -1, 0, 0) for k in range(3)]
+    files = [(k, f"/{k}", None, 1, 10, 10, 1, 1, 0.0, -1, 0, 0, 0) for k in range(3)]
     for mirror, expected in ((False, []), (True, [(0, 1)])):
         con = writer.create(tmp_path / f"{mirror}.sqlite")
         writer.insert_files(con, files, [(k, *rotation_hashes(x, 0, True, mirror=mirror)) for k, x in enumerate(t)])

@@ -183,7 +183,9 @@ def test_report_renders_in_headless_chromium(report_run, tmp_path):
 def test_large_groups_continue_on_the_next_page(tmp_path, monkeypatch):
     n = 9  # key 0 is the best copy (largest), 1..7 its copies, 8 matches nothing
     con = database.create(tmp_path / "fastdiff.sqlite")
-    database.insert_files(con, [(k, f"/p/{k}.png", None, 1, 20 - k, 20, 1, 100, 0.0, -1, 0, 0) for k in range(n)], [])
+    database.insert_files(
+        con, [(k, f"/p/{k}.png", None, 1, 20 - k, 20, 1, 100, 0.0, -1, 0, 0, 0) for k in range(n)], []
+    )
     database.insert_pairs(con, [(0, k, k / 10, 1, 0) for k in range(1, 8)])
     database.finish(con, {"threshold": 1.0}, [])
     store_best_copy_groups(con)
@@ -211,6 +213,7 @@ def test_large_groups_continue_on_the_next_page(tmp_path, monkeypatch):
     assert report.write_report(tmp_path / "fastdiff.sqlite", tmp_path / "index", [str(tmp_path / "0.npz")], out) == 3
     figures = [_parse(out / report.page_name(i)).groups[1] for i in (1, 2, 3)]
     assert [[key for key, *_ in f] for f in figures] == [[0, 1, 2, 3], [0, 4, 5, 6], [0, 7]]
+    assert 'kept because: <span class="reason">more pixels</span>' in (out / report.page_name(1)).read_text()
     assert "copies 4–6 of 7" in (out / report.page_name(2)).read_text(encoding="utf-8").replace("&ndash;", "–")
     assert all(role == "kept" for f in figures for key, role, _ in f if key == 0)
 

@@ -45,6 +45,7 @@ def test_options_round_trip_through_params(raw):
         ("report", True, set()),
         ("mirror", True, {"thumbnails", "compare", "merge"}),  # the mirrored hashes, the symmetries compared
         ("grayscale", True, {"thumbnails", "merge"}),  # luma thumbnails: compare reruns on the new batches
+        ("keep", ["oldest", "pixels"], {"merge"}),  # the keeper order: groups and ranks only
     ],
 )
 def test_a_key_reruns_exactly_the_stages_that_use_it(raw, key, value, stages):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
@@ -80,6 +80,10 @@ DEFAULT_EXTENSIONS: tuple[str, ...] = (
     "bmp",
 )
 NAMED_THRESHOLDS: dict[str, int] = {"duplicates": 0, "similar": 5}
+KeepCriterion = Literal["pixels", "prefer", "regular", "oldest", "fewer_copy_marks", "shortest_path"]
+"""The criteria of the keeper order (`fastdiff.merge.keeper` gives each its SQL), for the config key `keep`."""
+DEFAULT_KEEP: tuple[KeepCriterion, ...] = get_args(KeepCriterion)
+"""The default of `keep`: more pixels, a preferred folder, a regular file, older, fewer copy marks, a shorter path."""
 PILLOW_MAX_IMAGE_PIXELS = 89_478_485  # Pillow's MAX_IMAGE_PIXELS default (2**30 // 4 // 3)
 SUBFOLDERS = "subfolders"  # in_folder: each direct subfolder of each part_a folder on its own (fastdiff.index)
 
@@ -124,6 +128,10 @@ class Config(BaseModel):
     )
     prefer: list[str] = Field(
         default_factory=list, description="folders whose copies are kept when quality ties, most preferred first"
+    )
+    keep: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_KEEP),
+        description="the keeper order, first difference wins: " + ", ".join(DEFAULT_KEEP) + " (byte order last)",
     )
     recursive: bool = Field(True, description="scan subfolders (symlinked folders followed once; cycles skipped)")
     in_folder: bool | Literal["subfolders"] = Field(
@@ -248,6 +256,18 @@ class Config(BaseModel):
             raise ValueError("the same folder is given twice")
         return dirs
 
+    @field_validator("keep")
+    @classmethod
+    def _keep_criteria(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if name not in DEFAULT_KEEP:
+                close = difflib.get_close_matches(name, list(DEFAULT_KEEP), n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise ValueError(f"unknown criterion {name!r}{hint}; the criteria are {', '.join(DEFAULT_KEEP)}")
+        if len(set(names)) != len(names):
+            raise ValueError("a criterion is given twice")
+        return names
+
     @field_validator("hash_fn")
     @classmethod
     def _hash_function(cls, path: str | None, info: ValidationInfo) -> str | None:
@@ -311,8 +331,8 @@ class Config(BaseModel):
                 "in_folder 'subfolders' needs the default mode with do_compare true; use in_folder: true (each "
                 "part_a folder on its own) with compat 'difpy' or do_compare false"
             )
-        if self.compat == "difpy" and self.prefer:
-            raise ValueError("compat 'difpy' keeps difPy's keeper rule: prefer is not allowed")
+        if self.compat == "difpy" and (self.prefer or self.keep != list(DEFAULT_KEEP)):
+            raise ValueError("compat 'difpy' keeps difPy's keeper rule: prefer and keep are not allowed")
         if self.compat == "difpy" and (self.part_b or not self.do_compare):
             raise ValueError("compat 'difpy' compares all pairs of part_a: part_b and do_compare false are not allowed")
         if self.compat == "difpy" and (self.cpu_diff or self.gpu_diff):

@@ -218,12 +218,16 @@ class MergeOptions(_StageOptions):
     threads: int
     threshold: float | str
     rotate: bool
+    mirror: bool
     same_dim: bool
     match_aspect_by: float | None
     do_compare: bool
     compat: str
     base_dir: str | None
     prefer: list[str]
+    keep: list[str]
+    cpu_diff: str | None
+    gpu_diff: str | None
     neighbors: int | None = None
     outlier_mse: float | None = None
     run_config: dict[str, Any] = field(default_factory=dict)

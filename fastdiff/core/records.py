@@ -36,8 +36,10 @@ class IndexedFile:
         `st_mtime_ns` at indexing, so the thumbnail job detects a file changed since; -1 if unknown.
     inode, device : int
         `st_ino` and `st_dev` at indexing, so an action on the file (`fastdiff.actions.safe_files`) detects a file
-        replaced
-        since; -1 if unknown.
+        replaced since; -1 if unknown.
+    link : bool
+        The path is a symbolic link (its size and times are those of the file it points to); the keeper order
+        keeps a regular file before a link (`fastdiff.merge.keeper`).
     """
 
     key: int
@@ -50,6 +52,7 @@ class IndexedFile:
     mtime_ns: int = -1
     inode: int = -1
     device: int = -1
+    link: bool = False
 
 
 @dataclass(frozen=True)

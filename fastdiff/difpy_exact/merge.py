@@ -16,6 +16,7 @@ from fastdiff.difpy_exact.index import UNSUPPORTED
 from fastdiff.merge.db import writer
 from fastdiff.merge.db.build import MergeInputs, file_rows, new_database
 from fastdiff.merge.difpy_outputs import LOWER_QUALITY, RESULTS, STATS, stats_record, write_json
+from fastdiff.merge.keeper import DIFPY_REASON
 
 
 def sort_by_size(paths: list[str], base_dir: str | None) -> list[str]:
@@ -136,11 +137,16 @@ def merge(inputs: MergeInputs, out_dir: Path, options: MergeOptions) -> None:
                 if a not in dropped and b not in dropped
             ),
         )
-        writer.finish(con, options.run_config, options.prefer)
+        writer.finish(con, options.run_config, options.prefer, options.keep)
         groups = group_matches(key_a, key_b, mse)
         con.executemany(
-            "INSERT INTO best_copy_group VALUES (?, ?, ?)",
-            ((b, a, m) for a, members in groups.items() for b, m in members if a not in dropped and b not in dropped),
+            "INSERT INTO best_copy_group VALUES (?, ?, ?, ?)",
+            (
+                (b, a, m, DIFPY_REASON)
+                for a, members in groups.items()
+                for b, m in members
+                if a not in dropped and b not in dropped
+            ),
         )
         con.commit()
 

@@ -205,12 +205,12 @@ def scan(config: IndexOptions) -> Scan:
     allowed = set(config.allowed_extensions)
     all_dirs = config.part_a + config.part_b
     sections: list[Section] = []
-    per_section: list[list[tuple[str, os.stat_result | OSError | str, int]]] = []
+    per_section: list[list[tuple[str, os.stat_result | OSError | str, int, bool]]] = []
     repeated: list[list[RejectedFile]] = []
     for part, dirs in ((0, config.part_a), (1, config.part_b)):
         for folder, walks in _section_folders(sorted(dirs), config, ignore_names, ignore_paths):
             sections.append(Section(id=len(sections), part=part, folder=folder))
-            entries: list[tuple[str, os.stat_result | OSError | str, int]] = []
+            entries: list[tuple[str, os.stat_result | OSError | str, int, bool]] = []
             visited: set[tuple[int, int]] = set()
             repeated.append([])
             for root, top, recursive in walks:
@@ -220,19 +220,21 @@ def scan(config: IndexOptions) -> Scan:
                     repeated[-1] += [RejectedFile(n, part, why, "unreadable", dir_index) for n, why in duplicates]
                 else:
                     found = _walk(root, recursive, ignore_names, ignore_paths, visited, config.include_hidden)
-                entries += [(p, st, dir_index) for p, st in found]
+                entries += [(p, st, dir_index, os.path.islink(p)) for p, st in found]
             per_section.append(sorted(entries, key=lambda e: e[0]))
 
     # Partition B is the reference: its sections claim files first, so a file in both partitions (B nested in A, the
-    # same folder twice, a symlink or bind mount) is compared as B only. A path listed twice is one entry.
-    kept: dict[int, list[tuple[str, os.stat_result]]] = {}
+    # same folder twice, a symlink or bind mount) is compared as B only. A path listed twice is one entry. In a
+    # section, regular files claim before symbolic links, so a link to a file that is also found under its own name
+    # is the alias, never the file indexed.
+    kept: dict[int, list[tuple[str, os.stat_result, int, bool]]] = {}
     refused: dict[int, list[RejectedFile]] = {}
     seen: dict[tuple[int, int], tuple[str, int]] = {}  # (st_dev, st_ino) -> (path, part) of the file indexed
     listed: set[str] = set()
     shared = 0
     for i in sorted(range(len(sections)), key=lambda i: -sections[i].part):
         section, kept[i], refused[i] = sections[i], [], []
-        for path, st, dir_index in per_section[i]:
+        for path, st, dir_index, link in sorted(per_section[i], key=lambda e: e[3]):  # stable: path order kept
             if path in listed:
                 shared += section.part == 0 and bool(config.part_b)
                 continue
@@ -258,11 +260,13 @@ def scan(config: IndexOptions) -> Scan:
                 refused[i].append(RejectedFile(path, section.part, reason, "alias", dir_index, st.st_size, st.st_ctime))
             else:
                 seen[(st.st_dev, st.st_ino)] = (path, section.part)
-                kept[i].append((path, st, dir_index))
+                kept[i].append((path, st, dir_index, link))
+        kept[i].sort(key=lambda e: e[0])
+        refused[i].sort(key=lambda r: r.path)
 
     files: list[IndexedFile] = []
     for section in sections:
-        for path, st, dir_index in kept[section.id]:
+        for path, st, dir_index, link in kept[section.id]:
             files.append(
                 IndexedFile(
                     len(files),
@@ -275,6 +279,7 @@ def scan(config: IndexOptions) -> Scan:
                     st.st_mtime_ns,
                     st.st_ino,
                     st.st_dev,
+                    link,
                 )
             )
         log.info("section %d: %d files indexed so far", section.id, len(files))

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from itertools import groupby
 from operator import itemgetter
 
+from fastdiff.merge.keeper import PART_B_REASON, reason_sql, stored_keep
+
 
 @dataclass(frozen=True)
 class BestCopyGroup:
@@ -104,11 +106,20 @@ def best_copy_groups(con: sqlite3.Connection) -> Iterator[BestCopyGroup]:
 def store_best_copy_groups(con: sqlite3.Connection) -> int:
     """Write the groups of dif_table into the empty best_copy_group table (member = copy, head = best copy,
     Fast-Diff-Py's column names): `reference_groups` with partition B, else `best_copy_groups`; commit; return the
-    number of groups."""
+    number of groups.
+
+    Each row's `kept_because` says why its head is kept rather than it: with partition B, PART_B_REASON; else the
+    first criterion of the stored keeper order on which the two differ (`fastdiff.merge.keeper.reason_sql`)."""
     n_groups = 0
-    for group in reference_groups(con) if has_partition_b(con) else best_copy_groups(con):
-        rows = ((k, group.best_copy, mse) for k, mse in group.copies)
-        con.executemany("INSERT INTO best_copy_group VALUES (?, ?, ?)", rows)
+    reference = has_partition_b(con)
+    for group in reference_groups(con) if reference else best_copy_groups(con):
+        rows = ((k, group.best_copy, mse, PART_B_REASON) for k, mse in group.copies)
+        con.executemany("INSERT INTO best_copy_group VALUES (?, ?, ?, ?)", rows)
         n_groups += 1
+    if not reference:
+        con.execute(f"""
+            UPDATE best_copy_group SET kept_because = (
+                SELECT {reason_sql(stored_keep(con))} FROM directory h, directory m
+                WHERE h.key = best_copy_group.head AND m.key = best_copy_group.member)""")
     con.commit()
     return n_groups

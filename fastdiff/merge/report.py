@@ -7,6 +7,7 @@ Every page is self-contained: the thumbnails are embedded as small PNGs taken fr
 
 from __future__ import annotations
 
+import html
 import logging
 import os
 import sqlite3
@@ -50,7 +51,8 @@ def _group(number: int, group: Cluster, start: int, stop: int, store: sqlite3.Co
     continued = f", copies {start + 1}&ndash;{stop} of {len(group.copies)}" if split else ""
     return (
         f'<section class="group" id="group-{number}" data-group="{number}" data-size="{group.size}">'
-        f"<h2>Group {number} <span>{plural(group.size, 'image')}{continued}</span></h2>"
+        f"<h2>Group {number} <span>{plural(group.size, 'image')}{continued} &middot; kept because: "
+        f'<span class="reason">{html.escape(group.kept_because)}</span></span></h2>'
         f'<div class="images">{"".join(figures)}</div></section>'
     )
 

@@ -11,12 +11,14 @@ from fastdiff._shared.atomic import atomic_open
 from fastdiff._shared.paths import from_bytes
 from fastdiff.core.file_counts import SAME_FILE_PREFIX, SKIPPED_PREFIX, count_files
 from fastdiff.core.options import MergeOptions, search_k
+from fastdiff.core.symmetry import symmetries
 from fastdiff.index.scan import read_manifest
 from fastdiff.merge import similarity
 from fastdiff.merge.db import writer
 from fastdiff.merge.db.build import DATABASE, MergeInputs, file_rows, new_database, pair_rows
 from fastdiff.merge.difpy_outputs import LOWER_QUALITY, RESULTS, STATS, stats_record, write_json, write_results
 from fastdiff.merge.grouping import store_best_copy_groups
+from fastdiff.thumbnails.frames import demote_partial_matches, frames_by_key
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +56,7 @@ def merge(inputs: MergeInputs, out_dir: Path, options: MergeOptions) -> None:
         for rows, hashes in file_rows(inputs, order, build):
             writer.insert_files(con, rows, hashes)
         writer.insert_pairs(con, pair_rows(inputs.pair_paths, order, search))
-        writer.finish(con, options.run_config, options.prefer)
+        writer.finish(con, options.run_config, options.prefer, options.keep)
         if not options.do_compare:
             writer.insert_hash_pairs(
                 con,
@@ -63,6 +65,14 @@ def merge(inputs: MergeInputs, out_dir: Path, options: MergeOptions) -> None:
                 options.same_dim or options.match_aspect_by == 0,
                 options.match_aspect_by or None,
             )
+        # later frames by the run's MSE threshold; equal frames in hash-only mode and under a user difference (whose
+        # threshold is not an MSE): a multi-frame pair is then a copy only when every later frame is the same
+        user_diff = options.cpu_diff or options.gpu_diff
+        threshold = options.threshold_value if options.do_compare and not user_diff else 0.0
+        codes = symmetries(options.rotate, options.mirror)
+        related = demote_partial_matches(con, frames_by_key(inputs.batch_paths, order), threshold, codes)
+        if related:
+            log.info("%d pairs share their first frame only: recorded as related, not as copies", related)
         n_groups = store_best_copy_groups(con)
         k = search_k(options.neighbors, options.outlier_mse)
         if k:

@@ -23,6 +23,11 @@ META_FIELDS = ("keys", "paths", "height", "width", "hashes", "error_keys", "erro
 # the grid's cut points, and their own sha-256 (read with the pixels). A batch without them was written by an older
 # fastdiff: like one without checksums it is removed and rebuilt (never compared with sums computed on the fly).
 CELL_FIELDS = ("cells", "cell_cuts")
+# A batch with a multi-frame file (`fastdiff.thumbnails.frames`) also stores the thumbnails of the frames after the
+# first, with the layout key of the file of each, and their own sha-256 (read by the merge only). A batch of
+# single-frame files
+# has none of them, and is the same as before they existed.
+FRAME_FIELDS = ("frame_keys", "frame_thumbs")
 
 
 class CorruptBatchError(RuntimeError):
@@ -89,6 +94,8 @@ class Batch:
     started: float
     finished: float
     cells: np.ndarray | None = None  # int32 (n, g, g, 3): the grid's cell sums (fastdiff.compare.prune.image_cells)
+    frame_keys: np.ndarray | None = None  # int64 (m,): layout key of the file of each later frame, in frame order
+    frame_thumbs: np.ndarray | None = None  # uint8 (m, px, px, 3): thumbnails of the frames after the first
 
 
 def save_batch(batch: Batch, path: str | os.PathLike[str]) -> None:
@@ -106,14 +113,17 @@ def save_batch(batch: Batch, path: str | os.PathLike[str]) -> None:
         "cells": image_cells(batch.thumbs) if batch.cells is None else batch.cells,
         "cell_cuts": image_cuts(batch.thumbs.shape[1]),
     }
+    sums = {
+        "sha256_meta": np.asarray(_sha256(arrays, META_FIELDS)),
+        "sha256_thumbs": np.asarray(_sha256(arrays, ("thumbs",))),
+        "sha256_cells": np.asarray(_sha256(arrays, CELL_FIELDS)),
+    }
+    if batch.frame_keys is not None and len(batch.frame_keys):
+        frames = {"frame_keys": batch.frame_keys, "frame_thumbs": batch.frame_thumbs}
+        arrays.update(frames)
+        sums["sha256_frames"] = np.asarray(_sha256(frames, FRAME_FIELDS))
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez_compressed(
-            fh,
-            **arrays,
-            sha256_meta=np.asarray(_sha256(arrays, META_FIELDS)),
-            sha256_thumbs=np.asarray(_sha256(arrays, ("thumbs",))),
-            sha256_cells=np.asarray(_sha256(arrays, CELL_FIELDS)),
-        )
+        np.savez_compressed(fh, **arrays, **sums)
 
 
 def load_batch(path: str | os.PathLike[str], thumbs: bool = True) -> Batch:
@@ -159,6 +169,36 @@ def load_batch(path: str | os.PathLike[str], thumbs: bool = True) -> Batch:
         finished=float(timing[1]),
         cells=arrays["cells"] if thumbs else None,
     )
+
+
+def load_frames(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The later frames of a batch's multi-frame files (`fastdiff.thumbnails.frames`), checked against their checksum.
+
+    Returns
+    -------
+    frame_keys : numpy.ndarray
+        int64 (m,): the layout key of the file of each frame, the frames of a file consecutive and in order.
+    frame_thumbs : numpy.ndarray
+        uint8 (m, px, px, 3); both empty (m = 0) for a batch of single-frame files.
+
+    Raises
+    ------
+    CorruptBatchError
+        As load_batch.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if "sha256_frames" not in z.files:
+                return np.zeros(0, np.int64), np.zeros((0, 1, 1, 3), np.uint8)
+            arrays = {name: z[name] for name in FRAME_FIELDS}
+            expected = str(z["sha256_frames"])
+    except (FileNotFoundError, PermissionError, IsADirectoryError, MemoryError):
+        raise
+    except Exception as err:
+        raise _corrupt(path, f"cannot be read ({type(err).__name__}: {err})") from None
+    if _sha256(arrays, FRAME_FIELDS) != expected:
+        raise _corrupt(path, "checksum mismatch (frames)")
+    return arrays["frame_keys"], arrays["frame_thumbs"]
 
 
 def _check_cells(path: str | os.PathLike[str], arrays: dict[str, np.ndarray], expected: str) -> None:

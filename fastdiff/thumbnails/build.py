@@ -23,6 +23,7 @@ from fastdiff.core.records import IndexedFile
 from fastdiff.core.symmetry import symmetries, transform
 from fastdiff.thumbnails.batch import Batch
 from fastdiff.thumbnails.decode import DecodeError, decode_image
+from fastdiff.thumbnails.frames import later_frames
 
 log = logging.getLogger(__name__)
 
@@ -80,10 +81,18 @@ def _changed_since_indexing(f: IndexedFile) -> str | None:
     return None
 
 
+def _later_thumbnails(path: str, px_size: int, max_pixels: int, background: tuple[int, int, int]) -> np.ndarray:
+    """Thumbnails of the frames after the first of a multi-frame file (`fastdiff.thumbnails.frames.later_frames`), uint8
+    (frames - 1, px, px, 3); (0, px, px, 3) for a single frame. Each frame is decoded and made small in turn."""
+    thumbs = [make_thumbnail(rgb, px_size) for rgb in later_frames(path, max_pixels, background)]
+    return np.stack(thumbs) if thumbs else np.zeros((0, px_size, px_size, 3), np.uint8)
+
+
 def _one(
     f: IndexedFile, px_size: int, max_pixels: int, fast_jpeg: bool, background: tuple[int, int, int]
-) -> tuple[np.ndarray, int, int] | str:
-    """Thumbnail and original (h, w) of a file, or its error message. Also checks the file did not change.
+) -> Thumbnail | str:
+    """Thumbnail, original (h, w) and later frames' thumbnails of a file, or its error message. Also checks the file
+    did not change.
 
     fast_jpeg lets JPEGs be decoded at a reduced DCT scale (decode_image's reduce_to); background is the colour
     transparent pixels are composited onto.
@@ -93,6 +102,10 @@ def _one(
         if changed:
             return changed
         decoded = decode_image(f.path, max_pixels, px_size if fast_jpeg else None, background)
+        try:
+            later = _later_thumbnails(f.path, px_size, max_pixels, background)
+        except (OSError, ValueError) as err:  # the first frame decoded, a later one did not
+            return f"cannot read a later frame: {err}"
         changed = _changed_since_indexing(f)  # also while it was decoded
         if changed:
             return changed
@@ -102,10 +115,12 @@ def _one(
         return f"cannot read file: {err.strerror or err}"
     except Exception as err:  # a decoder bug must not stop the run: record it with the file
         return f"{type(err).__name__}: {err}"
-    return make_thumbnail(decoded.rgb, px_size), decoded.height, decoded.width
+    return make_thumbnail(decoded.rgb, px_size), decoded.height, decoded.width, later
 
 
-Thumbnail = tuple[np.ndarray, int, int]  # (thumbnail uint8 (px, px, 3) RGB, original height, original width)
+Thumbnail = tuple[np.ndarray, int, int] | tuple[np.ndarray, int, int, np.ndarray]
+"""(thumbnail uint8 (px, px, 3) RGB, original height, original width[, thumbnails of the later frames uint8
+(frames - 1, px, px, 3)]); without the fourth item a file is one frame (difPy-exact mode's decoder)."""
 Decoder = Callable[[IndexedFile], Thumbnail | str]
 _worker_decoder: Decoder | None = None  # set in each forked decoding process by _start_worker
 
@@ -238,9 +253,9 @@ def build_batch(
     progress : callable, optional
         Called with the number of files done after each file (`fastdiff.thumbnails.progress.DecodeProgress`).
     thumbnail : callable, optional
-        File -> (thumbnail, height, width) or an error message; by default this mode's decoder (`_one`, with
-        options.fast_jpeg and options.alpha_background); the difPy-exact mode passes difPy's
-        (`fastdiff.difpy_exact.thumbnails`).
+        File -> (thumbnail, height, width[, later frames' thumbnails]) (`Thumbnail`) or an error message; by
+        default this mode's decoder (`_one`, with options.fast_jpeg and options.alpha_background); the difPy-exact
+        mode passes difPy's (`fastdiff.difpy_exact.thumbnails`), whose files are one frame each.
 
     Returns
     -------
@@ -251,6 +266,7 @@ def build_batch(
     started = time.time()
     cv2.setNumThreads(1)
     keys, paths, thumbs, heights, widths, hashes, err_keys, err_msgs = [], [], [], [], [], [], [], []
+    frame_keys, frame_thumbs = [], []
     px_size, shift_amount, rotate, mirror = options.px_size, options.shift_amount, options.rotate, options.mirror
     background = tuple(options.alpha_background)
     decode_one = thumbnail or (lambda f: _one(f, px_size, options.max_pixels, options.fast_jpeg, background))
@@ -261,9 +277,12 @@ def build_batch(
                 err_keys.append(f.key)
                 err_msgs.append(res)
             else:
-                thumb, h, w = res
+                thumb, h, w, *later = res
                 if options.grayscale:
                     thumb = luma(thumb)
+                for frame in later[0] if later else ():
+                    frame_keys.append(f.key)
+                    frame_thumbs.append(luma(frame) if options.grayscale else frame)
                 keys.append(f.key)
                 paths.append(f.path)
                 thumbs.append(thumb)
@@ -287,4 +306,6 @@ def build_batch(
         started=started,
         finished=time.time(),
         cells=image_cells(stacked),  # the pruned compare's integer sums, once per image (fastdiff.thumbnails.batch)
+        frame_keys=np.asarray(frame_keys, dtype=np.int64),
+        frame_thumbs=np.stack(frame_thumbs) if frame_thumbs else np.zeros((0, px_size, px_size, 3), np.uint8),
     )

@@ -89,7 +89,21 @@ def file_rows(
             key = int(order[f.key])
             h, w, hs = ok.get(f.key, (-1, -1, None))
             decoded = 0 if hs is None else 1
-            row = (key, f.path, errors.get(f.key), decoded, h, w, 1, f.size, f.ctime, f.mtime_ns, f.dir_index, f.part)
+            row = (
+                key,
+                f.path,
+                errors.get(f.key),
+                decoded,
+                h,
+                w,
+                1,
+                f.size,
+                f.ctime,
+                f.mtime_ns,
+                int(f.link),
+                f.dir_index,
+                f.part,
+            )
             rows.append((*row, f.inode, f.device))
             if hs is not None:
                 hashes.append((key, *hs))
@@ -98,7 +112,7 @@ def file_rows(
     rejected = []
     for i, r in enumerate(read_rejected(inputs.index_dir)):
         failed = 0 if r.kind == "unreadable" else -1  # not attempted: unsupported type, second path of a file
-        rejected.append((first + i, r.path, r.reason, failed, -1, -1, 0, r.size, r.ctime, -1, r.dir_index, r.part))
+        rejected.append((first + i, r.path, r.reason, failed, -1, -1, 0, r.size, r.ctime, -1, 0, r.dir_index, r.part))
     yield rejected, []
 
 

@@ -36,6 +36,8 @@ from fastdiff._shared.paths import from_bytes
 from fastdiff.core.file_counts import FileCounts, count_files
 from fastdiff.merge.db.schema import HASH_CLUSTER_ID
 from fastdiff.merge.grouping import store_best_copy_groups
+from fastdiff.merge.keeper import kept_because
+from fastdiff.thumbnails.frames import RELATED
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -100,10 +102,15 @@ class Cluster:
         with part_b, a B image.
     copies : list of Copy
         The other images, in index key order.
+    kept_because : str
+        Why the best copy is kept rather than the runner-up (the next image of the cluster in the keeper order):
+        the first keeper criterion on which they differ, e.g. "more pixels", "older", "byte order"
+        (`fastdiff.merge.keeper.KEEP_REASONS`); with part_b "in part_b (the reference)".
     """
 
     best_copy: Image
     copies: list[Copy]
+    kept_because: str
 
     @property
     def size(self) -> int:
@@ -373,7 +380,8 @@ class ResultDB:
             )
         ]
         best, rest = images[0], sorted(images[1:], key=lambda i: i.key)
-        return Cluster(best, [Copy(i, self._mse(best.key, i.key)) for i in rest])
+        reason = kept_because(self._con, best.key, images[1].key)
+        return Cluster(best, [Copy(i, self._mse(best.key, i.key)) for i in rest], reason)
 
     def _best_copy_group(self, best_copy: int) -> Cluster:
         rows = self._con.execute(
@@ -381,7 +389,13 @@ class ResultDB:
             "WHERE g.head = ? ORDER BY g.member",
             (best_copy,),
         )
-        return Cluster(self.image(best_copy), [Copy(_image(r[:5]), r[5]) for r in rows])
+        copies = [Copy(_image(r[:5]), r[5]) for r in rows]
+        (reason,) = self._con.execute(
+            "SELECT g.kept_because FROM best_copy_group g JOIN directory d ON d.key = g.member "
+            "WHERE g.head = ? ORDER BY d.keeper_rank LIMIT 1",
+            (best_copy,),
+        ).fetchone()
+        return Cluster(self.image(best_copy), copies, reason)
 
     @staticmethod
     def _check(kind: ClusterKind, max_mse: float | None) -> None:
@@ -536,14 +550,17 @@ class ResultDB:
         -------
         pandas.DataFrame
             Columns group (0-based, in the order of the best copies' index keys), key, path (readable text),
-            best_copy (bool), mse (MSE to the group's best copy; 0 for the best copy itself).
+            best_copy (bool), mse (MSE to the group's best copy; 0 for the best copy itself), kept_because (for a
+            copy: why the best copy is kept rather than it, `Cluster.kept_because`; None for the best copy).
         """
         import pandas as pd
 
         frame = pd.read_sql_query(
-            'SELECT DENSE_RANK() OVER (ORDER BY g.head) - 1 AS "group", d.key, d.path, g.best_copy, g.mse FROM ('
-            "SELECT head, head AS key, 1 AS best_copy, 0.0 AS mse FROM best_copy_group GROUP BY head UNION ALL "
-            "SELECT head, member, 0, dif FROM best_copy_group) g JOIN directory d ON d.key = g.key "
+            'SELECT DENSE_RANK() OVER (ORDER BY g.head) - 1 AS "group", d.key, d.path, g.best_copy, g.mse, '
+            "g.kept_because FROM ("
+            "SELECT head, head AS key, 1 AS best_copy, 0.0 AS mse, NULL AS kept_because FROM best_copy_group "
+            "GROUP BY head UNION ALL "
+            "SELECT head, member, 0, dif, kept_because FROM best_copy_group) g JOIN directory d ON d.key = g.key "
             "ORDER BY g.head, g.best_copy DESC, d.key",
             self._con,
         )
@@ -608,7 +625,8 @@ class ResultDB:
             files (directory entries), compared, errors, disallowed, pairs, clusters (connected components),
             best_copy_groups, hash_clusters, lower_quality (copies in best-copy groups: lower_quality.json's
             length); then files split four ways, adding up to files: images_compared, not_images,
-            unreadable_images, skipped (`file_counts` has their breakdowns).
+            unreadable_images, skipped (`file_counts` has their breakdowns); related (pairs of multi-frame files
+            whose first frames match but not all their frames, `fastdiff.thumbnails.frames`: never copies).
         """
         counts = self.file_counts()
         files, compared, errors, disallowed = self._con.execute(
@@ -629,6 +647,7 @@ class ResultDB:
             "not_images": sum(counts.not_images.values()),
             "unreadable_images": sum(counts.unreadable.values()),
             "skipped": counts.n_skipped,
+            "related": self._con.execute(f"SELECT COUNT(*) FROM dif_table WHERE success = {RELATED}").fetchone()[0],
         }
 
     # --- notebook views (fastdiff.merge.db.gallery)

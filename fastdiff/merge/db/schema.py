@@ -1,6 +1,6 @@
 """The schema of the result database `OUT/fastdiff.sqlite`: Fast-Diff-Py 1.0.4's tables (directory, hash_table,
-dif_table, with its column names and success codes) plus best_copy_group and run_config, and the nearest neighbours
-and outliers (config keys neighbors, outlier_mse)."""
+dif_table, with its column names and success codes) plus best_copy_group, keeper and run_config, the nearest
+neighbours and outliers (config keys neighbors, outlier_mse) and the frame counts of multi-frame files."""
 
 from __future__ import annotations
 
@@ -27,6 +27,10 @@ CREATE TABLE directory (
     mtime_ns INTEGER NOT NULL DEFAULT -1,  -- st_mtime_ns at indexing (-1 unknown)
     inode INTEGER NOT NULL DEFAULT -1,   -- st_ino at indexing (-1 unknown): actions check the file is still the one
     device INTEGER NOT NULL DEFAULT -1,  -- st_dev at indexing (-1 unknown)      compared (fastdiff.actions.safe_files)
+    link INTEGER NOT NULL DEFAULT 0 CHECK (link IN (0, 1)),  -- 1: the path is a symbolic link (at indexing)
+    prefer_rank INTEGER,                 -- decoded images: position of the first `prefer` folder holding it, or
+                                         -- the number of those folders (fastdiff.merge.keeper.preference); else NULL
+    copy_marks INTEGER,                  -- decoded images: copy marks of the path (merge.keeper); else NULL
     keeper_rank INTEGER UNIQUE,          -- decoded images in the keeper order, 0 first (merge.keeper); else NULL
     dir_index INTEGER NOT NULL DEFAULT -1,  -- position of its input directory (part_a then part_b)
     part_b INTEGER NOT NULL DEFAULT 0 CHECK (part_b IN (0, 1)),
@@ -50,7 +54,9 @@ CREATE TABLE dif_table (
     key_a INTEGER NOT NULL REFERENCES directory (key),
     key_b INTEGER NOT NULL REFERENCES directory (key),
     dif REAL NOT NULL CHECK (dif >= -1), -- MSE over px*px*3 values (0..255 scale), min over rotations (mirror: 8)
-    success INTEGER NOT NULL CHECK (success IN (0, 1, 2, 3)),  -- 1 computed, 2 hash match, 3 size/aspect mismatch
+    success INTEGER NOT NULL CHECK (success IN (0, 1, 2, 3, 4)),  -- 1 computed, 2 hash match, 3 size/aspect
+                                         -- mismatch, 4 related: the first frames match, but the frame counts or
+                                         -- a later frame do not (multi-frame files, fastdiff.thumbnails.frames)
     error TEXT,
     rotation INTEGER,                    -- k: dif = MSE(a, T_k(b)), the first k reaching it; NULL for hash matches.
                                          -- T_k = rot90(b, k) for k = 0..3 (counter-clockwise), and with mirror
@@ -60,7 +66,17 @@ CREATE TABLE dif_table (
 CREATE TABLE best_copy_group (
     member INTEGER PRIMARY KEY REFERENCES directory (key),  -- a lower-quality copy
     head INTEGER NOT NULL REFERENCES directory (key),       -- the best copy it matched
-    dif REAL NOT NULL
+    dif REAL NOT NULL,
+    kept_because TEXT NOT NULL           -- why head is kept rather than this member: the first criterion of the
+                                         -- keeper order where they differ (fastdiff.merge.keeper.KEEP_REASONS)
+);
+CREATE TABLE keeper (                    -- the keeper order the images were ranked in (config key `keep`)
+    position INTEGER PRIMARY KEY,
+    criterion TEXT NOT NULL              -- a name of fastdiff.merge.keeper.KEEP_CRITERIA
+);
+CREATE TABLE frames (                    -- the multi-frame files (pages of a TIFF, an animation's frames)
+    key INTEGER PRIMARY KEY REFERENCES directory (key),
+    count INTEGER NOT NULL CHECK (count > 1)  -- the number of frames (single-frame files are not listed)
 );
 CREATE TABLE run_config (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE neighbors (                -- config key neighbors: the k closest images of each image
@@ -104,6 +120,7 @@ DIRECTORY_COLUMNS = (
     "file_size",
     "created",
     "mtime_ns",
+    "link",
     "dir_index",
     "part_b",
     "inode",

@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from fastdiff._shared.paths import display, path_bytes
 from fastdiff.merge.db.schema import DIRECTORY_COLUMNS, HASH_COLUMNS, SCHEMA
-from fastdiff.merge.keeper import store_keeper_ranks
+from fastdiff.merge.keeper import DEFAULT_KEEP, store_keeper_ranks
 
 # hash_table in the order of first occurrence: by image key, then symmetry code
 _HASH_POSITIONS = " UNION ALL ".join(
@@ -62,7 +62,8 @@ def insert_files(con: sqlite3.Connection, rows: Iterable[tuple], hashes: Iterabl
     rows : iterable of tuple
         FILE_FIELDS: index key, path (`os.fsdecode` text, `fastdiff._shared.paths`), error (None or why it was not
         compared), success (1 decoded, 0 error, -1 not attempted), px (height), py (width) in pixels or -1, allowed
-        (0 or 1), file_size (bytes), created (`st_ctime`, seconds since the epoch), mtime_ns, dir_index, part_b,
+        (0 or 1), file_size (bytes), created (`st_ctime`, seconds since the epoch), mtime_ns, link (1 for a
+        symbolic link, else 0), dir_index, part_b,
         then optionally inode and device (`st_ino`, `st_dev`; -1 when left out).
     hashes : iterable of tuple
         (index key, then one hash per symmetry code 0..7, schema.HASH_COLUMNS): sha-256 hex of the thumbnail's
@@ -91,10 +92,12 @@ def insert_pairs(con: sqlite3.Connection, rows: Iterable[tuple[int, int, float, 
     con.executemany("INSERT INTO staged_dif VALUES (?, ?, ?, ?, ?)", rows)
 
 
-def finish(con: sqlite3.Connection, config: dict[str, object], prefer: list[str]) -> None:
+def finish(
+    con: sqlite3.Connection, config: dict[str, object], prefer: list[str], keep: Sequence[str] = DEFAULT_KEEP
+) -> None:
     """Build directory, hash_table and dif_table from the staged rows in key order (the same database whatever order
-    the rows came in), number the images in the keeper order with the `prefer` folders (`fastdiff.merge.keeper`), and
-    store the config; commit.
+    the rows came in), number the images in the keeper order `keep` with the `prefer` folders (`fastdiff.merge.keeper`),
+    and store the config; commit.
 
     hash_table numbers the distinct hashes in the order of their first occurrence (key-major, then rotation), with
     how often each occurs; directory.hash_0..hash_270 refer to it (Fast-Diff-Py's schema).
@@ -107,6 +110,8 @@ def finish(con: sqlite3.Connection, config: dict[str, object], prefer: list[str]
         The run's configuration, stored as JSON values in run_config.
     prefer : list of str
         The config key `prefer` (`fastdiff.merge.keeper.store_keeper_ranks`).
+    keep : sequence of str
+        The config key `keep`, the keeper order (`fastdiff.merge.keeper.keeper_order`).
     """
     columns = ", ".join(DIRECTORY_COLUMNS)
     con.executescript(f"""
@@ -126,7 +131,7 @@ def finish(con: sqlite3.Connection, config: dict[str, object], prefer: list[str]
     con.executemany(
         "INSERT INTO run_config VALUES (?, ?)", ((k, json.dumps(v, sort_keys=True)) for k, v in sorted(config.items()))
     )
-    store_keeper_ranks(con, prefer)  # commits
+    store_keeper_ranks(con, prefer, keep)  # commits
 
 
 def insert_hash_pairs(
