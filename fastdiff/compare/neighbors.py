@@ -30,8 +30,10 @@ import numpy as np
 from fastdiff.compare import kernel, prune
 from fastdiff.compare.pairing import Dims, compatible_pairs, shape_key
 from fastdiff.compare.pairs import Neighbors
+from fastdiff.core.cells import image_cuts
 from fastdiff.core.device import to_host
 from fastdiff.core.options import CompareOptions
+from fastdiff.core.symmetry import symmetries
 from fastdiff.thumbnails.batch import Batch
 
 STRIP = 256  # rows of a strip, at most (fewer for wide blocks: the strip's bounds take STRIP x columns floats)
@@ -93,7 +95,7 @@ def directed(
     empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64))
     if k is None or k < 1 or n == 0 or m == 0:
         return empty
-    codes = kernel.symmetries(opts.rotate, opts.mirror)
+    codes = symmetries(opts.rotate, opts.mirror)
     thumbs_r = xp.asarray(rows.thumbs)
     thumbs_c = thumbs_r if cols is rows else xp.asarray(cols.thumbs)
     search = _Search(xp, rows, cols, thumbs_r, thumbs_c, codes, opts, same_block)
@@ -131,7 +133,7 @@ class _Search:
         self.bounds = (
             prune.Pruner(xp, thumbs_r, thumbs_c, np.inf, codes, rows.cells, cols.cells) if opts.prune else None
         )
-        self.margin = prune.grid_margin(self.d, 3 * (len(prune.image_cuts(rows.thumbs.shape[1])) - 1) ** 2)
+        self.margin = prune.grid_margin(self.d, 3 * (len(image_cuts(rows.thumbs.shape[1])) - 1) ** 2)
         # |approximate - exact| SSE of the float32 products (kernel.dot_max): twice the dot product's margin
         self.approx_margin = 2 * kernel.filter_margin(self.d)
         # rows and columns by shape (images the size rules let meet together), then by sum (a strip's candidates
