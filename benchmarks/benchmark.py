@@ -342,7 +342,7 @@ def thumbnails_worker(args: argparse.Namespace) -> None:
     image under dir, with its own wall and CPU seconds (its threads and its reaped decoding processes), as JSON."""
     from fastdiff.core.config import load_config
     from fastdiff.core.options import IndexOptions, ThumbnailOptions
-    from fastdiff.index import scan
+    from fastdiff.index.scan import scan
     from fastdiff.thumbnails.build import build_batch
 
     raw = {"part_a": [args.dir], "output_dir": tempfile.gettempdir(), "rotate": True, "px_size": args.px}

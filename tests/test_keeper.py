@@ -16,12 +16,12 @@ import pytest
 from conftest import run_fastdiff
 from PIL import Image
 
-from fastdiff.core.config import ConfigError, load_config
+from fastdiff.core.config import DEFAULT_KEEP, ConfigError, load_config
 from fastdiff.core.options import IndexOptions
-from fastdiff.index import scan
+from fastdiff.index.scan import scan
 from fastdiff.merge.db import writer
 from fastdiff.merge.grouping import store_best_copy_groups
-from fastdiff.merge.keeper import DEFAULT_KEEP, copy_marks, kept_because, preference
+from fastdiff.merge.keeper import copy_marks, kept_because, preference
 
 
 @pytest.mark.parametrize(

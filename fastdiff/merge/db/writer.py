@@ -9,8 +9,9 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 
 from fastdiff._shared.paths import display, path_bytes
+from fastdiff.core.config import DEFAULT_KEEP
 from fastdiff.merge.db.schema import DIRECTORY_COLUMNS, HASH_COLUMNS, SCHEMA
-from fastdiff.merge.keeper import DEFAULT_KEEP, store_keeper_ranks
+from fastdiff.merge.keeper import store_keeper_ranks
 
 # hash_table in the order of first occurrence: by image key, then symmetry code
 _HASH_POSITIONS = " UNION ALL ".join(
