@@ -317,7 +317,7 @@ def timeline(out_dir: Path, started: float, ended: float) -> list[tuple[str, flo
         ("start -> index written (CLI + snakemake start-up, DAG, index job)", index_done - started),
         ("index written -> first thumbnail decode (job start-up: python, imports)", thumbs_start - index_done),
         (f"thumbnails: decode+resize+hash ({len(thumbs)} job(s), span)", thumbs_end - thumbs_start),
-        ("thumbnails: write compressed batch", thumbs_file - thumbs_end),
+        ("thumbnails: write batch", thumbs_file - thumbs_end),
         ("batch written -> compare kernel starts (job start-up, load_block)", cmp_start - thumbs_file),
         (f"compare kernel ({len(compares)} job(s), span)", cmp_end - cmp_start),
         ("compare written -> merge done (merge job: start-up, sqlite, json)", merge_done - cmp_file),

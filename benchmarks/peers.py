@@ -1,7 +1,15 @@
 #!/usr/bin/env python
-"""fastdiff end to end against the hash tools imagehash and czkawka on one folder, in one run.
+"""fastdiff end to end against imagehash, czkawka, imagededup and fastdup on one folder, in one run.
 
-    python benchmarks/peers.py IMAGES_DIR [--rounds 2] [--cores 2] [--markdown PATH]
+    python benchmarks/peers.py IMAGES_DIR [--rounds 3] [--cores 2] [--markdown PATH] [--peer-python PYTHON]
+
+The peers need not be installed beside fastdiff: --peer-python names the interpreter of a separate virtual
+environment that has them (imagededup pulls in torch, fastdup its own binaries), e.g.
+
+    python -m venv /tmp/peers-venv && /tmp/peers-venv/bin/pip install imagehash czkawka imagededup fastdup
+    python benchmarks/peers.py /tmp/peers/data/usr/share --peer-python /tmp/peers-venv/bin/python
+
+A peer that this interpreter cannot import is left out of the table, with a line saying so.
 
 The real collections measured are Debian's clipart and wallpaper packages, fetched once:
 
@@ -21,9 +29,15 @@ Each tool runs as its users run it, in a fresh interpreter, on every image under
   `max_distance_threshold=0`.
 - **czkawka** (the PyPI binding of czkawka_core): `ImageSimilarity` with similarity 0 (equal gradient hashes), its
   hash cache pointed at an empty folder each round (XDG_CACHE_HOME).
+- **imagededup** (0.3): `PHash().find_duplicates(image_dir, max_distance_threshold=0, recursive=True)` with N
+  encoding workers, its answer (each file's duplicates) joined into groups.
+- **fastdup** (2.x): `fastdup.create(work_dir, input_dir).run(num_threads=N)` with its defaults, the groups its
+  `connected_components()` reports (components of more than one image).
 
 Wall and CPU seconds are of the whole process tree, start-up and imports included (benchmark.run_measured); rounds
-alternate the tools so a busy machine slows them alike, and the table gives the best round (the median in brackets).
+interleave the tools (the order reversed every other round) so a busy machine slows them alike, and the table gives
+the best round (the median in brackets) and the foreign load: the cores other processes kept busy during the tool's
+rounds, on average (median over the rounds), so that a figure measured on a shared machine can be judged.
 The group columns say what each answer would make a user do: how many files are in some group, and the largest group
 (on clipart, a group of hundreds means distinct drawings called duplicates).
 """
@@ -34,6 +48,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -84,6 +99,57 @@ def imagehash_worker(args: argparse.Namespace) -> None:
     Path(args.out).write_text(json.dumps([g for g in groups.values() if len(g) > 1]))
 
 
+def components(pairs: dict[str, list[str]]) -> list[list[str]]:
+    """Groups (connected components of more than one file) of an answer that lists each file's duplicates."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, others in pairs.items():
+        for b in others:
+            parent[find(a)] = find(b)
+    groups: dict[str, list[str]] = {}
+    for x in parent:
+        groups.setdefault(find(x), []).append(x)
+    return [sorted(g) for g in groups.values() if len(g) > 1]
+
+
+def imagededup_worker(args: argparse.Namespace) -> None:
+    from imagededup.methods import PHash
+
+    found = PHash(verbose=False).find_duplicates(
+        image_dir=args.images, max_distance_threshold=0, recursive=True, num_enc_workers=args.processes
+    )
+    Path(args.out).write_text(json.dumps(components(found)))
+
+
+def fastdup_worker(args: argparse.Namespace) -> None:
+    import fastdup
+
+    fd = fastdup.create(work_dir=str(Path(args.out).parent / "fastdup"), input_dir=args.images)
+    fd.run(num_threads=args.processes, overwrite=True)
+    cc, _ = fd.connected_components()
+    groups = cc.groupby("component_id")["filename"].apply(list) if len(cc) else []
+    Path(args.out).write_text(json.dumps([sorted(map(str, g)) for g in groups if len(g) > 1]))
+
+
+PEER_MODULES = {"imagehash": "imagehash", "czkawka": "czkawka", "imagededup": "imagededup", "fastdup": "fastdup"}
+WORKERS = {"_imagehash": "imagehash_worker", "_czkawka": "czkawka_worker", "_imagededup": "imagededup_worker"}
+WORKERS["_fastdup"] = "fastdup_worker"
+
+
+def installed(tool: str, python: str) -> bool:
+    """Whether the peer's package imports in that interpreter (fastdiff: always)."""
+    module = PEER_MODULES.get(tool.split("-")[0])
+    if module is None:
+        return True
+    return subprocess.run([python, "-c", f"import {module}"], capture_output=True).returncode == 0
+
+
 def czkawka_worker(args: argparse.Namespace) -> None:
     from czkawka import ImageSimilarity
 
@@ -102,8 +168,11 @@ def fastdiff_groups(out: Path) -> list[list[str]]:
     return [[head, *(m[0] for m in members)] for head, members in results.items()]
 
 
-def run_round(tool: str, images: str, cores: int, tmp: Path) -> tuple[float, float, list[list[str]]]:
-    """One timed run of a tool in a fresh folder: (wall s, CPU s of its process tree, its groups of files)."""
+def run_round(
+    tool: str, images: str, cores: int, tmp: Path, python: str
+) -> tuple[float, float, float, list[list[str]]]:
+    """One timed run of a tool in a fresh folder: (wall s, CPU s of its process tree, foreign load in cores, its
+    groups of files); the peers run in `python`."""
     env = dict(os.environ)
     run_dir = Path(tempfile.mkdtemp(prefix=f"{tool}-", dir=tmp))
     groups = run_dir / "groups.json"
@@ -112,46 +181,56 @@ def run_round(tool: str, images: str, cores: int, tmp: Path) -> tuple[float, flo
         cmd = [str(Path(sys.executable).with_name("fastdiff")), "run", images, "-o", str(out), "--cores", str(cores)]
     elif tool.startswith("imagehash"):
         processes = 1 if tool == "imagehash-1" else cores
-        cmd = [sys.executable, __file__, "_imagehash", images, "--processes", str(processes), "--out", str(groups)]
+        cmd = [python, __file__, "_imagehash", images, "--processes", str(processes), "--out", str(groups)]
+    elif tool in ("imagededup", "fastdup"):
+        cmd = [python, __file__, f"_{tool}", images, "--processes", str(cores), "--out", str(groups)]
     else:
         env["XDG_CACHE_HOME"] = str(run_dir / "cache")  # czkawka_core's hash cache: empty each round
-        cmd = [sys.executable, __file__, "_czkawka", images, "--out", str(groups)]
+        cmd = [python, __file__, "_czkawka", images, "--out", str(groups)]
     measured = run_measured(cmd, run_dir / "log", env)
     found = fastdiff_groups(out) if tool == "fastdiff" else json.loads(groups.read_text())
-    return measured["wall"], measured["cpu"], found
+    return measured["wall"], measured["cpu"], measured["foreign"], found
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("images")
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--markdown")
-    ap.add_argument("--tools", nargs="+", default=["fastdiff", "imagehash", "imagehash-1", "czkawka"])
+    ap.add_argument(
+        "--tools", nargs="+", default=["fastdiff", "czkawka", "imagehash", "imagehash-1", "imagededup", "fastdup"]
+    )
+    ap.add_argument("--peer-python", default=sys.executable, help="the interpreter that has the peers' packages")
     ap.add_argument("--processes", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     sub = sys.argv[1] if argv is None and len(sys.argv) > 1 else None
-    if sub in ("_imagehash", "_czkawka"):
-        worker_args = ap.parse_args(sys.argv[2:])
-        (imagehash_worker if sub == "_imagehash" else czkawka_worker)(worker_args)
+    if sub in WORKERS:
+        globals()[WORKERS[sub]](ap.parse_args(sys.argv[2:]))
         return 0
     args = ap.parse_args(argv)
     images = str(Path(args.images).resolve())
     n = len(list_images(Path(images)))
-    times: dict[str, list[tuple[float, float]]] = {t: [] for t in args.tools}
+    missing = [t for t in args.tools if not installed(t, args.peer_python)]
+    tools = [t for t in args.tools if t not in missing]
+    times: dict[str, list[tuple[float, float, float]]] = {t: [] for t in tools}
     groups: dict[str, list[list[str]]] = {}
     with tempfile.TemporaryDirectory(prefix="fastdiff-peers-") as tmp:
         for r in range(args.rounds):
-            order = args.tools if r % 2 == 0 else list(reversed(args.tools))
+            order = tools if r % 2 == 0 else list(reversed(tools))
             for tool in order:
-                wall, cpu, found = run_round(tool, images, args.cores, Path(tmp))
-                times[tool].append((wall, cpu))
+                wall, cpu, foreign, found = run_round(tool, images, args.cores, Path(tmp), args.peer_python)
+                times[tool].append((wall, cpu, foreign))
                 groups[tool] = found
-                print(f"round {r + 1} {tool}: {wall:.1f} s wall, {cpu:.1f} s CPU", file=sys.stderr, flush=True)
+                print(
+                    f"round {r + 1} {tool}: {wall:.1f} s wall, {cpu:.1f} s CPU, foreign load {foreign:.1f} cores",
+                    file=sys.stderr,
+                    flush=True,
+                )
     rows = []
-    for tool in args.tools:
-        walls = [w for w, _ in times[tool]]
-        cpus = [c for _, c in times[tool]]
+    for tool in tools:
+        walls = [w for w, _, _ in times[tool]]
+        cpus = [c for _, c, _ in times[tool]]
         found = groups[tool]
         best = min(walls)
         rows.append(
@@ -159,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
                 tool,
                 f"{best:.1f} ({statistics.median(walls):.1f})",
                 f"{min(cpus):.1f} ({statistics.median(cpus):.1f})",
+                f"{statistics.median(f for _, _, f in times[tool]):.1f}",
                 f"{n / best:,.0f}",
                 len(found),
                 sum(len(g) for g in found),
@@ -169,9 +249,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{machine_line()}\n\n{n:,} images under {images}, --cores {args.cores}, best of {args.rounds} rounds "
         "(median in brackets)\n\n"
         + md_table(
-            ["tool", "wall s", "CPU s", "images/s (wall)", "groups", "files in groups", "largest group"],
+            ["tool", "wall s", "CPU s", "foreign load", "images/s", "groups", "files in groups", "largest group"],
             rows,
         )
+        + "".join(f"\n{t}: not installed for {args.peer_python}, left out" for t in missing)
     )
     print(text)
     if args.markdown:

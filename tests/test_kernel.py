@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from group_pairs import with_group_pairs
 
 from fastdiff.compare import kernel
 from fastdiff.compare.blocks import compare_blocks
@@ -124,7 +125,7 @@ def test_size_mismatches_are_kept_for_debugging_only_when_asked():
     t = np.zeros((3, 8, 8, 3), np.uint8)
     dims = np.array([[10, 20], [20, 10], [10, 30]])
     b = _batch(t, np.arange(3, dtype=np.int64), dims)
-    plain = compare_blocks(b, b, CompareOptions(threshold=0.0, same_dim=True), same_block=True)
+    plain = with_group_pairs(compare_blocks(b, b, CompareOptions(threshold=0.0, same_dim=True), same_block=True), b)
     assert list(zip(plain.key_a, plain.key_b)) == [(0, 1)]  # transposed sizes are the same dimensions
     kept = compare_blocks(
         b, b, CompareOptions(threshold=0.0, same_dim=True, keep_non_matching_aspects=True), same_block=True

@@ -170,11 +170,11 @@ def test_blocks_equal_the_definition_over_eight_symmetries(monkeypatch, prune_on
             threshold=threshold, same_dim=False, tile_size=tile, prune=prune_on, rotate=rotate, mirror=True
         )
         expected = reference(t, paths, threshold, codes)
-        assert rows(compare_blocks(block, block, opts, True)) == expected, threshold
+        assert rows(compare_blocks(block, block, opts, True), block) == expected, threshold
         split = sorted(
             r
             for x, y, same in ((first, first, True), (first, second, False), (second, second, True))
-            for r in rows(compare_blocks(x, y, opts, same))
+            for r in rows(compare_blocks(x, y, opts, same), x, y)
         )
         assert split == expected, threshold
     if rotate:
@@ -187,9 +187,9 @@ def test_mirror_off_is_unchanged():
     t = natural(rng, 20, 10)
     t[1] = np.fliplr(t[0])
     block = _batch(t, np.arange(20), np.tile([[100, 100]], (20, 1)))
-    got = rows(compare_blocks(block, block, CompareOptions(threshold=0.0, same_dim=False), True))
+    got = rows(compare_blocks(block, block, CompareOptions(threshold=0.0, same_dim=False), True), block)
     assert (0, 1) not in {(a, b) for a, b, *_ in got}
-    got = rows(compare_blocks(block, block, CompareOptions(threshold=0.0, same_dim=False, mirror=True), True))
+    got = rows(compare_blocks(block, block, CompareOptions(threshold=0.0, same_dim=False, mirror=True), True), block)
     assert (0, 1, 0.0, 4, 1) in got
 
 

@@ -7,6 +7,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+from group_pairs import with_group_pairs
 from test_kernel import _batch, brute, planted
 
 from fastdiff.compare import hash_join, kernel, prune
@@ -47,14 +48,16 @@ def adversarial(rng: np.random.Generator, n: int, px: int) -> np.ndarray:
     return (128 + rng.integers(-2, 3, (n, px, px, 3))).astype(np.uint8)
 
 
-def rows(p) -> list[tuple]:
+def rows(p, a: Batch | None = None, b: Batch | None = None, two_partitions: bool = False) -> list[tuple]:
+    """The pairs of compare_blocks(a, b) (with its exact groups as pairs, `group_pairs`), as tuples."""
+    p = with_group_pairs(p, a, b, two_partitions)
     return list(zip(p.key_a.tolist(), p.key_b.tolist(), p.mse.tolist(), p.rotation.tolist(), p.kind.tolist()))
 
 
 def both(a: Batch, b: Batch, opts: CompareOptions, same: bool) -> tuple[list[tuple], list[tuple]]:
     pruned = compare_blocks(a, b, dataclasses.replace(opts, prune=True), same)
     plain = compare_blocks(a, b, dataclasses.replace(opts, prune=False), same)
-    return rows(pruned), rows(plain)
+    return rows(pruned, a, a if same else b, opts.two_partitions), rows(plain)
 
 
 SETS = {"random": planted, "natural": natural, "adversarial": adversarial}
@@ -224,7 +227,7 @@ def test_block_with_itself_out_of_path_order(monkeypatch, prune_on, tile):
     block = Batch(**{**_batch(t, np.arange(n), dims).__dict__, "paths": paths})
     for threshold in (0.0, 3.0, 1e9):
         opts = CompareOptions(threshold=threshold, same_dim=False, tile_size=tile, prune=prune_on)
-        assert rows(compare_blocks(block, block, opts, True)) == reference(t, paths, threshold), threshold
+        assert rows(compare_blocks(block, block, opts, True), block) == reference(t, paths, threshold), threshold
 
 
 def test_probe_sends_noise_to_the_gemm_filter():

@@ -9,6 +9,7 @@ from types import ModuleType
 import numpy as np
 
 from fastdiff.compare import hash_join, kernel, prune
+from fastdiff.compare.exact_groups import ExactGroups, equal_groups
 from fastdiff.compare.pairing import Dims, allowed_each, compatible_pairs, ordered_pairs, pair_ranks, shape_key
 from fastdiff.compare.pairs import COMPUTED, HASH_MATCH, SIZE_MISMATCH, Pairs
 from fastdiff.core.device import to_host
@@ -69,6 +70,29 @@ def _equal_pairs(
     reverse = None if same_block or opts.two_partitions else pruner.xp.asarray(rank_a[ia] > rank_b[ib])
     sse, rot = (to_host(v) for v in pruner.exact(pruner.xp.asarray(ia), pruner.xp.asarray(ib), reverse))
     return ia, ib, sse.astype(np.float64) / pruner.d, rot, COMPUTED
+
+
+def _groups_apply(opts: CompareOptions) -> bool:
+    """Whether the pairs at threshold 0 are written as groups (`fastdiff.compare.exact_groups`): the size rules then
+    make
+    every pair of equal images in one size class allowed (same_dim, match_aspect_by 0, or neither), and no pair is
+    recorded otherwise (skip_matching_hash, keep_non_matching_aspects)."""
+    return opts.match_aspect_by in (None, 0) and not opts.skip_matching_hash and not opts.keep_non_matching_aspects
+
+
+def _exact_groups(a: Batch, b: Batch, opts: CompareOptions, same_block: bool) -> tuple[np.ndarray, ExactGroups]:
+    """The groups of equal thumbnails of a block pair, as the members' layout keys and `ExactGroups`."""
+    keys = a.keys if same_block else np.concatenate([a.keys, b.keys])
+    thumbs = a.thumbs if same_block else np.concatenate([a.thumbs, b.thumbs])
+    sized = opts.same_dim or opts.match_aspect_by == 0
+    rule = (
+        np.concatenate([shape_key(a, opts)] + ([] if same_block else [shape_key(b, opts)])).astype(np.int64)
+        if sized
+        else np.zeros(len(keys), np.int64)
+    )
+    side = np.concatenate([np.zeros(len(a.keys)), np.ones(len(b.keys))]) if opts.two_partitions else None
+    groups = equal_groups(thumbs, symmetries(opts.rotate, opts.mirror), rule, side)
+    return np.asarray(keys, np.int64)[groups.member], groups
 
 
 def _hash_matches(
@@ -155,7 +179,11 @@ def compare_blocks(
     dims_a = Dims.of(xp, a, rank_a)
     dims_b = dims_a if b is a else Dims.of(xp, b, rank_b)
     zero = pruner is not None and opts.threshold == 0  # threshold 0: equal thumbnails, a hash join (no products)
-    if zero:
+    group_keys, groups = np.zeros(0, np.int64), ExactGroups.empty()
+    if zero and _groups_apply(opts):
+        group_keys, groups = _exact_groups(a, b, opts, same_block)
+        log.info("%d images in %d groups of equal thumbnails", len(group_keys), len(groups.stabiliser))
+    elif zero:
         found.append(_equal_pairs(a, b, rank_a, rank_b, opts, same_block, pruner, found))
     # prepared tiles of `a` are reused for every tile of `b` while they fit in the cache
     cache_bytes = CACHE_BYTES if xp is np else DEVICE_CACHE_BYTES
@@ -244,4 +272,8 @@ def compare_blocks(
         kind=kinds[order],
         started=started,
         finished=time.time(),
+        group_key=group_keys,
+        group=groups.group,
+        group_symmetry=groups.symmetry,
+        group_stabiliser=groups.stabiliser,
     )

@@ -68,12 +68,12 @@ def equal_pairs(
     offsets = np.arange(len(hits)) - np.repeat(np.cumsum(counts) - counts, counts)
     ia = order[np.repeat(low, counts) + offsets]
     ib, k = hits // len(codes), np.asarray(codes)[hits % len(codes)]
-    same = _verify(thumbs_a, thumbs_b, ia, ib, k)
+    same = verify(thumbs_a, thumbs_b, ia, ib, k)
     pairs = np.unique(np.stack([ia[same], ib[same]], axis=1), axis=0)
     return pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64)
 
 
-def _verify(thumbs_a: np.ndarray, thumbs_b: np.ndarray, ia: np.ndarray, ib: np.ndarray, k: np.ndarray) -> np.ndarray:
+def verify(thumbs_a: np.ndarray, thumbs_b: np.ndarray, ia: np.ndarray, ib: np.ndarray, k: np.ndarray) -> np.ndarray:
     """bool (p,): thumbs_a[ia] equals T_k(thumbs_b[ib]) (`fastdiff.compare.kernel.transform`), byte for byte."""
     same = np.zeros(len(ia), bool)
     step = max(1, VERIFY_BYTES // max(1, thumbs_a[0:1].nbytes))

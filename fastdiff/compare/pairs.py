@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -11,6 +11,7 @@ from fastdiff._shared.atomic import atomic_path
 
 # dif_table.success codes, Fast-Diff-Py's meaning: computed, found by equal thumbnail hashes, skipped by a size rule
 COMPUTED, HASH_MATCH, SIZE_MISMATCH = 1, 2, 3
+GROUP_FIELDS = ("group_key", "group", "group_symmetry", "group_stabiliser")
 NEIGHBOR_FIELDS = ("key", "neighbor", "mse")  # stored as nn_key, nn_neighbor, nn_mse
 
 
@@ -57,6 +58,13 @@ class Pairs:
         Seconds since the epoch: when the compare job started and finished (difPy's stats).
     neighbors : Neighbors or None
         The block pair's nearest-neighbour candidates, when the run asks for them (config key `neighbors`).
+    group_key, group, group_symmetry : arrays of int64, int64, int8, shape (m,)
+        Threshold 0: the members of groups of equal thumbnails (`fastdiff.compare.exact_groups.ExactGroups`), by key
+        (layout
+        keys as a compare job writes them), their group (0 .. g - 1) and symmetry; the pairs between them are not
+        listed in key_a, key_b.
+    group_stabiliser : array of uint8, shape (g,)
+        The stabiliser of each group's thumbnail (bit mask of symmetry codes).
     """
 
     key_a: np.ndarray
@@ -67,6 +75,10 @@ class Pairs:
     started: float = 0.0
     finished: float = 0.0
     neighbors: Neighbors | None = None
+    group_key: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    group: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    group_symmetry: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8))
+    group_stabiliser: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint8))
 
     def __len__(self) -> int:
         return len(self.key_a)
@@ -88,14 +100,19 @@ def save_pairs(pairs: Pairs, path: str | os.PathLike[str]) -> None:
                 if pairs.neighbors is None
                 else {f"nn_{name}": getattr(pairs.neighbors, name) for name in NEIGHBOR_FIELDS}
             ),
+            group_key=pairs.group_key,
+            group=pairs.group,
+            group_symmetry=pairs.group_symmetry,
+            group_stabiliser=pairs.group_stabiliser,
         )
 
 
 def load_pairs(path: str | os.PathLike[str]) -> Pairs:
-    """Read what save_pairs wrote."""
+    """Read what save_pairs wrote (an output written before exact groups existed has none)."""
     with np.load(path, allow_pickle=False) as z:
         timing = z["timing"]
         found = all(f"nn_{name}" in z.files for name in NEIGHBOR_FIELDS)
+        groups = {k: z[k] for k in GROUP_FIELDS if k in z.files}
         return Pairs(
             key_a=z["key_a"],
             key_b=z["key_b"],
@@ -105,6 +122,7 @@ def load_pairs(path: str | os.PathLike[str]) -> Pairs:
             started=float(timing[0]),
             finished=float(timing[1]),
             neighbors=Neighbors(*(z[f"nn_{name}"] for name in NEIGHBOR_FIELDS)) if found else None,
+            **groups,
         )
 
 
@@ -121,8 +139,8 @@ def load_pairs_in_order(path: str | os.PathLike[str], order: np.ndarray) -> Pair
     Returns
     -------
     Pairs
-        With index keys, key_a < key_b, in the file's order (not necessarily sorted by the new keys; the merge
-        sorts every pair into dif_table).
+        With index keys (group members too), key_a < key_b, in the file's order (not necessarily sorted by the new
+        keys; the merge sorts every pair into dif_table).
 
     Raises
     ------
@@ -130,7 +148,7 @@ def load_pairs_in_order(path: str | os.PathLike[str], order: np.ndarray) -> Pair
         If a pair is not in index order or names a file no longer indexed (a stale output).
     """
     p = load_pairs(path)
-    p.key_a, p.key_b = order[p.key_a], order[p.key_b]
+    p.key_a, p.key_b, p.group_key = order[p.key_a], order[p.key_b], order[p.group_key]
     if len(p) and not ((p.key_a >= 0) & (p.key_a < p.key_b)).all():
         raise RuntimeError(f"{path}: a pair is not in index order or names a file that is no longer indexed")
     if p.neighbors is not None:
@@ -138,4 +156,6 @@ def load_pairs_in_order(path: str | os.PathLike[str], order: np.ndarray) -> Pair
         nn.key, nn.neighbor = order[nn.key], order[nn.neighbor]
         if len(nn) and not ((nn.key >= 0) & (nn.neighbor >= 0)).all():
             raise RuntimeError(f"{path}: a nearest neighbour names a file that is no longer indexed")
+    if (p.group_key < 0).any():
+        raise RuntimeError(f"{path}: an exact group names a file that is no longer indexed")
     return p

@@ -29,13 +29,15 @@ class BestCopyGroup:
 
 
 def matched_keys_by_rank(con: sqlite3.Connection) -> Iterator[int]:
-    """Keys of every image with at least one match, in the keeper order (directory.keeper_rank)."""
+    """Keys of every image with at least one match, in the keeper order (directory.keeper_rank): in a computed pair,
+    or a member of an exact group (a compare job keeps only groups whose members all have a pair in them)."""
     yield from (
         k
         for (k,) in con.execute("""
         SELECT key FROM directory WHERE key IN (
-            SELECT key_a FROM dif_table WHERE success IN (1, 2)
-            UNION SELECT key_b FROM dif_table WHERE success IN (1, 2))
+            SELECT key_a FROM computed_pair WHERE success IN (1, 2)
+            UNION SELECT key_b FROM computed_pair WHERE success IN (1, 2)
+            UNION SELECT member FROM exact_group)
         ORDER BY keeper_rank""")
     )
 
@@ -44,8 +46,8 @@ def matches_of(con: sqlite3.Connection, key: int) -> list[tuple[int, float]]:
     """(other index key, MSE) of every matching pair that contains `key`, in key order."""
     return con.execute(
         """
-        SELECT key_b, dif FROM dif_table WHERE key_a = ?1 AND success IN (1, 2)
-        UNION ALL SELECT key_a, dif FROM dif_table WHERE key_b = ?1 AND success IN (1, 2) ORDER BY 1""",
+        SELECT key_b, dif FROM dif_pair WHERE key_a = ?1 AND success IN (1, 2)
+        UNION ALL SELECT key_a, dif FROM dif_pair WHERE key_b = ?1 AND success IN (1, 2) ORDER BY 1""",
         (key,),
     ).fetchall()
 
@@ -68,7 +70,7 @@ def reference_groups(con: sqlite3.Connection) -> Iterator[BestCopyGroup]:
         SELECT head, member, dif FROM (
             SELECT t.key_b AS head, t.key_a AS member, t.dif AS dif,
                 ROW_NUMBER() OVER (PARTITION BY t.key_a ORDER BY t.dif, b.keeper_rank) AS n
-            FROM dif_table t JOIN directory b ON b.key = t.key_b
+            FROM dif_pair t JOIN directory b ON b.key = t.key_b
             WHERE t.success IN (1, 2) AND b.part_b = 1)
         WHERE n = 1 ORDER BY head, member""")
     for best_copy, group in groupby(rows, key=itemgetter(0)):
@@ -90,7 +92,8 @@ def best_copy_groups(con: sqlite3.Connection) -> Iterator[BestCopyGroup]:
     # one byte per directory key (keys are dense), not a Python set: 1M matched images would take ~60 MB in a set
     grouped = bytearray(
         con.execute("""SELECT COALESCE(MAX(k), -1) + 1 FROM (SELECT MAX(key) AS k FROM directory
-        UNION ALL SELECT MAX(key_a) FROM dif_table UNION ALL SELECT MAX(key_b) FROM dif_table)""").fetchone()[0]
+        UNION ALL SELECT MAX(key_a) FROM computed_pair UNION ALL SELECT MAX(key_b) FROM computed_pair
+        UNION ALL SELECT MAX(member) FROM exact_group)""").fetchone()[0]
     )
     for best in matched_keys_by_rank(con):
         if grouped[best]:

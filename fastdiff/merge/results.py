@@ -16,6 +16,7 @@ from fastdiff.index.scan import read_manifest
 from fastdiff.merge import similarity
 from fastdiff.merge.db import writer
 from fastdiff.merge.db.build import DATABASE, MergeInputs, file_rows, new_database, pair_rows
+from fastdiff.merge.db.exact import ExactGroupJoin, rotation_rows
 from fastdiff.merge.difpy_outputs import LOWER_QUALITY, RESULTS, STATS, stats_record, write_json, write_results
 from fastdiff.merge.grouping import store_best_copy_groups
 from fastdiff.thumbnails.frames import demote_partial_matches, frames_by_key
@@ -55,8 +56,13 @@ def merge(inputs: MergeInputs, out_dir: Path, options: MergeOptions) -> None:
     with new_database(out_dir) as con:
         for rows, hashes in file_rows(inputs, order, build):
             writer.insert_files(con, rows, hashes)
-        writer.insert_pairs(con, pair_rows(inputs.pair_paths, order, search))
+        groups = ExactGroupJoin(int(order.max(initial=-1)) + 1)
+        writer.insert_pairs(con, pair_rows(inputs.pair_paths, order, search, groups.add))
         writer.finish(con, options.run_config, options.prefer, options.keep)
+        rows, stabilisers = groups.rows()
+        if rows:
+            writer.insert_exact_groups(con, rows, rotation_rows(stabilisers), bool(options.part_b))
+        del groups, rows
         if not options.do_compare:
             writer.insert_hash_pairs(
                 con,

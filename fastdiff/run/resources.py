@@ -29,7 +29,7 @@ MERGE_IMAGES_PER_MIN = 20_000
 # processes the sum of USS over the job peaked at 345 MB on 72 wallpapers, against 395 MB with threads).
 THUMBNAILS_BASE_MB = 400
 # Copies of the shard's thumbnails a job holds at once: the decoded list, the stacked array and its checksummed,
-# compressed write (fastdiff.thumbnails.batch.save_batch).
+# write (fastdiff.thumbnails.batch.save_batch).
 BATCH_COPIES = 3
 # Thumbnails run time: 5 files/s per thread, a pessimistic figure (38 files/s measured with 2 threads on photos).
 FILES_PER_SECOND_PER_THREAD = 5

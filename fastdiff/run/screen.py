@@ -21,6 +21,7 @@ from fastdiff._shared.words import plural
 from fastdiff.core import workpaths
 from fastdiff.core.config import Config
 from fastdiff.core.file_counts import count_files
+from fastdiff.merge.db.exact import count_pairs
 from fastdiff.merge.results import DATABASE, LOWER_QUALITY, RESULTS, STATS
 from fastdiff.thumbnails.progress import decoded_so_far
 
@@ -194,7 +195,7 @@ def summary(config: Config, seconds: float) -> tuple[list[str], list[str]]:
     lower = json.loads((out / LOWER_QUALITY).read_text())
     groups = sum(len(g) for g in results.values()) if config.in_folder else len(results)
     with closing(sqlite3.connect(f"file:{out / DATABASE}?mode=ro", uri=True)) as con:
-        (pairs,) = con.execute("SELECT COUNT(*) FROM dif_table WHERE success IN (1, 2)").fetchone()
+        pairs = count_pairs(con)
         counts = count_files(con)
     unreadable = sum(counts.unreadable.values())
     warnings = (

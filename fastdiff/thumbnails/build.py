@@ -1,4 +1,4 @@
-"""Thumbnail stage: decode one index shard into a compressed batch of square uint8 thumbnails."""
+"""Thumbnail stage: decode one index shard into a batch of square uint8 thumbnails."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -122,7 +123,8 @@ Thumbnail = tuple[np.ndarray, int, int] | tuple[np.ndarray, int, int, np.ndarray
 """(thumbnail uint8 (px, px, 3) RGB, original height, original width[, thumbnails of the later frames uint8
 (frames - 1, px, px, 3)]); without the fourth item a file is one frame (difPy-exact mode's decoder)."""
 Decoder = Callable[[IndexedFile], Thumbnail | str]
-_worker_decoder: Decoder | None = None  # set in each forked decoding process by _start_worker
+T = TypeVar("T")  # what a decoding process returns per file
+_worker_decoder: Callable[[IndexedFile], object] | None = None  # set in each forked decoding process by _start_worker
 
 
 # Forked processes pay about 40 ms to start and stop and some IPC per file; below this many files threads are
@@ -132,7 +134,7 @@ PROCESSES_MIN_FILES = 500
 _MAX_CHUNK = 64  # files handed to a process at once, at most (`process_runs`)
 
 
-def _start_worker(decoder: Decoder) -> None:
+def _start_worker(decoder: Callable[[IndexedFile], object]) -> None:
     """Initialise a forked decoding process: its decoder (inherited, not pickled), and Ctrl-C left to the parent
     (one message, not one traceback per process)."""
     global _worker_decoder
@@ -140,7 +142,7 @@ def _start_worker(decoder: Decoder) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _decode_in_worker(files: list[IndexedFile]) -> list[Thumbnail | str]:
+def _decode_in_worker(files: list[IndexedFile]) -> list[object]:
     return [_worker_decoder(f) for f in files]
 
 
@@ -180,7 +182,7 @@ class DecodingProcessError(RuntimeError):
     fails, so that Snakemake can run it again (with more memory on a retry)."""
 
 
-def _decoded_in_order(pool: ProcessPoolExecutor, files: list[IndexedFile], workers: int) -> Iterator[Thumbnail | str]:
+def _decoded_in_order(pool: ProcessPoolExecutor, files: list[IndexedFile], workers: int) -> Iterator[T]:
     """The decoder's results for files, in file order, from runs decoded largest first (`process_runs`).
 
     Raises
@@ -190,7 +192,7 @@ def _decoded_in_order(pool: ProcessPoolExecutor, files: list[IndexedFile], worke
     """
     runs = process_runs(files, workers)
     futures = [pool.submit(_decode_in_worker, [files[i] for i in run]) for run in runs]
-    pending: dict[int, Thumbnail | str] = {}
+    pending: dict[int, T] = {}
     position = 0
     for run, future in zip(runs, futures):
         try:
@@ -206,7 +208,7 @@ def _decoded_in_order(pool: ProcessPoolExecutor, files: list[IndexedFile], worke
 
 
 @contextmanager
-def decoded(decoder: Decoder, files: list[IndexedFile], workers: int) -> Iterator[Iterator[Thumbnail | str]]:
+def decoded(decoder: Callable[[IndexedFile], T], files: list[IndexedFile], workers: int) -> Iterator[Iterator[T]]:
     """decoder's result for each of files, in file order, computed on `workers` cores while the block runs.
 
     Where the platform forks (Linux), workers > 1 and there are at least PROCESSES_MIN_FILES files, they are decoded
@@ -270,25 +272,36 @@ def build_batch(
     px_size, shift_amount, rotate, mirror = options.px_size, options.shift_amount, options.rotate, options.mirror
     background = tuple(options.alpha_background)
     decode_one = thumbnail or (lambda f: _one(f, px_size, options.max_pixels, options.fast_jpeg, background))
-    with decoded(decode_one, files, threads) as results:
+
+    def finished(f: IndexedFile) -> tuple[np.ndarray, int, int, list[str], list[np.ndarray]] | str:
+        """The decoder's result with the greyscale conversion (of every frame) and the rotation hashes, computed by
+        the decoding process or thread that holds the pixels (not serially in this one)."""
+        res = decode_one(f)
+        if isinstance(res, str):
+            return res
+        thumb, h, w, *later = res
+        frames = list(later[0]) if later else []
+        if options.grayscale:
+            thumb, frames = luma(thumb), [luma(frame) for frame in frames]
+        return thumb, h, w, rotation_hashes(thumb, shift_amount, rotate, hash_fn, mirror), frames
+
+    with decoded(finished, files, threads) as results:
         for done, (f, res) in enumerate(zip(files, results), 1):
             if isinstance(res, str):
                 log.warning("invalid image %r: %s", f.path, res)
                 err_keys.append(f.key)
                 err_msgs.append(res)
             else:
-                thumb, h, w, *later = res
-                if options.grayscale:
-                    thumb = luma(thumb)
-                for frame in later[0] if later else ():
+                thumb, h, w, hs, frames = res
+                for frame in frames:
                     frame_keys.append(f.key)
-                    frame_thumbs.append(luma(frame) if options.grayscale else frame)
+                    frame_thumbs.append(frame)
                 keys.append(f.key)
                 paths.append(f.path)
                 thumbs.append(thumb)
                 heights.append(h)
                 widths.append(w)
-                hashes.append(rotation_hashes(thumb, shift_amount, rotate, hash_fn, mirror))
+                hashes.append(hs)
             if progress is not None:
                 progress(done)
             if done % 200 == 0 or done == len(files):

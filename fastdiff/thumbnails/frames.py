@@ -182,7 +182,7 @@ def frames_by_key(batch_paths: Iterable[str], order: np.ndarray) -> dict[int, np
 def demote_partial_matches(
     con: sqlite3.Connection, frames: dict[int, np.ndarray], threshold: float, codes: Iterable[int]
 ) -> int:
-    """Mark RELATED every matching pair of dif_table (success 1 or 2) that involves a multi-frame file and whose
+    """Mark RELATED every matching pair (success 1 or 2, `dif_pair`) that involves a multi-frame file and whose
     frame counts differ or one of whose later frames differs by more than `threshold` (`frames_mse`); store the
     frame counts in the table `frames`; commit.
 
@@ -204,16 +204,25 @@ def demote_partial_matches(
     """
     codes = tuple(codes)
     con.executemany("INSERT INTO frames VALUES (?, ?)", sorted((k, 1 + len(f)) for k, f in frames.items()))
-    rows = con.execute("""
-        SELECT t.key, t.key_a, t.key_b FROM dif_table t
-        WHERE t.success IN (1, 2) AND (t.key_a IN (SELECT key FROM frames) OR t.key_b IN (SELECT key FROM frames))
-        ORDER BY t.key""").fetchall()
+    multi = "(SELECT key FROM frames)"
+    # At threshold 0 the pairs between members of an exact group are stored as the group (dif_table is a view): a
+    # multi-frame member leaves its group, its pairs stored one by one, so that each can be demoted on its own.
+    con.execute(f"""
+        INSERT INTO computed_pair (key_a, key_b, dif, success, error, rotation)
+        SELECT key_a, key_b, dif, success, error, rotation FROM dif_pair p
+        WHERE (key_a IN {multi} OR key_b IN {multi})
+        AND NOT EXISTS (SELECT 1 FROM computed_pair c WHERE c.key_a = p.key_a AND c.key_b = p.key_b)""")
+    con.execute(f"DELETE FROM exact_group WHERE member IN {multi}")
+    rows = con.execute(f"""
+        SELECT key, key_a, key_b FROM computed_pair
+        WHERE success IN (1, 2) AND (key_a IN {multi} OR key_b IN {multi})
+        ORDER BY key_a, key_b""").fetchall()
     none = np.zeros((0, 1, 1, 3), np.uint8)
     demoted = [
         (key,)
         for key, a, b in rows
         if len(fa := frames.get(a, none)) != len(fb := frames.get(b, none)) or frames_mse(fa, fb, codes) > threshold
     ]
-    con.executemany(f"UPDATE dif_table SET success = {RELATED} WHERE key = ?", demoted)
+    con.executemany(f"UPDATE computed_pair SET success = {RELATED} WHERE key = ?", demoted)
     con.commit()
     return len(demoted)

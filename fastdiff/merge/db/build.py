@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from fastdiff._shared.atomic import atomic_path
-from fastdiff.compare.pairs import COMPUTED, load_pairs_in_order
+from fastdiff.compare.pairs import COMPUTED, Pairs, load_pairs_in_order
 from fastdiff.index import layout
 from fastdiff.index.scan import read_manifest, read_order, read_rejected
 from fastdiff.merge.db import writer
@@ -117,7 +117,10 @@ def file_rows(
 
 
 def pair_rows(
-    pair_paths: list[str], order: np.ndarray, spans: list[tuple[float, float]]
+    pair_paths: list[str],
+    order: np.ndarray,
+    spans: list[tuple[float, float]],
+    on_groups: Callable[[Pairs], None] | None = None,
 ) -> Iterator[tuple[int, int, float, int, int | None]]:
     """The dif_table rows of every block output, for `fastdiff.merge.db.writer.insert_pairs`.
 
@@ -129,6 +132,8 @@ def pair_rows(
         int64: layout key -> index key.
     spans : list of (float, float)
         The (start, end) of each compare job, seconds since the epoch, is appended here.
+    on_groups : callable, optional
+        Called with each output that has exact groups (`fastdiff.compare.pairs.Pairs.group_key`), with index keys.
 
     Yields
     ------
@@ -144,6 +149,8 @@ def pair_rows(
     for path in pair_paths:
         p = load_pairs_in_order(path, order)
         spans.append((p.started, p.finished))
+        if on_groups is not None and len(p.group_key):
+            on_groups(p)
         for s in range(0, len(p), PAIR_CHUNK):  # Python objects for one chunk at a time, not for a whole output
             chunk = slice(s, s + PAIR_CHUNK)
             for a, b, mse, rot, kind in zip(

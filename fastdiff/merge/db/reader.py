@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Literal
 
 from fastdiff._shared.paths import from_bytes
 from fastdiff.core.file_counts import FileCounts, count_files
+from fastdiff.merge.db.exact import count_pairs
 from fastdiff.merge.db.schema import HASH_CLUSTER_ID
 from fastdiff.merge.grouping import store_best_copy_groups
 from fastdiff.merge.keeper import kept_because
@@ -179,6 +180,19 @@ class Problem:
     reason: str
 
 
+def pair_table_of(con: sqlite3.Connection) -> str:
+    """The table of a database's stored pairs: computed_pair; or, in a database written before exact groups
+    existed, dif_table, with temporary views (computed_pair, dif_pair) and an empty exact_group put in front of it on
+    this connection, so that the same queries read both."""
+    if con.execute("SELECT 1 FROM main.sqlite_master WHERE name = 'computed_pair'").fetchone():
+        return "computed_pair"
+    con.executescript("""
+        CREATE TEMP VIEW computed_pair AS SELECT * FROM main.dif_table;
+        CREATE TEMP VIEW dif_pair AS SELECT key_a, key_b, dif, success, error, rotation FROM main.dif_table;
+        CREATE TEMP TABLE exact_group (member INTEGER PRIMARY KEY, grp, symmetry, stabiliser, part_b);""")
+    return "dif_table"
+
+
 def database_path(path: str | os.PathLike[str]) -> Path:
     """The database file: `path` itself, or OUT/fastdiff.sqlite when `path` is a directory.
 
@@ -228,6 +242,7 @@ class ResultDB:
             "CREATE TEMP TABLE component (level INTEGER, key INTEGER, comp INTEGER NOT NULL, PRIMARY KEY (level, key))"
         )
         self._con.execute("CREATE INDEX temp.component_comp ON component (level, comp, key)")
+        pair_table_of(self._con)
         self._levels: dict[float | None, int] = {}  # max_mse -> level of the components built for it
 
     def close(self) -> None:
@@ -304,9 +319,7 @@ class ResultDB:
     # --- pairs
     def pair_count(self, max_mse: float | None = None) -> int:
         """Number of matching pairs, optionally only those with an MSE <= max_mse."""
-        return self._con.execute(
-            "SELECT COUNT(*) FROM dif_table WHERE success IN (1, 2) AND (?1 IS NULL OR dif <= ?1)", (max_mse,)
-        ).fetchone()[0]
+        return count_pairs(self._con, max_mse)
 
     def pairs(self, max_mse: float | None = None, hash_matches: bool = True) -> Iterator[Pair]:
         """The matching pairs in index key order (key_a, then key_b).
@@ -324,7 +337,7 @@ class ResultDB:
         """
         rows = self._con.execute(
             """
-            SELECT t.key_a, a.path_bytes, t.key_b, b.path_bytes, t.dif, t.success FROM dif_table t
+            SELECT t.key_a, a.path_bytes, t.key_b, b.path_bytes, t.dif, t.success FROM dif_pair t
             JOIN directory a ON a.key = t.key_a JOIN directory b ON b.key = t.key_b
             WHERE t.success IN (1, ?2) AND (?1 IS NULL OR t.dif <= ?1) ORDER BY t.key_a, t.key_b""",
             (max_mse, HASH_MATCH if hash_matches else 1),
@@ -334,7 +347,7 @@ class ResultDB:
 
     def _mse(self, a: int, b: int) -> float | None:
         row = self._con.execute(
-            "SELECT dif FROM dif_table WHERE key_a = ? AND key_b = ? AND success IN (1, 2)", (min(a, b), max(a, b))
+            "SELECT dif FROM dif_pair WHERE key_a = ? AND key_b = ? AND success IN (1, 2)", (min(a, b), max(a, b))
         ).fetchone()
         return None if row is None else row[0]
 
@@ -357,8 +370,11 @@ class ResultDB:
                 x = parent[x]
             return x
 
+        # an exact group (MSE 0) is connected: its members are linked to its first, not pair by pair
         for a, b in self._con.execute(
-            "SELECT key_a, key_b FROM dif_table WHERE success IN (1, 2) AND (?1 IS NULL OR dif <= ?1)", (max_mse,)
+            "SELECT key_a, key_b FROM computed_pair WHERE success IN (1, 2) AND (?1 IS NULL OR dif <= ?1) "
+            "UNION ALL SELECT grp, member FROM exact_group WHERE member != grp AND (?1 IS NULL OR ?1 >= 0)",
+            (max_mse,),
         ):
             linked[a] = linked[b] = 1
             ra, rb = find(a), find(b)
@@ -517,7 +533,7 @@ class ResultDB:
 
         frame = pd.read_sql_query(
             "SELECT t.key_a, a.path AS path_a, t.key_b, b.path AS path_b, t.dif AS mse, t.success = 2 AS hash_match "
-            "FROM dif_table t JOIN directory a ON a.key = t.key_a JOIN directory b ON b.key = t.key_b "
+            "FROM dif_pair t JOIN directory a ON a.key = t.key_a JOIN directory b ON b.key = t.key_b "
             "WHERE t.success IN (1, 2) AND (?1 IS NULL OR t.dif <= ?1) ORDER BY t.key_a, t.key_b",
             self._con,
             params=(max_mse,),
@@ -647,7 +663,7 @@ class ResultDB:
             "not_images": sum(counts.not_images.values()),
             "unreadable_images": sum(counts.unreadable.values()),
             "skipped": counts.n_skipped,
-            "related": self._con.execute(f"SELECT COUNT(*) FROM dif_table WHERE success = {RELATED}").fetchone()[0],
+            "related": self._con.execute(f"SELECT COUNT(*) FROM dif_pair WHERE success = {RELATED}").fetchone()[0],
         }
 
     # --- notebook views (fastdiff.merge.db.gallery)
@@ -737,7 +753,9 @@ class ResultDB:
             raise ValueError("threshold must be a number >= 0")
         rw = sqlite3.connect(self.path)
         try:
-            deleted = rw.execute("DELETE FROM dif_table WHERE success IN (1, 2) AND dif > ?", (threshold,)).rowcount
+            # the pairs of exact groups have MSE 0: none is above a threshold >= 0
+            table = pair_table_of(rw)
+            deleted = rw.execute(f"DELETE FROM {table} WHERE success IN (1, 2) AND dif > ?", (threshold,)).rowcount
             rw.execute("DELETE FROM best_copy_group")
             store_best_copy_groups(rw)  # commits
         finally:

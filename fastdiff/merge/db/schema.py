@@ -1,6 +1,9 @@
 """The schema of the result database `OUT/fastdiff.sqlite`: Fast-Diff-Py 1.0.4's tables (directory, hash_table,
 dif_table, with its column names and success codes) plus best_copy_group, keeper and run_config, the nearest
-neighbours and outliers (config keys neighbors, outlier_mse) and the frame counts of multi-frame files."""
+neighbours and outliers (config keys neighbors, outlier_mse) and the frame counts of multi-frame files.
+
+dif_table is a view: the pairs computed (computed_pair) and, at threshold 0, the pairs between the members of each
+group of equal thumbnails (exact_group), which are stored once per member instead of once per pair."""
 
 from __future__ import annotations
 
@@ -49,7 +52,7 @@ CREATE TABLE hash_table (
     hash TEXT UNIQUE NOT NULL,           -- sha-256 of a thumbnail rotation (or mirrored rotation) after shift_amount
     count INTEGER NOT NULL CHECK (count >= 0)  -- occurrences in directory.hash_0..hash_f270
 );
-CREATE TABLE dif_table (
+CREATE TABLE computed_pair (           -- the pairs of dif_table that are not between members of an exact group
     key INTEGER PRIMARY KEY,
     key_a INTEGER NOT NULL REFERENCES directory (key),
     key_b INTEGER NOT NULL REFERENCES directory (key),
@@ -63,6 +66,20 @@ CREATE TABLE dif_table (
                                          -- T_k = rot90(fliplr(b), k - 4) for k = 4..7 (fliplr: left-right)
     UNIQUE (key_a, key_b)
 );
+CREATE TABLE exact_group (             -- threshold 0: groups of images whose thumbnails are equal up to a symmetry
+    member INTEGER PRIMARY KEY REFERENCES directory (key),
+    grp INTEGER NOT NULL REFERENCES directory (key),  -- the group's smallest member
+    symmetry INTEGER NOT NULL,           -- the smallest k with thumbnail(member) = T_k(thumbnail(grp)), as rotation
+    stabiliser INTEGER NOT NULL,         -- bit mask of the k with T_k(thumbnail(grp)) = thumbnail(grp)
+    part_b INTEGER                       -- with partition B its directory.part_b (only A x B pairs), else NULL
+);
+CREATE TABLE exact_rotation (          -- dif_table.rotation of members a < b of a group: a = T_rotation(b)
+    stabiliser INTEGER NOT NULL,
+    symmetry_a INTEGER NOT NULL,
+    symmetry_b INTEGER NOT NULL,
+    rotation INTEGER NOT NULL,
+    PRIMARY KEY (stabiliser, symmetry_a, symmetry_b)
+) WITHOUT ROWID;
 CREATE TABLE best_copy_group (
     member INTEGER PRIMARY KEY REFERENCES directory (key),  -- a lower-quality copy
     head INTEGER NOT NULL REFERENCES directory (key),       -- the best copy it matched
@@ -99,11 +116,22 @@ CREATE INDEX directory_hash_180 ON directory (hash_180);
 CREATE INDEX directory_hash_270 ON directory (hash_270);
 CREATE INDEX directory_hash_f0 ON directory (hash_f0);
 CREATE INDEX directory_hash_cluster ON directory ({HASH_CLUSTER_ID}, key);
-CREATE INDEX dif_table_key_b ON dif_table (key_b);
+CREATE INDEX computed_pair_key_b ON computed_pair (key_b);
+CREATE INDEX exact_group_grp ON exact_group (grp, member);
 CREATE INDEX best_copy_group_head ON best_copy_group (head);
+CREATE VIEW dif_pair AS                -- dif_table without its key column (filters on key_a, key_b use the indexes)
+    SELECT key_a, key_b, dif, success, error, rotation FROM computed_pair
+    UNION ALL
+    SELECT a.member, b.member, 0.0, 1, NULL, r.rotation
+    FROM exact_group a JOIN exact_group b ON b.grp = a.grp AND b.member > a.member
+    JOIN exact_rotation r ON r.stabiliser = a.stabiliser AND r.symmetry_a = a.symmetry AND r.symmetry_b = b.symmetry
+    WHERE a.part_b IS NULL OR (a.part_b = 0 AND b.part_b = 1);
+CREATE VIEW dif_table AS               -- Fast-Diff-Py's dif_table: every pair, numbered in (key_a, key_b) order
+    SELECT ROW_NUMBER() OVER (ORDER BY key_a, key_b) AS key, key_a, key_b, dif, success, error, rotation
+    FROM dif_pair;
 CREATE VIEW matching_pairs AS           -- the matching pairs with their paths (success 1 computed, 2 hash match)
     SELECT t.key_a, a.path AS path_a, t.key_b, b.path AS path_b, t.dif, t.success = 2 AS hash_match, t.rotation
-    FROM dif_table t JOIN directory a ON a.key = t.key_a JOIN directory b ON b.key = t.key_b
+    FROM dif_pair t JOIN directory a ON a.key = t.key_a JOIN directory b ON b.key = t.key_b
     WHERE t.success IN (1, 2);
 """
 

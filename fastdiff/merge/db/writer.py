@@ -96,9 +96,9 @@ def insert_pairs(con: sqlite3.Connection, rows: Iterable[tuple[int, int, float, 
 def finish(
     con: sqlite3.Connection, config: dict[str, object], prefer: list[str], keep: Sequence[str] = DEFAULT_KEEP
 ) -> None:
-    """Build directory, hash_table and dif_table from the staged rows in key order (the same database whatever order
-    the rows came in), number the images in the keeper order `keep` with the `prefer` folders (`fastdiff.merge.keeper`),
-    and store the config; commit.
+    """Build directory, hash_table and computed_pair (dif_table) from the staged rows in key order (the same database
+    whatever order the rows came in), number the images in the keeper order `keep` with the `prefer` folders
+    (`fastdiff.merge.keeper`), and store the config; commit.
 
     hash_table numbers the distinct hashes in the order of their first occurrence (key-major, then rotation), with
     how often each occurs; directory.hash_0..hash_270 refer to it (Fast-Diff-Py's schema).
@@ -124,7 +124,7 @@ def finish(
         UPDATE directory SET
             {_HASH_KEYS}
         WHERE key IN (SELECT key FROM staged_hash);
-        INSERT INTO dif_table (key_a, key_b, dif, success, rotation)
+        INSERT INTO computed_pair (key_a, key_b, dif, success, rotation)
             SELECT key_a, key_b, dif, success, rotation FROM staged_dif ORDER BY key_a, key_b;
         DROP TABLE staged_hash;
         DROP TABLE staged_dif;
@@ -133,6 +133,42 @@ def finish(
         "INSERT INTO run_config VALUES (?, ?)", ((k, json.dumps(v, sort_keys=True)) for k, v in sorted(config.items()))
     )
     store_keeper_ranks(con, prefer, keep)  # commits
+
+
+def insert_exact_groups(
+    con: sqlite3.Connection,
+    rows: Iterable[tuple[int, int, int, int]],
+    rotations: Iterable[tuple[int, int, int, int]],
+    two_partitions: bool,
+) -> None:
+    """Store the exact groups (`fastdiff.merge.db.exact`) into a finished database (`finish`); commit.
+
+    Parameters
+    ----------
+    con : sqlite3.Connection
+    rows : iterable of tuple
+        (member, group, symmetry, stabiliser), index keys.
+    rotations : iterable of tuple
+        (stabiliser, symmetry_a, symmetry_b, rotation) for the exact_rotation table.
+    two_partitions : bool
+        The run has a partition B: exact_group.part_b is the member's, so that the view lists A x B pairs only.
+    """
+    con.execute("CREATE TEMP TABLE staged_exact (member INTEGER PRIMARY KEY, grp, symmetry, stabiliser)")
+    con.executemany("INSERT INTO staged_exact VALUES (?, ?, ?, ?)", rows)
+    con.execute(
+        "INSERT INTO exact_group SELECT s.member, s.grp, s.symmetry, s.stabiliser, CASE WHEN ? THEN d.part_b END "
+        "FROM staged_exact s JOIN directory d ON d.key = s.member ORDER BY s.member",
+        (two_partitions,),
+    )
+    con.execute("DROP TABLE staged_exact")
+    con.executemany("INSERT INTO exact_rotation VALUES (?, ?, ?, ?)", rotations)
+    # a pair stored by a compare output written before groups existed (reused by an incremental run) is listed by
+    # the view already: keep one row per pair
+    con.execute("""
+        DELETE FROM computed_pair WHERE EXISTS (
+            SELECT 1 FROM exact_group a JOIN exact_group b ON b.grp = a.grp
+            WHERE a.member = computed_pair.key_a AND b.member = computed_pair.key_b)""")
+    con.commit()
 
 
 def insert_hash_pairs(
@@ -169,7 +205,7 @@ def insert_hash_pairs(
         where.append(f"{ra} * :factor >= {rb} AND {rb} >= {ra} / :factor")
     con.execute(
         f"""
-        INSERT INTO dif_table (key_a, key_b, dif, success)
+        INSERT INTO computed_pair (key_a, key_b, dif, success)
         SELECT a.key, b.key, 0, 2 FROM directory b CROSS JOIN directory a
             ON a.hash_0 IN ({", ".join(f"b.{c}" for c in HASH_COLUMNS)})
         WHERE {" AND ".join(where)} ORDER BY a.key, b.key""",
