@@ -225,7 +225,7 @@ def test_a_pair_stored_and_in_a_group_is_listed_once(tmp_path):
     """An incremental run may reuse a compare output that lists a pair of a group (written before groups existed):
     dif_table lists it once, and the count agrees."""
     con = writer.create(tmp_path / "db.sqlite")
-    writer.insert_files(con, [(k, f"/{k}", None, 1, 10, 10, 1, 1, 0.0, -1, 0, 0) for k in range(4)], [])
+    writer.insert_files(con, [(k, f"/{k}", None, 1, 10, 10, 1, 1, 0.0, -1, 0, 0, 0) for k in range(4)], [])
     writer.insert_pairs(con, [(0, 1, 0.0, 1, 0), (2, 3, 4.0, 1, 0)])
     writer.finish(con, {}, [])
     writer.insert_exact_groups(con, [(0, 0, 0, 1), (1, 0, 0, 1), (2, 0, 0, 1)], rotation_rows({1}), False)

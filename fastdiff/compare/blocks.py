@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass, replace
 from types import ModuleType
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -49,6 +51,147 @@ def _order(block: Batch, opts: CompareOptions, sums: np.ndarray | None) -> np.nd
     return np.argsort(key, kind="stable") if sums is None else np.lexsort((sums, key))
 
 
+@dataclass
+class Found:
+    """Pairs of two blocks found by one step of a compare, by the images' positions in the blocks.
+
+    Attributes
+    ----------
+    ia, ib : numpy.ndarray
+        int64 (p,): rows of block a and block b.
+    mse : numpy.ndarray
+        float64 (p,): the pairs' MSE (exact), or -1 for a pair the size rules skipped.
+    rotation : numpy.ndarray
+        int8 (p,): the symmetry code reaching it (`fastdiff.core.symmetry`), -1 where none applies.
+    kind : int
+        What the pairs are: COMPUTED, HASH_MATCH or SIZE_MISMATCH (`fastdiff.compare.pairs`).
+    """
+
+    ia: np.ndarray
+    ib: np.ndarray
+    mse: np.ndarray
+    rotation: np.ndarray
+    kind: int
+
+    @classmethod
+    def without_mse(cls, ia: np.ndarray, ib: np.ndarray, mse: float, kind: int) -> Found:
+        """Pairs recorded without computing: a hash match (MSE 0) or a pair the size rules skipped (-1)."""
+        return cls(ia, ib, np.full(len(ia), mse), np.full(len(ia), -1, np.int8), kind)
+
+
+@dataclass
+class Tile:
+    """One tile of a block pair: images ia of a and ib of b, and which of their pairs are to be compared."""
+
+    ia: np.ndarray  # int64 (ta,) rows of a, on the host; ia_dev the same on the array module's device
+    ib: np.ndarray
+    ia_dev: Any
+    ib_dev: Any
+    mask: Any  # bool (ta, tb): ordered, allowed by the size rules, not already a hash match
+    reverse: Any  # bool (ta, tb) or None: the pair's rotation is seen from b's side (b first in the index order)
+    cache_key: int  # the tile's first row in a's order: prepared tiles of a are reused under it
+    diagonal: bool  # a block with itself, and the tile on the diagonal: each pair once
+
+
+class TileCompare(Protocol):
+    """How the pairs of a tile within the threshold are found (one per compare job, `choose_tile_compare`)."""
+
+    def pairs(self, tile: Tile) -> Found:
+        """The pairs of the tile's mask within the threshold, with their exact MSE and symmetry code."""
+        ...
+
+
+@dataclass
+class UserDifferenceTiles:
+    """A user difference (`fastdiff.core.userfn.DiffFunction`) over each tile."""
+
+    xp: ModuleType
+    diff: DiffFunction
+    thumbs_a: Any
+    thumbs_b: Any
+    threshold: float
+    codes: tuple[int, ...]
+
+    def pairs(self, tile: Tile) -> Found:
+        ri, rj, mse, rot = (
+            to_host(v)
+            for v in self.diff.tile(
+                self.xp, self.thumbs_a[tile.ia_dev], self.thumbs_b[tile.ib_dev], tile.mask, self.threshold, self.codes
+            )
+        )
+        if tile.reverse is not None:  # the symmetry seen from b's side (its inverse)
+            rot = np.where(to_host(tile.reverse)[ri, rj], np.asarray(INVERSE, np.int8)[rot], rot)
+        return Found(tile.ia[ri], tile.ib[rj], mse, rot, COMPUTED)
+
+
+@dataclass
+class KernelTiles:
+    """The MSE kernel's matrix products over each tile (`fastdiff.compare.kernel.compare_tile`), the prepared tiles
+    of a kept while they fit in `cache` (None: never kept)."""
+
+    xp: ModuleType
+    thumbs_a: Any
+    thumbs_b: Any
+    threshold: float
+    codes: tuple[int, ...]
+    cache: dict[int, kernel.Side] | None
+    side_b: tuple[int, kernel.Side] | None = None  # the prepared tile of b in use, by its first row
+
+    def pairs(self, tile: Tile) -> Found:
+        xp = self.xp
+        first_b = int(tile.ib[0])
+        if self.side_b is None or self.side_b[0] != first_b:
+            self.side_b = (first_b, kernel.prepare(xp, self.thumbs_b[tile.ib_dev], self.codes))
+        side_a = self.cache.get(tile.cache_key) if self.cache is not None else None
+        if side_a is None:
+            side_a = kernel.prepare(xp, self.thumbs_a[tile.ia_dev], 1)
+            if self.cache is not None:
+                self.cache[tile.cache_key] = side_a
+        ri, rj, mse, rot = (
+            to_host(v)
+            for v in kernel.compare_tile(
+                xp, side_a, self.side_b[1], tile.mask, self.threshold, tile.reverse, symmetric=tile.diagonal
+            )
+        )
+        return Found(tile.ia[ri], tile.ib[rj], mse, rot, COMPUTED)
+
+
+@dataclass
+class PrunedTiles:
+    """Lower bounds first (`fastdiff.compare.prune.Pruner`): few pairs left are computed exactly, many go through
+    the kernel's products restricted to them."""
+
+    pruner: prune.Pruner
+    kernel: KernelTiles
+
+    def pairs(self, tile: Tile) -> Found:
+        mask, exact = self.pruner.tile(tile.ia_dev, tile.ib_dev, tile.mask, tile.reverse)
+        if exact is not None:
+            return Found(tile.ia[exact[0]], tile.ib[exact[1]], exact[2], exact[3], COMPUTED)
+        return self.kernel.pairs(replace(tile, mask=mask))
+
+
+def choose_tile_compare(
+    xp: ModuleType,
+    thumbs_a: Any,
+    thumbs_b: Any,
+    opts: CompareOptions,
+    diff: DiffFunction | None,
+    pruner: prune.Pruner | None,
+) -> TileCompare:
+    """The one place where a compare job picks how the pairs of its tiles are found: a user difference, the pruned
+    compare, or the kernel's products alone (prune false, the brute-force reference). thumbs_a, thumbs_b: uint8
+    (n, px, px, 3) on xp's device."""
+    codes = symmetries(opts.rotate, opts.mirror)
+    if diff is not None:
+        return UserDifferenceTiles(xp, diff, thumbs_a, thumbs_b, opts.threshold, codes)
+    # prepared tiles of `a` are reused for every tile of `b` while they fit in the cache
+    cache_bytes = CACHE_BYTES if xp is np else DEVICE_CACHE_BYTES
+    cache = {} if thumbs_a[0:1].nbytes * 5 * len(thumbs_a) <= cache_bytes else None
+    products = KernelTiles(xp, thumbs_a, thumbs_b, opts.threshold, codes, cache)
+    return products if pruner is None else PrunedTiles(pruner, products)
+
+
 def _equal_pairs(
     a: Batch,
     b: Batch,
@@ -57,19 +200,18 @@ def _equal_pairs(
     opts: CompareOptions,
     same_block: bool,
     pruner: prune.Pruner,
-    found: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
-    """The pairs at threshold 0 (fastdiff.compare.hash_join): allowed, not already hash matches (`found`), with the
-    exact rotation (kernel.exact_sse's tie rules) as a row of compare_blocks' results."""
+    hash_matches: Found | None,
+) -> Found:
+    """The pairs at threshold 0 (fastdiff.compare.hash_join): allowed, not already hash matches, with the exact
+    rotation (kernel.exact_sse's tie rules)."""
     ia, ib = hash_join.equal_pairs(a.thumbs, b.thumbs, symmetries(opts.rotate, opts.mirror))
     ok = allowed_each(np, Dims.of(np, a, rank_a), ia, Dims.of(np, b, rank_b), ib, opts, same_block)
-    for ha, hb, _mse, _rot, kind in found:
-        if kind == HASH_MATCH:
-            ok &= ~np.isin(ia * len(b.keys) + ib, ha * len(b.keys) + hb)
+    if hash_matches is not None:
+        ok &= ~np.isin(ia * len(b.keys) + ib, hash_matches.ia * len(b.keys) + hash_matches.ib)
     ia, ib = ia[ok], ib[ok]
     reverse = None if same_block or opts.two_partitions else pruner.xp.asarray(rank_a[ia] > rank_b[ib])
     sse, rot = (to_host(v) for v in pruner.exact(pruner.xp.asarray(ia), pruner.xp.asarray(ib), reverse))
-    return ia, ib, sse.astype(np.float64) / pruner.d, rot, COMPUTED
+    return Found(ia, ib, sse.astype(np.float64) / pruner.d, rot, COMPUTED)
 
 
 def _groups_apply(opts: CompareOptions) -> bool:
@@ -148,14 +290,14 @@ def compare_blocks(
         mse is exact: it equals the float64 brute-force value bit for bit (`fastdiff.compare.kernel`).
     """
     started = time.time()
-    found: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]] = []  # (ia, ib, mse, rotation, kind)
-    rotations = symmetries(opts.rotate, opts.mirror)  # the codes of the symmetries (transform)
+    found: list[Found] = []
     thumbs_a = xp.asarray(a.thumbs)
     thumbs_b = thumbs_a if b is a else xp.asarray(b.thumbs)
     # pruned compare: images sorted by (shape, sum), so that the band of each image is a few tiles
-    # (the cell sums stored with the batches by the thumbnail stage, `fastdiff.compare.prune.image_cells`)
+    # (the cell sums stored with the batches by the thumbnail stage, `fastdiff.core.cells.image_cells`)
+    codes = symmetries(opts.rotate, opts.mirror)
     pruner = (
-        prune.Pruner(xp, thumbs_a, thumbs_b, opts.threshold, rotations, a.cells, b.cells)
+        prune.Pruner(xp, thumbs_a, thumbs_b, opts.threshold, codes, a.cells, b.cells)
         if _prunes(opts, a, b, diff)
         else None
     )
@@ -167,9 +309,11 @@ def compare_blocks(
     # tile, whatever the path order (the rotation is then seen from the image first in path order, `reverse`, and
     # the keys are put in path order at the end); a user difference keeps the pairs in path order (i before j)
     by_position = same_block and diff is None
+    hash_matches = None
     if opts.skip_matching_hash:
         ha, hb = _hash_matches(a, b, Dims.of(np, a, rank_a), Dims.of(np, b, rank_b), opts, same_block)
-        found.append((ha, hb, np.zeros(len(ha)), np.full(len(ha), -1, np.int8), HASH_MATCH))
+        hash_matches = Found.without_mse(ha, hb, 0.0, HASH_MATCH)
+        found.append(hash_matches)
         # tile coordinates of the hash matches, to take them out of the products
         pos_a, pos_b = np.argsort(order_a)[ha], np.argsort(order_b)[hb]
         if by_position:
@@ -178,22 +322,20 @@ def compare_blocks(
         hash_local = (pos_a % t, pos_b % t)
     dims_a = Dims.of(xp, a, rank_a)
     dims_b = dims_a if b is a else Dims.of(xp, b, rank_b)
-    zero = pruner is not None and opts.threshold == 0  # threshold 0: equal thumbnails, a hash join (no products)
+    # threshold 0: equal thumbnails, found without products, as groups or as a hash join of pairs
+    zero = pruner is not None and opts.threshold == 0
     group_keys, groups = np.zeros(0, np.int64), ExactGroups.empty()
     if zero and _groups_apply(opts):
         group_keys, groups = _exact_groups(a, b, opts, same_block)
         log.info("%d images in %d groups of equal thumbnails", len(group_keys), len(groups.stabiliser))
     elif zero:
-        found.append(_equal_pairs(a, b, rank_a, rank_b, opts, same_block, pruner, found))
-    # prepared tiles of `a` are reused for every tile of `b` while they fit in the cache
-    cache_bytes = CACHE_BYTES if xp is np else DEVICE_CACHE_BYTES
-    cache_a: dict[int, kernel.Side] | None = {} if a.thumbs[0:1].nbytes * 5 * len(order_a) <= cache_bytes else None
+        found.append(_equal_pairs(a, b, rank_a, rank_b, opts, same_block, pruner, hash_matches))
+    compare_tile = choose_tile_compare(xp, thumbs_a, thumbs_b, opts, diff, pruner)
     n_tiles = -(-len(order_a) // t) * -(-len(order_b) // t)
     done = 0
     for tb in range(0, len(order_b) if not zero or opts.keep_non_matching_aspects else 0, t):
         ib = order_b[tb : tb + t]
         ib_dev = xp.asarray(ib)
-        side_b = None
         for ta in range(0, tb + 1 if by_position else len(order_a), t):
             ia = order_a[ta : ta + t]
             done += 1
@@ -208,7 +350,7 @@ def compare_blocks(
             compatible = compatible_pairs(xp, dims_a, ia_dev, dims_b, ib_dev, opts)
             if opts.keep_non_matching_aspects:
                 ri, rj = (to_host(v) for v in xp.nonzero(ordered & ~compatible))
-                found.append((ia[ri], ib[rj], np.full(len(ri), -1.0), np.full(len(ri), -1, np.int8), SIZE_MISMATCH))
+                found.append(Found.without_mse(ia[ri], ib[rj], -1.0, SIZE_MISMATCH))
             mask = ordered & compatible
             if opts.skip_matching_hash:
                 here = (hash_tile[0] == ta // t) & (hash_tile[1] == tb // t)
@@ -222,53 +364,27 @@ def compare_blocks(
                 if (same_block and not by_position) or opts.two_partitions
                 else dims_a.rank[ia_dev][:, None] > dims_b.rank[ib_dev][None, :]
             )
-            if diff is not None:
-                ri, rj, mse, rot = (
-                    to_host(v)
-                    for v in diff.tile(xp, thumbs_a[ia_dev], thumbs_b[ib_dev], mask, opts.threshold, rotations)
-                )
-                if reverse is not None:  # the symmetry seen from b's side (its inverse)
-                    rot = np.where(to_host(reverse)[ri, rj], np.asarray(INVERSE, np.int8)[rot], rot)
-                found.append((ia[ri], ib[rj], mse, rot, COMPUTED))
-                continue
-            if pruner is not None:  # few pairs left by the bounds: computed exactly; many: through the filter below
-                mask, exact = pruner.tile(ia_dev, ib_dev, mask, reverse)
-                if exact is not None:
-                    found.append((ia[exact[0]], ib[exact[1]], exact[2], exact[3], COMPUTED))
-                    continue
-            if side_b is None:
-                side_b = kernel.prepare(xp, thumbs_b[ib_dev], rotations)
-            side_a = cache_a.get(ta) if cache_a is not None else None
-            if side_a is None:
-                side_a = kernel.prepare(xp, thumbs_a[ia_dev], 1)
-                if cache_a is not None:
-                    cache_a[ta] = side_a
-            ri, rj, mse, rot = (
-                to_host(v)
-                for v in kernel.compare_tile(
-                    xp, side_a, side_b, mask, opts.threshold, reverse, symmetric=same_block and ta == tb
-                )
-            )
-            found.append((ia[ri], ib[rj], mse, rot, COMPUTED))
-            log.info("tile %d/%d: %d matching pairs", done, n_tiles, len(ri))
+            tile = Tile(ia, ib, ia_dev, ib_dev, mask, reverse, ta, same_block and ta == tb)
+            found.append(compare_tile.pairs(tile))
+            log.info("tile %d/%d: %d matching pairs", done, n_tiles, len(found[-1].ia))
     if pruner is not None:
         total = len(a.keys) * (len(a.keys) - 1) // 2 if same_block else len(a.keys) * len(b.keys)
-        log.info("%s", pruner.counts.line(total, sum(len(f[0]) for f in found if f[4] == COMPUTED)))
-    ia = np.concatenate([f[0] for f in found]).astype(np.int64) if found else np.zeros(0, np.int64)
-    ib = np.concatenate([f[1] for f in found]).astype(np.int64) if found else np.zeros(0, np.int64)
+        log.info("%s", pruner.counts.line(total, sum(len(f.ia) for f in found if f.kind == COMPUTED)))
+    ia = np.concatenate([f.ia for f in found]).astype(np.int64) if found else np.zeros(0, np.int64)
+    ib = np.concatenate([f.ib for f in found]).astype(np.int64) if found else np.zeros(0, np.int64)
     flipped = rank_a[ia] > rank_b[ib]
     key_a, key_b = np.where(flipped, b.keys[ib], a.keys[ia]), np.where(flipped, a.keys[ia], b.keys[ib])
     order = np.lexsort((key_b, key_a))
 
-    def column(i: int, dtype: type) -> np.ndarray:
-        return np.concatenate([f[i] for f in found]).astype(dtype)[order] if found else np.zeros(0, dtype)
+    def column(field: str, dtype: type) -> np.ndarray:
+        return np.concatenate([getattr(f, field) for f in found]).astype(dtype)[order] if found else np.zeros(0, dtype)
 
-    kinds = np.concatenate([np.full(len(f[0]), f[4], np.int8) for f in found]) if found else np.zeros(0, np.int8)
+    kinds = np.concatenate([np.full(len(f.ia), f.kind, np.int8) for f in found]) if found else np.zeros(0, np.int8)
     return Pairs(
         key_a=key_a[order],
         key_b=key_b[order],
-        mse=column(2, np.float64),
-        rotation=column(3, np.int8),
+        mse=column("mse", np.float64),
+        rotation=column("rotation", np.int8),
         kind=kinds[order],
         started=started,
         finished=time.time(),

@@ -74,11 +74,11 @@ class Pairs:
     kind: np.ndarray
     started: float = 0.0
     finished: float = 0.0
-    neighbors: Neighbors | None = None
     group_key: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     group: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     group_symmetry: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8))
     group_stabiliser: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint8))
+    neighbors: Neighbors | None = None
 
     def __len__(self) -> int:
         return len(self.key_a)
