@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fastdiff._shared.atomic import atomic_path
+from fastdiff.core.made_by import FIELD as MADE_BY
 
 # dif_table.success codes, Fast-Diff-Py's meaning: computed, found by equal thumbnail hashes, skipped by a size rule
 COMPUTED, HASH_MATCH, SIZE_MISMATCH = 1, 2, 3
@@ -84,8 +85,9 @@ class Pairs:
         return len(self.key_a)
 
 
-def save_pairs(pairs: Pairs, path: str | os.PathLike[str]) -> None:
-    """Write a block pair's matching pairs as .npz, atomically."""
+def save_pairs(pairs: Pairs, path: str | os.PathLike[str], made_by: str = "") -> None:
+    """Write a block pair's matching pairs as .npz, atomically, with the digest of the job that made them
+    (`fastdiff.core.made_by`)."""
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.savez(
             fh,
@@ -104,6 +106,7 @@ def save_pairs(pairs: Pairs, path: str | os.PathLike[str]) -> None:
             group=pairs.group,
             group_symmetry=pairs.group_symmetry,
             group_stabiliser=pairs.group_stabiliser,
+            **{MADE_BY: np.asarray(made_by)},
         )
 
 

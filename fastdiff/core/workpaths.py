@@ -37,3 +37,9 @@ def block_output(work: StrPath, bi: str, bj: str) -> str:
 def log_path(work: StrPath, stage: str, name: str | None = None) -> str:
     """A job's log: logs/STAGE.log, or logs/STAGE/NAME.log for the jobs of one stage."""
     return f"{os.fspath(work)}/logs/{stage}.log" if name is None else f"{os.fspath(work)}/logs/{stage}/{name}.log"
+
+
+def record_path(work: StrPath, stage: str) -> str:
+    """The digest of the job that made a stage's outputs, for the stages whose outputs cannot carry it inside
+    (the merge's several files, the report's folder; `fastdiff.run.plan`)."""
+    return f"{os.fspath(work)}/made/{stage}.json"

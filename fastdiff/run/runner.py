@@ -28,6 +28,7 @@ import yaml
 from fastdiff._shared.atomic import atomic_open
 from fastdiff.core.config import Config, load_config
 from fastdiff.core.device import DeviceError
+from fastdiff.core.made_by import STALE
 from fastdiff.core.options import STAGE_OPTIONS, stage_params
 from fastdiff.run import small_run
 from fastdiff.run.preflight import PreflightError, check_executor, check_run, executor_of, jobs_run_here
@@ -226,10 +227,12 @@ def _run_snakemake(
     log = None if show.snakemake or dry_run else workdir / "logs" / "snakemake.log"
     started = time.time()
     code = _follow(cmd, env, log, bar)
-    for _ in range(MAX_REBUILD_RUNS):  # a job found a corrupt thumbnail batch and removed it: rebuild it now
-        if code == 0 or dry_run or not _job_logs_with(workdir, started, CORRUPT_BATCH):
+    for _ in range(MAX_REBUILD_RUNS):  # a job found a corrupt or stale input and removed it: make it again now
+        removed = [text for text in (CORRUPT_BATCH, STALE) if _job_logs_with(workdir, started, text)]
+        if code == 0 or dry_run or not removed:
             break
-        print("fastdiff: a corrupt thumbnail batch was removed; running again to rebuild it", file=sys.stderr)
+        what = "a corrupt thumbnail batch" if CORRUPT_BATCH in removed else "a stale output"
+        print(f"fastdiff: {what} was removed; running again to rebuild it", file=sys.stderr)
         started = time.time()
         code = _follow(cmd, env, log, bar)
     if code != 0:
@@ -320,7 +323,7 @@ def _snakemake_command(module: str, workdir: Path) -> list[str]:
 
 
 MAX_REBUILD_RUNS = 3
-CORRUPT_BATCH = "corrupt thumbnail batch"
+CORRUPT_BATCH = "corrupt thumbnail batch"  # the log line of a job that removed a corrupt input (STALE: a stale one)
 # errors of the output folder that a user can fix, as a failed job's traceback shows them
 DISK_FULL = ("[Errno 28] No space left on device", "[Errno 122] Disk quota exceeded", "database or disk is full")
 NOT_WRITABLE = ("[Errno 30] Read-only file system", "[Errno 13] Permission denied")

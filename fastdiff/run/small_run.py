@@ -1,40 +1,47 @@
-"""Small local runs in this process: the stage functions the rules call (`fastdiff.run.stages.run_*`), on the same
-paths and options, writing the same files, without Snakemake's start-up and one Python process per job.
+"""Small local runs in this process: the jobs of the plan (`fastdiff.run.plan`), the same jobs the Snakemake rules run,
+on the same paths and options, writing the same files, without Snakemake's start-up and one Python process per job.
 
-A run of a few thousand images spends half of its time starting Snakemake and one interpreter per job; here it
-does not. The files it writes are listed in OUT/work/in_process.json with the options they were
-made with: Snakemake keeps no record of them, so before a Snakemake run (`forget_changed`, from the workflow) those
-of a stage whose options changed since are removed, and Snakemake makes them again.
+A job runs only when its outputs are missing or stale (made with other options or from other inputs, by either
+executor: `fastdiff.core.made_by`); each output is written atomically and carries its digest from the moment it exists,
+so an interrupted run (Ctrl-C, SIGKILL) loses only the job it was running, and the next run of either executor
+reuses the others.
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import os
-import shutil
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from fastdiff._shared.atomic import atomic_open
 from fastdiff._shared.logsetup import logging_to
 from fastdiff.core import workpaths
 from fastdiff.core.config import Config
-from fastdiff.core.options import CompareOptions, IndexOptions, MergeOptions, ReportOptions, ThumbnailOptions
-from fastdiff.index.layout import remove_stale
-from fastdiff.merge.db.build import MergeInputs
-from fastdiff.merge.results import output_files
-from fastdiff.run import stages
+from fastdiff.core.made_by import StaleOutputError
+from fastdiff.core.options import IndexOptions
+from fastdiff.run import plan, stages
+from fastdiff.run.jobs import run_job
+from fastdiff.thumbnails.batch import CorruptBatchError
+
+log = logging.getLogger(__name__)
 
 # Runs of at most this many files run in process. Below AUTO_MIN_BLOCK_IMAGES (fastdiff.index.layout) a run has one
 # compare block and its thumbnail jobs each take all the cores: Snakemake would run the same work in the same order,
 # plus its start-up and one interpreter per job (2,000 images: 5.0 s here against 9.9 s through Snakemake, 2 cores).
-# The bound keeps what a Ctrl-C loses small: an in-process run starts again from its index (some 10 s at 2 cores).
+# MAX_FILES_ENV overrides it (tests cross it with a handful of files).
 MAX_FILES = 5000
-RECORD = "in_process.json"
+MAX_FILES_ENV = "FASTDIFF_IN_PROCESS_MAX_FILES"
+# A job that finds an input corrupt or stale removes it; the plan then runs again to make it (as many times at most)
+MAX_PASSES = 4
 
 
-def count_files(config: Config, limit: int = MAX_FILES) -> int:
+def max_files() -> int:
+    """The most files a run may have to run in process: MAX_FILES, or the value of MAX_FILES_ENV."""
+    value = os.environ.get(MAX_FILES_ENV, "")
+    return int(value) if value.strip().isdigit() else MAX_FILES
+
+
+def count_files(config: Config, limit: int) -> int:
     """The files under the input folders (not the output folder), counted up to limit + 1."""
     out = os.path.realpath(config.output_dir)
     n = 0
@@ -49,11 +56,12 @@ def count_files(config: Config, limit: int = MAX_FILES) -> int:
 
 def eligible(config: Config) -> bool:
     """Whether a run of this configuration is small enough to run in process."""
-    return count_files(config) <= MAX_FILES
+    limit = max_files()
+    return count_files(config, limit) <= limit
 
 
 def run(config: Config, params: dict[str, dict[str, Any]], cores: int, on_step: Callable[[], None]) -> None:
-    """Run every stage in process, as the workflow's rules would; call on_step after each job.
+    """Index, then run the jobs of the plan that are not current; call on_step after each job (run or reused).
 
     Parameters
     ----------
@@ -62,68 +70,28 @@ def run(config: Config, params: dict[str, dict[str, Any]], cores: int, on_step: 
     params : dict
         Each stage's options as the rules' params (`fastdiff.core.options.stage_params`).
     cores : int
-        Decoding threads.
+        Threads of each job: the jobs run one at a time here, each on all the cores (under Snakemake, `threads`
+        each, side by side).
     on_step : callable
         Called after each job (the progress bar).
     """
     work = f"{config.output_dir}/work"
-    index, layout = workpaths.index_dir(work), workpaths.layout_dir(work)
-    written: dict[str, list[str]] = {}
     with logging_to(workpaths.log_path(work, "index"), echo=False):
-        manifest = stages.run_index(index, layout, IndexOptions.from_params(params["index"]))
+        manifest = stages.run_index(
+            workpaths.index_dir(work), workpaths.layout_dir(work), IndexOptions.from_params(params["index"])
+        )
     on_step()
-    shards = [s["name"] for s in manifest["shards"]]
-    batches = [workpaths.batch_path(work, s) for s in shards]
-    options = ThumbnailOptions.from_params(params["thumbnails"])
-    for shard, batch in zip(shards, batches):
-        with logging_to(workpaths.log_path(work, "thumbnails", shard), echo=False):
-            stages.run_thumbnails(workpaths.shard_path(work, shard), batch, options, max(cores, 1))
-        on_step()
-    written["thumbnails"] = batches
-    blocks = {b["name"]: [workpaths.batch_path(work, s) for s in b["shards"]] for b in manifest["blocks"]}
-    pairs = manifest["pairs"] if config.do_compare else []
-    outputs = [workpaths.block_output(work, bi, bj) for bi, bj in pairs]
-    compare_options = CompareOptions.from_params(params["compare"])
-    for (bi, bj), output in zip(pairs, outputs):
-        with logging_to(workpaths.log_path(work, "compare", f"{bi}_{bj}"), echo=False):
-            stages.run_compare(blocks[bi], blocks[bj], output, compare_options, bi == bj)
-        on_step()
-    written["compare"] = outputs
-    shard_paths = [workpaths.shard_path(work, s) for s in shards]
-    with logging_to(workpaths.log_path(work, "merge"), echo=False):
-        inputs = MergeInputs(Path(index), shard_paths, batches, outputs)
-        stages.run_merge(inputs, config.output_dir, MergeOptions.from_params(params["merge"]))
-    written["merge"] = [f"{config.output_dir}/{name}" for name in output_files(config.neighbors)]
-    if config.report:
-        report = f"{config.output_dir}/report"
-        with logging_to(workpaths.log_path(work, "report"), echo=False):
-            stages.run_report(written["merge"][0], index, batches, report, ReportOptions.from_params(params["report"]))
-        written["report"] = [report]
-    remove_stale(f"{work}/thumbs", batches)
-    remove_stale(f"{work}/compare", outputs)
-    record = {stage: {"params": params[stage], "files": files} for stage, files in written.items()}
-    with atomic_open(Path(work) / RECORD, "w", encoding="utf-8") as fh:
-        json.dump(record, fh)
-
-
-def forget_changed(work: str | os.PathLike[str], params: dict[str, dict[str, Any]]) -> None:
-    """Before a Snakemake run: remove the files an in-process run made with other options than `params` now has.
-
-    Snakemake holds no record of those files; those whose options are unchanged are kept (and reused), the others
-    are removed so that Snakemake makes them again.
-    """
-    path = Path(work) / RECORD
-    try:
-        record: dict[str, Any] = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return
-    changed = [stage for stage, entry in record.items() if json.loads(json.dumps(params[stage])) != entry["params"]]
-    for stage in changed:
-        for file in record.pop(stage)["files"]:
-            if os.path.isdir(file):
-                shutil.rmtree(file, ignore_errors=True)
-            else:
-                Path(file).unlink(missing_ok=True)
-    if changed:
-        with atomic_open(path, "w", encoding="utf-8") as fh:
-            json.dump(record, fh)
+    jobs = plan.make_plan(config, manifest, params)
+    for attempt in range(MAX_PASSES):
+        try:
+            for job in jobs:
+                if not plan.is_current(job):
+                    with logging_to(job.log, echo=False):
+                        run_job(job, max(cores, 1))
+                on_step()
+            break
+        except (CorruptBatchError, StaleOutputError) as err:  # removed, and logged in the job's log: make it again
+            if attempt == MAX_PASSES - 1:
+                raise
+            log.warning("%s", err)
+    plan.remove_unused(work, jobs)

@@ -95,16 +95,19 @@ def run_index(out_dir: str | os.PathLike[str], layout_dir: str | os.PathLike[str
 
 
 def run_thumbnails(
-    shard_path: str | os.PathLike[str], batch_path: str | os.PathLike[str], options: ThumbnailOptions, threads: int
+    shard_path: str | os.PathLike[str],
+    batch_path: str | os.PathLike[str],
+    options: ThumbnailOptions,
+    threads: int,
+    made_by: str = "",
 ) -> None:
-    """Thumbnail stage: decode the files of one shard into a compressed thumbnail batch
-    (`fastdiff.thumbnails.batch`)."""
+    """Thumbnail stage: decode the files of one shard into a thumbnail batch (`fastdiff.thumbnails.batch`) that
+    carries `made_by`, the digest of its job (`fastdiff.run.plan`)."""
     hash_fn = load_function(options.hash_fn) if options.hash_fn else build.sha256_hex
     files = layout.read_shard(shard_path)
     progress = DecodeProgress(batch_path)  # for the bar (fastdiff.run.screen)
-    save_batch(
-        implementation(options.compat).build_batch(files, options, threads, hash_fn, progress=progress), batch_path
-    )
+    batch = implementation(options.compat).build_batch(files, options, threads, hash_fn, progress=progress)
+    save_batch(batch, batch_path, made_by)
 
 
 def run_compare(
@@ -113,6 +116,7 @@ def run_compare(
     output: str | os.PathLike[str],
     options: CompareOptions,
     same_block: bool,
+    made_by: str = "",
 ) -> None:
     """Compare stage: the matching pairs of one block pair (`fastdiff.compare.pairs`), and the nearest-neighbour
     candidates
@@ -122,6 +126,8 @@ def run_compare(
     ----------
     batches_a, batches_b : list of str
         The thumbnail batches of the two blocks (the same list when same_block).
+    made_by : str
+        The digest of the job (`fastdiff.run.plan`), stored in the output.
     """
     started = time.time()
     impl = implementation(options.compat)
@@ -135,7 +141,7 @@ def run_compare(
         pairs.neighbors = neighbors.block_neighbors(a, b, options, same_block, xp)
         pairs.finished = time.time()
         log.info("%d nearest-neighbour candidates, %.1f s", len(pairs.neighbors), pairs.finished - found)
-    save_pairs(pairs, output)
+    save_pairs(pairs, output, made_by)
     n = len(a.keys) * (len(a.keys) - 1) // 2 if same_block else len(a.keys) * len(b.keys)
     log.info(
         "%d x %d images: %d pairs, %d matching, %.1f s", len(a.keys), len(b.keys), n, len(pairs), time.time() - started

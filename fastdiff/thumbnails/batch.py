@@ -14,6 +14,7 @@ import numpy as np
 
 from fastdiff._shared.atomic import atomic_path
 from fastdiff.core.cells import image_cells, image_cuts
+from fastdiff.core.made_by import FIELD as MADE_BY
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +101,9 @@ class Batch:
     frame_thumbs: np.ndarray | None = None  # uint8 (m, px, px, 3): thumbnails of the frames after the first
 
 
-def save_batch(batch: Batch, path: str | os.PathLike[str]) -> None:
-    """Write the batch as an uncompressed .npz, atomically."""
+def save_batch(batch: Batch, path: str | os.PathLike[str], made_by: str = "") -> None:
+    """Write the batch as an uncompressed .npz, atomically, with the digest of the job that made it
+    (`fastdiff.core.made_by`)."""
     arrays = {
         "keys": batch.keys,
         "paths": batch.paths,
@@ -125,7 +127,7 @@ def save_batch(batch: Batch, path: str | os.PathLike[str]) -> None:
         arrays.update(frames)
         sums["sha256_frames"] = np.asarray(_sha256(frames, FRAME_FIELDS))
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, **arrays, **sums)  # uncompressed: 8x less CPU to write, 2.5x less to read
+        np.savez(fh, **arrays, **sums, **{MADE_BY: np.asarray(made_by)})  # uncompressed: 8x less CPU to write
 
 
 def load_batch(path: str | os.PathLike[str], thumbs: bool = True) -> Batch:

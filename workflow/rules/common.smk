@@ -17,17 +17,16 @@ envvars:
     "PYTHONSAFEPATH",
 
 
+from fastdiff.run import plan
+
+
 from fastdiff.run import resources
-
-
-from fastdiff.run import small_run
 
 
 from fastdiff.core import workpaths
 from fastdiff.core.config import ConfigError, load_config
 from fastdiff.core.device import DeviceError
 from fastdiff.index.scan import read_manifest, version_path
-from fastdiff.index.layout import remove_stale
 from fastdiff.merge.results import output_files
 from fastdiff.core.options import STAGE_OPTIONS, stage_params
 from fastdiff.run.preflight import PreflightError, check_run
@@ -70,8 +69,29 @@ def params_of(stage):
     return PARAMS[stage] if PARAMS is not None else stage_params(CFG, stage)
 
 
-if workflow.is_main_process:  # files an in-process small run made with other options than these: made again
-    small_run.forget_changed(WORK, {stage: params_of(stage) for stage in STAGE_OPTIONS})
+def jobs_of(m):
+    """The plan's jobs (fastdiff.run.plan) for a manifest, by (stage, name)."""
+    params = {stage: params_of(stage) for stage in STAGE_OPTIONS}
+    return {(j.stage, j.name): j for j in plan.make_plan(CFG, m, params)}
+
+
+# Snakemake's modes that run no job (it does not tell the Snakefile at parse time): they must not remove anything
+NO_JOBS = {"--dry-run", "--dryrun", "--unlock", "--lint", "--summary", "--detailed-summary", "--list-rules", "--list"}
+NO_JOBS |= {"--touch", "--report", "--cleanup-metadata", "--list-changes", "--delete-all-output", "--dag"}
+NO_JOBS |= {"--rulegraph", "--filegraph", "--d3dag", "--archive", "--containerize", "--print-compilation"}
+
+
+def runs_jobs():
+    """Whether this Snakemake process is about to run jobs: not a dry run (also `-n` among short flags), no other mode
+    of NO_JOBS."""
+    short = [a for a in sys.argv[1:] if a.startswith("-") and not a.startswith("--")]
+    return not NO_JOBS & set(sys.argv[1:]) and not any(set(a[1:]) & set("nlt") for a in short)
+
+
+if workflow.is_main_process and runs_jobs() and os.path.isfile(os.path.join(INDEX, "manifest.json")):
+    # outputs of the last run's plan made otherwise than the plan now makes them (other options, other inputs, by
+    # whichever executor): removed, so that Snakemake makes them again; the index job may then add more jobs
+    plan.remove_stale(list(jobs_of(read_manifest(INDEX)).values()))
 
 
 def final_outputs():
@@ -99,12 +119,9 @@ def manifest():
         m = read_manifest(index)
         m["block"] = {b["name"]: b["shards"] for b in m["blocks"]}
         m["size"] = {s["name"]: s["n"] for s in m["shards"]}
+        m["jobs"] = jobs_of(m)
         _MANIFEST[key] = m
     return _MANIFEST[key]
-
-
-def shard_path(shard):
-    return workpaths.shard_path(WORK, shard)
 
 
 def batch_path(shard):
@@ -115,36 +132,41 @@ def block_output(bi, bj):
     return workpaths.block_output(WORK, bi, bj)
 
 
-def block_batches(block):
-    return [batch_path(s) for s in manifest()["block"][block]]
-
-
 def block_images(block):
     m = manifest()
     return sum(m["size"][s] for s in m["block"][block])
 
 
-def all_shards(wildcards):
-    return [shard_path(s["name"]) for s in manifest()["shards"]]
+def job_of(stage, wildcards):
+    """The plan's job of a rule's wildcards (fastdiff.run.plan): its inputs, options, threads and digest."""
+    if stage == "thumbnails":
+        name = wildcards.shard
+    elif stage == "compare":
+        name = f"{wildcards.bi}_{wildcards.bj}"
+    else:
+        name = stage
+    return manifest()["jobs"][(stage, name)]
 
 
-def all_batches(wildcards):
-    return [batch_path(s["name"]) for s in manifest()["shards"]]
+def job_input(stage, name):
+    """A rule's input function: the inputs of that name of its job (the index folder, which rescanning rewrites,
+    each rule names itself, as ancient())."""
+    return lambda wildcards: job_of(stage, wildcards).inputs[name]
 
 
-def all_block_outputs(wildcards):
-    if not CFG.do_compare:  # hash-only mode: the merge finds equal hashes, no block pair is compared
-        return []
-    return [block_output(i, j) for i, j in manifest()["pairs"]]
+def job_params(stage):
+    """A rule's params function: its job, as the rule's script runs it (fastdiff.run.jobs.run_job)."""
+    return lambda wildcards: job_of(stage, wildcards).to_params()
+
+
+def job_threads(stage):
+    """A rule's threads: its job's."""
+    return lambda wildcards: job_of(stage, wildcards).threads
 
 
 def index_version(wildcards):
     """The marker of this index's content (fastdiff.index.scan.write_index): the merge reruns when it changes only."""
     return str(version_path(LAYOUT, manifest()["version"]))
-
-
-def compare_inputs(wildcards):
-    return {"a": block_batches(wildcards.bi), "b": block_batches(wildcards.bj)}
 
 
 # --- resources (models and their measurements: fastdiff.run.resources)
@@ -178,12 +200,6 @@ def compare_runtime(wildcards, attempt):
     return resources.compare_runtime(n_a, n_b, same, CFG.px_size, CFG.rotate, ON_GPU, CFG.prune, attempt, CFG.mirror)
 
 
-def compare_threads(wildcards):
-    """BLAS threads: `threads` for a single block pair (a small collection: one job would leave cores idle), else 1,
-    so that the block pairs run side by side and their single-threaded steps (tile preparation, filtering) too."""
-    return CFG.threads if len(manifest()["pairs"]) == 1 else 1
-
-
 def merge_mem_mb(wildcards, attempt):
     return resources.merge_mem_mb(attempt)
 
@@ -201,9 +217,7 @@ def remove_stale_outputs():
     earlier runs' layouts; kept until now so that an interrupted run loses nothing)."""
     if not os.path.isfile(os.path.join(INDEX, "manifest.json")):
         return
-    m = read_manifest(INDEX)
-    remove_stale(f"{WORK}/thumbs", [batch_path(s["name"]) for s in m["shards"]])
-    remove_stale(f"{WORK}/compare", [block_output(i, j) for i, j in m["pairs"]])
+    plan.remove_unused(WORK, list(jobs_of(read_manifest(INDEX)).values()))
 
 
 def explain_failure():

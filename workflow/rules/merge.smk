@@ -6,9 +6,9 @@ rule merge:
     input:
         index=ancient(INDEX),
         version=index_version,
-        shards=all_shards,
-        batches=all_batches,
-        pairs=all_block_outputs,
+        shards=job_input("merge", "shards"),
+        batches=job_input("merge", "batches"),
+        pairs=job_input("merge", "pairs"),
     output:
         final_outputs(),
     log:
@@ -22,5 +22,6 @@ rule merge:
         runtime=merge_runtime,
     params:
         options=params_of("merge"),
+        job=job_params("merge"),
     script:
         "../scripts/merge.py"

@@ -4,9 +4,9 @@
 
 rule report:
     input:
-        db=f"{OUT}/fastdiff.sqlite",
+        db=job_input("report", "db"),
         index=ancient(INDEX),
-        batches=all_batches,
+        batches=job_input("report", "batches"),
     output:
         report(
             directory(f"{OUT}/report"),
@@ -20,5 +20,6 @@ rule report:
         CPU_ENV
     params:
         options=params_of("report"),
+        job=job_params("report"),
     script:
         "../scripts/report.py"

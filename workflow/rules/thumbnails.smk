@@ -2,8 +2,8 @@
 
 rule thumbnails:
     input:
-        shard_path("{shard}"),
-        ancient(INDEX),  # written by the index job (which runs first); rescanning alone changes no batch
+        shard=job_input("thumbnails", "shard"),
+        index=ancient(INDEX),  # written by the index job (which runs first); rescanning alone changes no batch
     output:
         batch_path("{shard}"),
     log:
@@ -12,11 +12,12 @@ rule thumbnails:
         f"{WORK}/benchmarks/thumbnails/{{shard}}.tsv"
     conda:
         CPU_ENV
-    threads: CFG.threads
+    threads: job_threads("thumbnails")
     resources:
         mem_mb=thumbnails_mem_mb,
         runtime=thumbnails_runtime,
     params:
         options=params_of("thumbnails"),
+        job=job_params("thumbnails"),
     script:
         "../scripts/thumbnails.py"
