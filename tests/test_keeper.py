@@ -150,7 +150,7 @@ def test_the_reason_is_the_first_criterion_that_differs(kept, other, reason):
     key = dict(con.execute("SELECT path, key FROM directory"))
     assert kept_because(con, key[kept], key[other]) == reason
     con.execute(
-        "INSERT INTO dif_table (key_a, key_b, dif, success) VALUES (?, ?, 0, 1)", sorted((key[kept], key[other]))
+        "INSERT INTO computed_pair (key_a, key_b, dif, success) VALUES (?, ?, 0, 1)", sorted((key[kept], key[other]))
     )
     store_best_copy_groups(con)
     assert con.execute("SELECT head, kept_because FROM best_copy_group").fetchall() == [(key[kept], reason)]

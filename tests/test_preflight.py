@@ -159,4 +159,5 @@ def test_a_read_only_output_folder_is_refused(tmp_path, monkeypatch):
 def test_a_file_given_as_a_folder_is_refused_before_any_job(tmp_path, flag):
     given = ["d/a.png"] if flag == "dirs" else ["d", "--part-b", "d/a.png"]
     proc = run([sys.executable, "-m", "fastdiff.cli", "run", *given, "-o", "out"], tmp_path)
-    assert proc.returncode == 2 and "is not a folder" in proc.stderr and not (tmp_path / "out").exists()
+    assert proc.returncode == 2 and "is neither a folder nor a file list" in proc.stderr
+    assert not (tmp_path / "out").exists()

@@ -108,6 +108,7 @@ def run_thumbnails(
     progress = DecodeProgress(batch_path)  # for the bar (fastdiff.run.screen)
     batch = implementation(options.compat).build_batch(files, options, threads, hash_fn, progress=progress)
     save_batch(batch, batch_path, made_by)
+    progress.path.unlink(missing_ok=True)  # the batch supersedes it
 
 
 def run_compare(
