@@ -96,7 +96,7 @@ def test_scancelled_job_is_retried_by_plain_snakemake(local_run, tmp_path):
     config.write_text(
         yaml.safe_dump(
             {
-                **yaml.safe_load((REPO / "fastdiff" / "workflow" / "config" / "config.yaml").read_text()),
+                **yaml.safe_load((REPO / "config" / "config.yaml").read_text()),
                 "part_a": [str(images)],
                 "output_dir": str(out),
                 "shard_size": 3,
