@@ -1,5 +1,6 @@
 # Stage 2: one compressed thumbnail batch per index shard, decoded on the job's threads (fastdiff.thumbnails.build.decoded).
 
+
 rule thumbnails:
     input:
         shard=job_input("thumbnails", "shard"),
