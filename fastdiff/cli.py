@@ -20,7 +20,6 @@ from fastdiff.core.config import NAMED_THRESHOLDS, SUBFOLDERS, ConfigError
 from fastdiff.query import add_query_parser, run_query
 from fastdiff.run.runner import INTERRUPTED, RESUME_LINE, RunError, default_config, resolve_paths, run_workflow
 from fastdiff.run.screen import NORMAL, Show
-from fastdiff.run.small_run import MAX_FILES
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
@@ -140,12 +139,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="set any config key (docs/configuration.md), e.g. --config threads=4 report=true; may be repeated",
     )
     run.add_argument("--dry-run", "-n", action="store_true", help="show the jobs without running them")
-    run.add_argument("-v", "--verbose", action="store_true", help="show Snakemake's own output instead of the bar")
+    run.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="instead of the bar: each job and its log lines (Snakemake's own output where Snakemake runs the jobs)",
+    )
     run.add_argument(
         "--snakemake",
         action="store_true",
-        help=f"always run the jobs through Snakemake (by default local runs of at most {MAX_FILES:,} files run in "
-        "this process, faster, writing the same files)",
+        help="run the jobs through Snakemake, side by side on --cores (by default local runs run them in this "
+        "process, one at a time on all the cores, writing the same files)",
     )
     run.add_argument(
         "--profile",
@@ -219,7 +223,7 @@ def run(args: argparse.Namespace, snakemake_args: list[str]) -> int:
     if not raw["part_a"]:
         print("fastdiff: give the folders to search: fastdiff run DIR [DIR ...] -o OUT", file=sys.stderr)
         return 2
-    show = Show(snakemake=True) if args.verbose else NORMAL
+    show = Show(verbose=True) if args.verbose else NORMAL
     try:
         return run_workflow(raw, args.cores, args.profile, args.dry_run, snakemake_args, show, not args.snakemake)
     except (ConfigError, RunError) as err:

@@ -109,7 +109,7 @@ def read_json(path: Path) -> object:
 # A test is slow when it, or a fixture it uses, starts a process (a run of the workflow, Snakemake, difPy, a venv) or
 # runs the workflow in this process: `pytest -m "not slow"` runs the rest, the unit tests, in under a minute.
 _RUNS_SOMETHING = re.compile(
-    r"\b(run_fastdiff|subprocess|Popen|run_workflow|small_run|search\(|snakemake|difpy_runner|sbatch)\b"
+    r"\b(run_fastdiff|subprocess|Popen|run_workflow|run_here|search\(|snakemake|difpy_runner|sbatch)\b"
 )
 
 

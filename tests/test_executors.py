@@ -5,11 +5,13 @@ either direction, and behave the same (fastdiff.run.plan, fastdiff.core.made_by)
 * a run killed after its first thumbnail batch resumes from there, with the same results as a clean run (also when
   the killed run had another px_size);
 * an option change reruns exactly the stages that use it;
-* added and removed files, and the in-process limit crossed by a growing collection.
+* added and removed files, a growing collection switching executor, a large local run staying in process;
+* a dry run's list of the jobs to run, the same on both executors.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -19,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import yaml
@@ -31,7 +34,6 @@ from fastdiff.index.scan import read_manifest
 from fastdiff.run.jobs import run_job
 from fastdiff.run.plan import is_current, make_plan
 from fastdiff.run.runner import resolve_paths
-from fastdiff.run.small_run import MAX_FILES_ENV
 
 ARGS = ["--similarity", "similar", "--no-same-dim", "--shard-size", "14", "--config", "block_size=28"]
 FAULTS = Path(__file__).parent / "faultinject"
@@ -213,32 +215,26 @@ def test_added_and_removed_files(collection, tmp_path, first, second):
     _assert_same_as_from_scratch([images], out, not second)
 
 
-def test_crossing_the_in_process_limit_switches_executor_and_reuses_everything(collection, tmp_path, monkeypatch):
-    """A growing collection crosses the in-process limit (here a few files, as 5,000 by default): the Snakemake
-    run reuses what the in-process runs made, and shrinking back runs in process again, reusing Snakemake's."""
+def test_a_growing_collection_switching_executor_reuses_everything(collection, tmp_path):
+    """A collection grows and the next run goes through Snakemake (as a switch to a cluster does): it reuses what the
+    in-process runs made; shrinking back and running in process again reuses Snakemake's."""
     root, _ = collection
     images, later = tmp_path / "images", tmp_path / "later"
     shutil.copytree(root, images)
-    files = sorted(p for p in images.rglob("*") if p.is_file())
-    held = files[-6:]
+    held = sorted(p for p in images.rglob("*") if p.is_file())[-6:]
     later.mkdir()
     for i, p in enumerate(held):
         p.rename(later / f"zz_new_{i}{p.suffix}")
-    monkeypatch.setenv(MAX_FILES_ENV, str(len(files) - len(held)))
     out = tmp_path / "out"
-    started = time.time()
     _run([images], out, False)
-    assert not _ran_snakemake(out, started)
     before = _stamps(out)
 
     for p in later.iterdir():
         p.rename(images / p.name)
-    started = time.time()
-    _run([images], out, False)
-    assert _ran_snakemake(out, started)
-    crossed = _stamps(out)
-    assert all(crossed[p] == s for p, s in before.items() if "thumbs" in p)
-    assert {p for p in crossed if "thumbs" in p} - set(before)  # the new files' batch
+    _run([images], out, True)
+    grown = _stamps(out)
+    assert all(grown[p] == s for p, s in before.items() if "thumbs" in p)
+    assert {p for p in grown if "thumbs" in p} - set(before)  # the new files' batch
 
     for p in images.glob("zz_new_*"):
         p.unlink()
@@ -248,6 +244,26 @@ def test_crossing_the_in_process_limit_switches_executor_and_reuses_everything(c
     back = _stamps(out)
     assert all(back[p] == s for p, s in before.items() if "thumbs" in p or "compare" in p)
     _assert_same_as_from_scratch([images], out, False)
+
+
+def test_a_large_local_run_stays_in_process(tmp_path):
+    """No size switches a local run to Snakemake (runs above 5,000 files once did, at the cost of its start-up and an
+    interpreter per job): 5,001 files run in process, and `-v` names each job."""
+    images = tmp_path / "images"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(5001):
+        _, png = cv2.imencode(".png", rng.integers(0, 256, (6, 6, 3), dtype=np.uint8))
+        (images / f"{i:05d}.png").write_bytes(png.tobytes())
+    out = tmp_path / "out"
+    started = time.time()
+    proc = run_fastdiff([images], out, "--shard-size", "2000", "-v", snakemake=False)
+    assert not _ran_snakemake(out, started) and not (out / "work" / ".snakemake").exists()
+    assert proc.stderr.count("fastdiff: thumbnails ") == 3 and "fastdiff: merge: running" in proc.stderr
+    assert "decoded 2000/2000 files" in proc.stderr  # the jobs' log lines
+    assert json.loads((out / "stats.json").read_text())  # finished
+    proc = run_fastdiff([images], out, "--shard-size", "2000", "-v", snakemake=False)
+    assert proc.stderr.count(": reused (its outputs are current)") == 5  # 3 thumbnail jobs, compare, merge
 
 
 def test_a_stale_batch_is_removed_before_snakemake_and_by_its_reader(collection, tmp_path):
@@ -283,12 +299,27 @@ def test_a_stale_batch_is_removed_before_snakemake_and_by_its_reader(collection,
     assert all(is_current(j) for j in jobs)
 
 
-def test_a_dry_run_removes_nothing(collection, tmp_path):
-    """A dry run after an option change shows the jobs and leaves every output, stale or not, as it was."""
-    root, _ = collection
+@pytest.mark.parametrize("snakemake", [False, True], ids=["here", "snakemake"])
+def test_a_dry_run_says_what_would_run_and_removes_nothing(collection, tmp_path, snakemake):
+    """A dry run shows, per stage, the jobs a run would run and why, the same on both executors, and leaves every
+    output, stale or not, and the layout as they were."""
+    root = tmp_path / "images"
+    shutil.copytree(collection[0], root)
     out = tmp_path / "out"
     _run([root], out, False)
     before = _stamps(out)
-    proc = _run([root], out, False, "--px-size", "32", "--dry-run")
-    assert "thumbnails" in proc.stdout + proc.stderr or "index" in proc.stdout + proc.stderr
+    layout = {p: p.read_bytes() for p in (out / "work" / "layout").rglob("*") if p.is_file()}
+    proc = _run([root], out, snakemake, "--dry-run")
+    assert "  total       0 of " in proc.stdout
+    proc = _run([root], out, snakemake, "--px-size", "32", "--dry-run")
+    n_batches = len(list((out / "work" / "thumbs").glob("*.npz")))
+    assert f"  thumbnails  {n_batches} jobs: {n_batches} to run (stale), 0 reused" in proc.stdout
+    assert "  merge       1 job: 1 to run (stale), 0 reused" in proc.stdout
+    shutil.copy(sorted(root.rglob("*.png"))[0], root / "zz_added.png")
+    proc = _run([root], out, snakemake, "--dry-run")
+    table = proc.stdout.split("a run would do this:\n")[1].split("  total")[0]
+    lines = {line.split()[0]: line for line in table.splitlines()}
+    assert f"jobs: 1 to run (missing), {n_batches} reused" in lines["thumbnails"]  # the new file's shard
+    assert "(missing)" in lines["compare"] and "1 to run (stale)" in lines["merge"]  # its block pairs, the merge
     assert _stamps(out) == before
+    assert {p: p.read_bytes() for p in (out / "work" / "layout").rglob("*") if p.is_file()} == layout

@@ -1,5 +1,5 @@
 """Where the workflow keeps its intermediate files under OUT/work: the one definition, for the rules
-(`rules/common.smk`), the in-process small run (`fastdiff.run.small_run`) and the progress screen
+(`rules/common.smk`), the in-process executor (`fastdiff.run.in_process`) and the progress screen
 (`fastdiff.run.screen`)."""
 
 from __future__ import annotations

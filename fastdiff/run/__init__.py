@@ -1,3 +1,3 @@
 """Running the stages: the plan and its two executors (Snakemake through `runner`, in process through
-`small_run`), the stage contracts (`stages`), checks before any job (`preflight`), job resources (`resources`),
+`in_process`), the stage contracts (`stages`), checks before any job (`preflight`), job resources (`resources`),
 work paths and the screen."""

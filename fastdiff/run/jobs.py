@@ -1,5 +1,5 @@
 """Running one job of the plan (`fastdiff.run.plan`), the same way under Snakemake (`workflow/scripts/*.py`) and in
-process (`fastdiff.run.small_run`): check that its inputs are the ones the plan expects, run its stage, record it."""
+process (`fastdiff.run.in_process`): check that its inputs are the ones the plan expects, run its stage, record it."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 options make, with the digest (`fastdiff.core.made_by`) each job's outputs carry.
 
 Both executors take their jobs from here: the Snakemake rules through their input functions (`rules/common.smk`),
-and the in-process executor (`fastdiff.run.small_run`). A job's digest covers its options and the digests of its inputs
+and the in-process executor (`fastdiff.run.in_process`). A job's digest covers its options and the digests of its inputs
 (a thumbnail batch: the thumbnail options and its shard's name, which is a digest of the shard's records), so an
 output is reused exactly when the job that would make it now is the job that made it, whoever ran it.
 """

@@ -30,7 +30,7 @@ from fastdiff.core.config import Config, load_config
 from fastdiff.core.device import DeviceError
 from fastdiff.core.made_by import STALE
 from fastdiff.core.options import STAGE_OPTIONS, stage_params
-from fastdiff.run import small_run
+from fastdiff.run.in_process import dry_run_lines, planned_jobs, run_here
 from fastdiff.run.preflight import PreflightError, check_executor, check_run, executor_of, jobs_run_here
 from fastdiff.run.screen import NORMAL, ProgressBar, Show, print_summary, start_line
 
@@ -126,7 +126,8 @@ def run_workflow(
     show : Show
         What to print besides errors (`fastdiff.run.screen`).
     in_process : bool
-        Run a small local run in this process (`fastdiff.run.small_run`) rather than through Snakemake.
+        Run a local run (the default profile, no Snakemake arguments) in this process (`fastdiff.run.in_process`)
+        rather than through Snakemake.
 
     Raises
     ------
@@ -163,14 +164,18 @@ def run_workflow(
         except BlockingIOError:
             raise RunError(f"another fastdiff run is using {config.output_dir}") from None
         params = {stage: stage_params(config, stage) for stage in STAGE_OPTIONS}
-        here = in_process and profile == "default" and not dry_run and not snakemake_args and small_run.eligible(config)
+        here = in_process and profile == "default" and not snakemake_args
+        if dry_run:
+            print("\n".join(dry_run_lines(planned_jobs(config, params))), flush=True)
+            if here:
+                return 0
         if show.progress and not dry_run:
             print(start_line(config, examples=config.part_a == default_config()["part_a"]), flush=True)
         started = time.time()
-        bar = ProgressBar(workdir, config, show.progress and not show.snakemake and not dry_run)
+        bar = ProgressBar(workdir, config, show.progress and not show.verbose and not dry_run)
         try:
             if here:
-                code = _run_here(config, params, cores, bar)
+                code = _run_here(config, params, cores, bar, show.verbose)
             else:
                 code = _run_snakemake(config, params, raw, cores, profile_dir, dry_run, snakemake_args, show, bar)
         except KeyboardInterrupt:
@@ -183,11 +188,11 @@ def run_workflow(
         return code
 
 
-def _run_here(config: Config, params: dict[str, dict[str, Any]], cores: int, bar: ProgressBar) -> int:
-    """A small run in this process (`fastdiff.run.small_run`); 1 if a stage failed (its log has the traceback)."""
+def _run_here(config: Config, params: dict[str, dict[str, Any]], cores: int, bar: ProgressBar, verbose: bool) -> int:
+    """A run in this process (`fastdiff.run.in_process`); 1 if a stage failed (its log has the traceback)."""
     started = time.time()
     try:
-        small_run.run(config, params, cores, bar.update)
+        run_here(config, params, cores, bar.update, verbose)
     except Exception as err:  # a stage's error, already in its job log: said in one line here
         bar.close()
         print(f"fastdiff: the run failed: {err}; the job logs are in {config.output_dir}/work/logs", file=sys.stderr)
@@ -208,7 +213,7 @@ def _run_snakemake(
     bar: ProgressBar,
 ) -> int:
     """Run Snakemake on the workflow (again, after a job removed a corrupt batch); its output goes to
-    work/logs/snakemake.log unless show.snakemake or a dry run."""
+    work/logs/snakemake.log unless show.verbose or a dry run."""
     workdir = Path(config.output_dir) / "work"
     _clear_stale_lock(workdir)
     cmd = [
@@ -224,7 +229,7 @@ def _run_snakemake(
         *snakemake_args,
     ]
     env = {**os.environ, VALIDATED_ENV: json.dumps({"config": config_digest(raw), "params": params})}
-    log = None if show.snakemake or dry_run else workdir / "logs" / "snakemake.log"
+    log = None if show.verbose or dry_run else workdir / "logs" / "snakemake.log"
     started = time.time()
     code = _follow(cmd, env, log, bar)
     for _ in range(MAX_REBUILD_RUNS):  # a job found a corrupt or stale input and removed it: make it again now

@@ -40,13 +40,14 @@ class Show:
         The start line and the progress bar (a bar only on a terminal).
     summary : bool
         Condensed warnings and the closing summary with the output paths.
-    snakemake : bool
-        Snakemake's own output (-v), instead of the bar.
+    verbose : bool
+        Instead of the bar (-v): Snakemake's own output where it runs the jobs; in process, a line per job (run or
+        reused) and the jobs' log lines.
     """
 
     progress: bool = True
     summary: bool = True
-    snakemake: bool = False
+    verbose: bool = False
 
 
 NORMAL = Show()
