@@ -30,6 +30,23 @@ def test_every_8bit_alpha_colour_and_background() -> None:
 
 
 @pytest.mark.parametrize("bgra", [False, True])
+@pytest.mark.parametrize("bg", [(255, 255, 255), (0, 0, 0)])
+def test_every_8bit_alpha_and_colour_on_white_and_black(bg: tuple[int, int, int], bgra: bool) -> None:
+    """White (the default) and black take their own shortcut (one product on the four channels): every (alpha,
+    colour) pair gives the exact formula, written densely and through a strided view."""
+    a, fg = np.meshgrid(np.arange(256), np.arange(256), indexing="ij")
+    rgba = np.dstack([fg, np.roll(fg, 1, axis=1), 255 - fg, a]).astype(np.uint8)
+    expected = reference(rgba[..., :3], rgba[..., 3], bg, 255)
+    pixels = np.ascontiguousarray(rgba[..., [2, 1, 0, 3]]) if bgra else rgba
+    out = np.empty((256, 256, 3), np.uint8)
+    composite(pixels, bg, out, bgra=bgra)
+    assert np.array_equal(out, expected)
+    oriented = np.empty((256, 256, 3), np.uint8)
+    composite(pixels, bg, source_view(oriented, 8), bgra=bgra)
+    assert np.array_equal(source_view(oriented, 8), expected)
+
+
+@pytest.mark.parametrize("bgra", [False, True])
 def test_8bit_strips_and_strided_output(bgra: bool) -> None:
     """An image of several strips, written through an orientation view; opaque and transparent strips included."""
     rng = np.random.default_rng(5)

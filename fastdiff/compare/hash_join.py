@@ -11,6 +11,7 @@ import numpy as np
 from fastdiff.core.symmetry import codes_of, transform
 
 VERIFY_BYTES = 2**26  # thumbnail bytes compared at a time when checking hash hits
+DIGEST_BYTES = 2**24  # thumbnail bytes turned (rotated, mirrored) at a time for their digests
 
 
 def digests(thumbs: np.ndarray, rotations: int | tuple[int, ...]) -> np.ndarray:
@@ -31,10 +32,14 @@ def digests(thumbs: np.ndarray, rotations: int | tuple[int, ...]) -> np.ndarray:
     """
     codes = codes_of(rotations)
     out = np.empty((len(thumbs), len(codes)), np.uint64)
-    for i, thumb in enumerate(thumbs):
-        for c, k in enumerate(codes):
-            raw = np.ascontiguousarray(transform(np, thumb, k, axes=(0, 1))).tobytes()
-            out[i, c] = int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "little")
+    step = max(1, DIGEST_BYTES // max(1, thumbs[0:1].nbytes))
+    for start in range(0, len(thumbs), step):
+        chunk = thumbs[start : start + step]
+        for c, k in enumerate(codes):  # each symmetry of a chunk at once, then a digest of each image's bytes
+            moved = np.ascontiguousarray(transform(np, chunk, k, axes=(1, 2)))
+            out[start : start + len(chunk), c] = [
+                int.from_bytes(hashlib.blake2b(image, digest_size=8).digest(), "little") for image in moved
+            ]
     return out
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import hashlib
 import logging
 import multiprocessing
@@ -132,6 +134,12 @@ _worker_decoder: Callable[[IndexedFile], object] | None = None  # set in each fo
 # against 1.15 s; 7,000 clipart PNGs: 8.5 against 11.8 s).
 PROCESSES_MIN_FILES = 500
 _MAX_CHUNK = 64  # files handed to a process at once, at most (`process_runs`)
+# glibc's malloc hands each block above its mmap threshold (128 KiB to 32 MiB, adjusted as it goes) back to the
+# kernel when it is freed, and trims the heap above 128 KiB, so the next image's pixels are page-faulted in again,
+# zeroed page by page: on 7,000 clipart PNGs and wallpapers 3.6 of 25 CPU s were system time. A decoding process keeps
+# them instead (mallopt(3): M_MMAP_THRESHOLD (-3) 256 MiB, M_TRIM_THRESHOLD (-1) 512 MiB): 2.3 s of system time, 13.8
+# s wall against 15.9-17.6 s. Its peak stays the largest image's, and it ends with its job.
+_KEEP_FREED_BYTES = {-3: 256 << 20, -1: 512 << 20}
 
 
 def _start_worker(decoder: Callable[[IndexedFile], object]) -> None:
@@ -140,6 +148,18 @@ def _start_worker(decoder: Callable[[IndexedFile], object]) -> None:
     global _worker_decoder
     _worker_decoder = decoder
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _keep_freed_memory()
+
+
+def _keep_freed_memory() -> None:
+    """Have glibc's malloc keep freed blocks for the next image (`_KEEP_FREED_BYTES`); elsewhere nothing."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+        return
+    for param, value in _KEEP_FREED_BYTES.items():
+        mallopt(ctypes.c_int(param), ctypes.c_int(value))
 
 
 def _decode_in_worker(files: list[IndexedFile]) -> list[object]:

@@ -17,6 +17,11 @@ is odd), split into its positive and negative parts ``round(a * max(fg - bg, 0) 
 ``round(a * max(bg - fg, 0) / 255)``, each one scaled ``cv2.multiply`` of two uint8 arrays (rounded from single
 precision: its error, below 1e-5, is far from the 1/510 by which every quotient misses a half-integer). That is five
 times faster than the same formula in numpy; tests/test_composite.py checks it equal for every (a, fg, bg).
+
+On a white background (the default) the positive part is 0 and the result is ``255 - round(a * (255 - fg) / 255)``; on
+a black one the negative part is 0 and it is ``round(a * fg / 255)``. These two are computed on the four channels at
+once, with the alpha channel riding along (one product, no subtraction), the same `cv2.multiply` of the same operands:
+the same bytes, in about half the passes over the pixels.
 """
 
 from __future__ import annotations
@@ -66,22 +71,43 @@ def composite(pixels: np.ndarray, background: tuple[int, int, int], out: np.ndar
     backdrop = np.empty((min(rows, pixels.shape[0]), pixels.shape[1], 3), np.uint8)
     backdrop[...] = np.tile(np.asarray(background, np.uint8), (pixels.shape[1], 1))  # rows copied whole: fast
     to_rgb = cv2.COLOR_BGRA2RGB if bgra else cv2.COLOR_RGBA2RGB
+    solid = {(255, 255, 255): _onto_white, (0, 0, 0): _onto_black}.get(tuple(int(v) for v in background))
     for r0 in range(0, pixels.shape[0], rows):
         strip = np.ascontiguousarray(pixels[r0 : r0 + rows])
         target = out[r0 : r0 + rows]
         dense = target.strides == (3 * target.shape[1], 3, 1)  # OpenCV's test (numpy's ignores axes of length 1)
-        blended = _blend8(strip, to_rgb, backdrop[: strip.shape[0]], target if dense else None)
+        dst = target if dense else None
+        alpha = cv2.extractChannel(strip, 3)
+        if cv2.minMaxLoc(alpha)[0] == 255:
+            blended = cv2.cvtColor(strip, to_rgb, dst=dst)
+        elif solid is not None:
+            blended = cv2.cvtColor(solid(strip, alpha), to_rgb, dst=dst)
+        else:
+            blended = _blend8(strip, alpha, to_rgb, backdrop[: strip.shape[0]], dst)
         if blended is not target:
             target[...] = blended
 
 
-def _blend8(strip: np.ndarray, to_rgb: int, backdrop: np.ndarray, dst: np.ndarray | None) -> np.ndarray:
-    """bg + round(a * (fg - bg) / 255) of a C-contiguous (h, w, 4) uint8 strip onto backdrop (h, w, 3), the
-    background colour in every pixel, written into dst where given (C-contiguous, (h, w, 3) uint8): the module
-    docstring gives the identity with the formula and why it is exact."""
-    alpha = cv2.extractChannel(strip, 3)
-    if cv2.minMaxLoc(alpha)[0] == 255:
-        return cv2.cvtColor(strip, to_rgb, dst=dst)
+def _onto_white(strip: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """255 - round(a * (255 - fg) / 255) in each colour channel of a C-contiguous (h, w, 4) uint8 strip (the alpha
+    channel, (h, w), as extracted), still (h, w, 4), with 255 - round((255 - a) * 255 / 255) = a in the fourth."""
+    inverse = cv2.bitwise_not(strip)
+    cv2.multiply(inverse, cv2.cvtColor(alpha, cv2.COLOR_GRAY2RGBA), dst=inverse, scale=1 / 255)
+    return cv2.bitwise_not(inverse, dst=inverse)
+
+
+def _onto_black(strip: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """round(a * fg / 255) in each colour channel of a C-contiguous (h, w, 4) uint8 strip (the alpha channel, (h, w),
+    as extracted), still (h, w, 4) with a in the fourth channel."""
+    return cv2.multiply(strip, cv2.cvtColor(alpha, cv2.COLOR_GRAY2RGBA), scale=1 / 255)
+
+
+def _blend8(
+    strip: np.ndarray, alpha: np.ndarray, to_rgb: int, backdrop: np.ndarray, dst: np.ndarray | None
+) -> np.ndarray:
+    """bg + round(a * (fg - bg) / 255) of a C-contiguous (h, w, 4) uint8 strip (alpha: its fourth channel) onto
+    backdrop (h, w, 3), the background colour in every pixel, written into dst where given (C-contiguous, (h, w, 3)
+    uint8): the module docstring gives the identity with the formula and why it is exact."""
     fg = cv2.cvtColor(strip, to_rgb)
     alpha = cv2.cvtColor(alpha, cv2.COLOR_GRAY2RGB)
     lighter = cv2.multiply(cv2.subtract(fg, backdrop), alpha, scale=1 / 255)
