@@ -53,6 +53,12 @@ def require(paths: list[str], expected: list[str]) -> None:
 
 def stale(path: str | os.PathLike[str], reason: str) -> StaleOutputError:
     """Remove a stale output (so that it is made again) and return the error to raise."""
+    return StaleOutputError(remove_to_remake(path, STALE, reason))
+
+
+def remove_to_remake(path: str | os.PathLike[str], what: str, reason: str) -> str:
+    """Remove an input that cannot be used (stale, corrupt) so that the next run makes it again; log and return the
+    one line that says so: `{what} {path}: {reason}; {what was done}`."""
     try:
         os.unlink(path)
         action = "it was removed; run the same command again to make it again"
@@ -60,6 +66,6 @@ def stale(path: str | os.PathLike[str], reason: str) -> StaleOutputError:
         action = "it is missing; run the same command again to make it"
     except OSError as err:
         action = f"it could not be removed ({err.strerror}); delete it and run again"
-    message = f"{STALE} {os.fspath(path)}: {reason}; {action}"
+    message = f"{what} {os.fspath(path)}: {reason}; {action}"
     log.error("%s", message)
-    return StaleOutputError(message)
+    return message

@@ -5,7 +5,6 @@ batches again; benchmarks/README.md). Compressed batches written by older versio
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -15,8 +14,7 @@ import numpy as np
 from fastdiff._shared.atomic import atomic_path
 from fastdiff.core.cells import image_cells, image_cuts
 from fastdiff.core.made_by import FIELD as MADE_BY
-
-log = logging.getLogger(__name__)
+from fastdiff.core.made_by import remove_to_remake
 
 # Every batch stores the sha-256 of its arrays: one over the metadata (all arrays but the pixels, read by the
 # merge) and one over the pixels (read by the compare jobs). A batch that fails the check is removed, so that
@@ -47,15 +45,8 @@ def _sha256(arrays: dict[str, np.ndarray], names: tuple[str, ...]) -> str:
 
 
 def _corrupt(path: str | os.PathLike[str], reason: str) -> CorruptBatchError:
-    """Remove a corrupt batch (so that Snakemake rebuilds it) and return the error to raise."""
-    try:
-        os.unlink(path)
-        action = "it was removed; run the same command again to rebuild it"
-    except OSError as err:
-        action = f"it could not be removed ({err.strerror}); delete it and run again"
-    message = f"corrupt thumbnail batch {os.fspath(path)}: {reason}; {action}"
-    log.error("%s", message)
-    return CorruptBatchError(message)
+    """Remove a corrupt batch (so that it is made again) and return the error to raise."""
+    return CorruptBatchError(remove_to_remake(path, "corrupt thumbnail batch", reason))
 
 
 @dataclass
