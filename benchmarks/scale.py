@@ -6,26 +6,35 @@
     python benchmarks/scale.py merge --images 1000000 --pairs 1000000 5000000        # merge of synthetic outputs
     python benchmarks/scale.py index --files 200000             # index job over empty files
     python benchmarks/scale.py thumbnails DIR                   # one thumbnail job over the images of DIR
+    python benchmarks/scale.py e2e --sources DIR [DIR ...] --images 60000 [--size 160] [--similarity similar]
+           [--cores 2] [--keep] [--tmp PATH]                   # `fastdiff run` over crops of real images, per stage
 
-Every figure comes from real processes: `snakemake` runs of this checkout's workflow (dag, compare, thumbnails)
-or the stage functions in a subprocess (merge, index). Peak RSS is each process's own ru_maxrss, recorded when it
-exits by benchmarks/rsshook/sitecustomize.py (jobs included). Work files go to --tmp (default: a temporary folder,
-removed afterwards). Results are printed as Markdown table rows.
+Every figure comes from real processes: `snakemake` runs of this checkout's workflow (dag, compare, thumbnails),
+the stage functions in a subprocess (merge, index) or `fastdiff run` itself (e2e). Peak RSS is each process's own
+ru_maxrss, recorded when it exits by benchmarks/rsshook/sitecustomize.py (jobs included; e2e samples the process tree
+instead). Work files go to --tmp (default: a temporary folder, removed afterwards). Results are printed as Markdown
+table rows.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import math
+import multiprocessing
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
+from functools import partial
 from pathlib import Path
 
+import cv2
 import numpy as np
 import yaml
 
@@ -33,6 +42,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
+from benchmark import run_measured  # noqa: E402
 from synthetic import synthetic_batch  # noqa: E402
 
 from fastdiff.compare.pairs import Pairs, save_pairs  # noqa: E402
@@ -441,6 +451,247 @@ def cmd_thumbnails(args: argparse.Namespace, tmp: Path) -> None:
     _row(f"{shard['n']:,}", f"{rec['seconds']:.1f}", f"{rec['maxrss_mb']:.0f}")
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# e2e: `fastdiff run` over crops of real images, each stage's time, extrapolated to 10^6 images
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+E2E_SEED = 1234
+PER_FOLDER = 1000  # files per subfolder of the image set
+MIN_STD = 12.0  # crops flatter than this (std of grey levels) are drawn again: blank margins would all match
+STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ")
+SCALE_TO = 1_000_000
+
+
+def _source_images(dirs: list[Path]) -> list[str]:
+    """The .png/.jpg/.jpeg files under dirs, sorted; symlinks skipped (files, and folders: not followed)."""
+    found = []
+    for d in dirs:
+        for root, subdirs, files in os.walk(d):
+            subdirs.sort()
+            for name in sorted(files):
+                path = os.path.join(root, name)
+                if name.lower().endswith(IMAGE_SUFFIXES) and not os.path.islink(path):
+                    found.append(path)
+    return found
+
+
+def _crop(image: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray | None:
+    """A random crop of image (each side drawn in [size, 2 size], clipped to the image), resized with INTER_AREA so
+    that its longer side is drawn in [size/2, size]; None where the crop is flat (std < MIN_STD)."""
+    h, w = image.shape[:2]
+    ch = min(int(rng.integers(size, 2 * size + 1)), h)
+    cw = min(int(rng.integers(size, 2 * size + 1)), w)
+    y, x = int(rng.integers(h - ch + 1)), int(rng.integers(w - cw + 1))
+    crop = image[y : y + ch, x : x + cw]
+    if cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY).std() < MIN_STD:
+        return None
+    scale = int(rng.integers(size // 2, size + 1)) / max(ch, cw)
+    return cv2.resize(crop, (max(1, round(cw * scale)), max(1, round(ch * scale))), interpolation=cv2.INTER_AREA)
+
+
+def _make_folder(folder: int, sources: list[str], size: int, n_images: int, dest: Path) -> Counter:
+    """Write subfolder `folder` of the image set (its own seeded generator: the set does not depend on the pool).
+
+    Each file is, with probability 1 %, a byte copy of an earlier file of the folder; 1 %, a JPEG q75 re-encode of
+    one; otherwise a new crop of the current source (a random source, 1-16 crops each), JPEG q90 (70 %) or PNG.
+    Sources that OpenCV cannot read, or smaller than size on a side, are skipped. Returns what was written.
+    """
+    cv2.setNumThreads(1)
+    rng = np.random.default_rng([E2E_SEED, folder])
+    out = dest / f"{folder:04d}"
+    out.mkdir(parents=True, exist_ok=True)
+    n = min(PER_FOLDER, n_images - folder * PER_FOLDER)
+    counts: Counter = Counter()
+    written: list[Path] = []
+    image, left, misses = None, 0, 0
+    while len(written) < n:
+        u = rng.random()
+        if written and u < 0.02:
+            earlier = written[int(rng.integers(len(written)))]
+            if u < 0.01:
+                path = out / f"{len(written):04d}{earlier.suffix}"
+                shutil.copyfile(earlier, path)
+                counts["byte copies"] += 1
+            else:
+                path = out / f"{len(written):04d}.jpg"
+                cv2.imwrite(str(path), cv2.imread(str(earlier), cv2.IMREAD_COLOR), [cv2.IMWRITE_JPEG_QUALITY, 75])
+                counts["re-encodes"] += 1
+            written.append(path)
+            continue
+        if left == 0:
+            image = cv2.imread(sources[int(rng.integers(len(sources)))], cv2.IMREAD_COLOR)  # alpha dropped
+            if image is None or min(image.shape[:2]) < size:
+                counts["sources skipped"] += 1
+                misses += 1
+                if misses > 1000:
+                    raise RuntimeError(f"no usable source image in 1,000 draws (readable, {size} px on each side)")
+                continue
+            left, misses = int(rng.integers(1, 17)), 0
+            counts["sources used"] += 1
+        left -= 1
+        crop = _crop(image, rng, size)
+        if crop is None:
+            counts["flat crops redrawn"] += 1
+            continue
+        if rng.random() < 0.7:
+            path = out / f"{len(written):04d}.jpg"
+            cv2.imwrite(str(path), crop, [cv2.IMWRITE_JPEG_QUALITY, 90])
+            counts["JPEG"] += 1
+        else:
+            path = out / f"{len(written):04d}.png"
+            cv2.imwrite(str(path), crop)
+            counts["PNG"] += 1
+        written.append(path)
+    return counts
+
+
+def _image_set(args: argparse.Namespace, base: Path) -> Path:
+    """The image set of args (made with args.cores processes), or the one already in base with the same
+    parameters. Returns its folder."""
+    images = base / f"images-{args.images}-{args.size}"
+    marker = base / f"images-{args.images}-{args.size}.json"  # written last: the set is complete
+    sources = _source_images(args.sources)
+    params = {
+        "sources": [str(d.resolve()) for d in args.sources],
+        "source_files": len(sources),
+        "images": args.images,
+        "size": args.size,
+        "seed": E2E_SEED,
+        "per_folder": PER_FOLDER,
+        "min_std": MIN_STD,
+    }
+    if marker.exists() and json.loads(marker.read_text()) == params:
+        print(f"# image set: {args.images:,} images reused from {images}", flush=True)
+        return images
+    if not sources:
+        raise SystemExit(f"no .png/.jpg/.jpeg files under {' '.join(map(str, args.sources))}")
+    marker.unlink(missing_ok=True)
+    shutil.rmtree(images, ignore_errors=True)
+    started = time.perf_counter()
+    make = partial(_make_folder, sources=sources, size=args.size, n_images=args.images, dest=images)
+    counts: Counter = Counter()
+    with multiprocessing.Pool(args.cores) as pool:
+        for c in pool.imap_unordered(make, range(-(-args.images // PER_FOLDER))):
+            counts.update(c)
+    seconds = time.perf_counter() - started
+    marker.write_text(json.dumps(params, indent=1))
+    print(
+        f"# image set: {args.images:,} images in {seconds:.1f} s on {args.cores} processes"
+        f" ({args.images / seconds:,.0f} images/s), {images}: crops of {counts['sources used']:,} random draws"
+        f" among {len(sources):,} source files ({counts['sources skipped']:,} more draws skipped: unreadable or"
+        f" under {args.size} px; {counts['flat crops redrawn']:,} flat crops redrawn); {counts['JPEG']:,} JPEG q90,"
+        f" {counts['PNG']:,} PNG, {counts['byte copies']:,} byte copies and {counts['re-encodes']:,} JPEG q75"
+        " re-encodes of earlier files",
+        flush=True,
+    )
+    return images
+
+
+def _log_span(log: Path) -> tuple[float, float]:
+    """The first and last timestamps of a job's log, as POSIX seconds (logging writes local time, to the ms)."""
+    stamps = [
+        dt.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+        for line in log.read_text(errors="replace").splitlines()
+        if (m := STAMP.match(line))
+    ]
+    if not stamps:
+        raise SystemExit(f"no timestamped line in {log}")
+    return stamps[0], stamps[-1]
+
+
+def cmd_e2e(args: argparse.Namespace, tmp: Path) -> None:
+    """`fastdiff run` over a set of crops of the real images under --sources (made once, reused from --tmp), with
+    each stage's time from its jobs' logs, extrapolated to 10^6 images.
+
+    A local run runs its jobs in its own process, one at a time, so the run's time splits into jobs at their ends:
+    a job's time runs from the last log line of the job before it to its own last log line, and the stage's time is
+    the sum over its jobs. The index runs from the start of the run less the start-up (the wall time of `fastdiff
+    run --help`: interpreter and imports, best of 3); the run's wall time minus the start-up and the stages is what
+    follows the merge's last log line (the end of the merge, exit). The span of each log alone (last timestamp minus
+    first, also printed) misses most of the work: the jobs log progress and results, not their start (the merge logs
+    one line).
+    """
+    base = tmp / "e2e"
+    images = _image_set(args, base)
+    out = base / "out"
+    shutil.rmtree(out, ignore_errors=True)
+    exe = shutil.which("fastdiff")
+    cmd = [
+        *([exe] if exe else [sys.executable, "-m", "fastdiff.cli"]),
+        "run",
+        str(images),
+        "-o",
+        str(out),
+        "--similarity",
+        args.similarity,
+        "--no-same-dim",
+        "--cores",
+        str(args.cores),
+    ]
+    print("# " + " ".join(cmd), flush=True)
+    m = run_measured(cmd, base / "run.log")
+    startup = min(run_measured([*cmd[: cmd.index("run") + 1], "--help"], base / "help.log")["wall"] for _ in range(3))
+    manifest = json.loads((out / "work" / "index" / "manifest.json").read_text())
+    n = manifest["n_files"]
+    n_pairs = n * (n - 1) // 2  # one partition: every pair of images
+    print(
+        f"# {n:,} images, {len(manifest['shards'])} thumbnail jobs, {len(manifest['blocks'])} blocks,"
+        f" {len(manifest['pairs'])} compare jobs (block pairs), {n_pairs:,} image pairs; wall {m['wall']:.1f} s,"
+        f" CPU {m['cpu']:.1f} s ({m['cpu'] / m['wall']:.2f} cores busy), other processes {m['foreign']:.2f} cores;"
+        f" peak RSS {m['peak_proc'] / 2**20:,.0f} MB; {n / m['wall']:,.1f} images/s over the whole run",
+        flush=True,
+    )
+    logs = out / "work" / "logs"
+    stages = {
+        "index": [logs / "index.log"],
+        "thumbnails": sorted((logs / "thumbnails").glob("*.log")),
+        "compare": sorted((logs / "compare").glob("*.log")),
+        "merge": [logs / "merge.log"],
+    }
+    spans = {stage: [_log_span(p) for p in paths] for stage, paths in stages.items()}
+    seconds = dict.fromkeys(stages, 0.0)
+    ends = sorted((last, stage) for stage, ss in spans.items() for _first, last in ss)
+    previous = min(m["started"] + startup, ends[0][0])  # (the start-up estimate may exceed a tiny index's start)
+    for last, stage in ends:
+        seconds[stage] += last - previous
+        previous = last
+    rest = m["wall"] - (previous - m["started"])  # after the merge's last log line
+    _row("stage", "jobs", "seconds", "rate", "log spans (s)")
+    _row("start-up (`fastdiff run --help`)", "", f"{startup:.1f}", "", "")
+    for stage, paths in stages.items():
+        t = seconds[stage]
+        rate = f"{n_pairs / t / 1e6:,.1f}M pairs/s" if stage == "compare" else f"{n / t:,.0f} images/s"
+        _row(
+            stage,
+            len(paths),
+            f"{t:.1f}",
+            rate if t > 0 else "-",
+            f"{sum(last - first for first, last in spans[stage]):.1f}",
+        )
+    _row("after the merge's last log line", "", f"{rest:.1f}", "", "")
+    _row("whole run (wall)", "", f"{m['wall']:.1f}", f"{n / m['wall']:,.1f} images/s", "")
+
+    big = SCALE_TO
+    factors = dict.fromkeys(stages, big / n) | {"compare": big * (big - 1) / (n * (n - 1))}
+    print(
+        f"\n# extrapolated to N = {big:,} images from n = {n:,}: t_N = t_n * N / n for index, thumbnails and merge"
+        " (linear in the images); t_N = t_n * N (N - 1) / (n (n - 1)) for compare (the N (N - 1) / 2 pairs);"
+        " the start-up and the time after the merge's last log line kept at their measured values",
+        flush=True,
+    )
+    _row("stage", "factor", f"seconds at {big:,}", "hours")
+    total = startup + rest
+    for stage in stages:
+        t = seconds[stage] * factors[stage]
+        total += t
+        _row(stage, f"{factors[stage]:,.0f}", f"{t:,.0f}", f"{t / 3600:,.2f}")
+    _row("total", "", f"{total:,.0f}", f"{total / 3600:,.2f}")
+    if args.keep:
+        print(f"# output kept in {out}", flush=True)
+    else:
+        shutil.rmtree(out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tmp", type=Path, help="work folder (default: a temporary one, removed afterwards)")
@@ -463,13 +714,26 @@ def main() -> None:
     p = sub.add_parser("thumbnails")
     p.add_argument("dir")
     p.add_argument("--shard-size", type=int, default=1000)
+    p = sub.add_parser("e2e")
+    p.add_argument("--sources", type=Path, nargs="+", required=True, help="folders of the real images to crop")
+    p.add_argument("--images", type=int, default=60_000)
+    p.add_argument("--size", type=int, default=160, help="crop sides in [size, 2 size], outputs in [size/2, size]")
+    p.add_argument("--similarity", default="similar")
+    p.add_argument("--cores", type=int, default=2, help="processes making the set, and fastdiff's --cores")
+    p.add_argument("--keep", action="store_true", help="keep fastdiff's output folder (in --tmp)")
+    p.add_argument("--tmp", type=Path, default=argparse.SUPPRESS, help="as --tmp before the subcommand")
     args = parser.parse_args()
     tmp = args.tmp or Path(tempfile.mkdtemp(prefix="fastdiff-scale-"))
     tmp.mkdir(parents=True, exist_ok=True)
     try:
-        {"dag": cmd_dag, "compare": cmd_compare, "merge": cmd_merge, "index": cmd_index, "thumbnails": cmd_thumbnails}[
-            args.command
-        ](args, tmp)
+        {
+            "dag": cmd_dag,
+            "compare": cmd_compare,
+            "merge": cmd_merge,
+            "index": cmd_index,
+            "thumbnails": cmd_thumbnails,
+            "e2e": cmd_e2e,
+        }[args.command](args, tmp)
     finally:
         if not args.tmp:
             shutil.rmtree(tmp, ignore_errors=True)
