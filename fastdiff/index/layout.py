@@ -23,14 +23,14 @@ import json
 import logging
 import math
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from fastdiff._shared.atomic import atomic_open
 from fastdiff.core.options import IndexOptions
-from fastdiff.core.records import IndexedFile
+from fastdiff.core.records import IndexedFile, as_dict
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ def _plan(config: IndexOptions) -> dict[str, object]:
 
 
 def _digest(files: tuple[IndexedFile, ...] | list[IndexedFile]) -> str:
-    return hashlib.sha256(json.dumps([asdict(f) for f in files]).encode()).hexdigest()[:12]
+    return hashlib.sha256(json.dumps([as_dict(f) for f in files]).encode()).hexdigest()[:12]
 
 
 def _shard(seq: int, files: list[IndexedFile]) -> Shard:
@@ -291,7 +291,7 @@ def save(layout: Layout, layout_dir: str | os.PathLike[str]) -> None:
         target = layout_dir / f"{s.name}.json"
         if not target.exists():
             with atomic_open(target, "w", encoding="utf-8") as fh:
-                json.dump([asdict(f) for f in s.files], fh)
+                json.dump([as_dict(f) for f in s.files], fh)
     state = {
         "plan": layout.plan,
         "shards": [s.name for s in layout.shards],

@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import stat
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ from fastdiff.core.file_counts import HIDDEN, IGNORED_NAME, IGNORED_PATH, UNSUPP
 from fastdiff.core.file_lists import entry_name, is_list, read_list, split_duplicates
 from fastdiff.core.formats import missing_decoder
 from fastdiff.core.options import IndexOptions
-from fastdiff.core.records import IndexedFile, RejectedFile, Scan, Section
+from fastdiff.core.records import IndexedFile, RejectedFile, Scan, Section, as_dict
 from fastdiff.index import layout
 
 log = logging.getLogger(__name__)
@@ -311,12 +310,12 @@ def write_index(
         "n_files": len(result.files),
         "n_rejected": len(result.rejected),
         "n_shared": result.shared,
-        "sections": [asdict(s) for s in result.sections],
+        "sections": [as_dict(s) for s in result.sections],
         "shards": [{"name": s.name, "part": s.part, "section": s.section, "n": len(s.files)} for s in plan.shards],
         "blocks": [{"name": b.name, "shards": list(b.shards)} for b in plan.blocks],
         "pairs": [list(p) for p in pairs],
     }
-    rejected = json.dumps([asdict(r) for r in result.rejected])
+    rejected = json.dumps([as_dict(r) for r in result.rejected])
     digest = hashlib.sha256(json.dumps(manifest).encode() + rejected.encode() + order.tobytes())
     manifest["version"] = digest.hexdigest()[:16]
     with atomic_directory(out_dir) as tmp:
