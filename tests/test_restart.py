@@ -71,8 +71,10 @@ def clean_run(collection, tmp_path_factory):
     return root, (base / "out").rename(base / "clean"), base / "out"
 
 
+@pytest.mark.parametrize("executor", [["--snakemake"], []], ids=["snakemake", "here"])
 @pytest.mark.parametrize("stage", list(MOMENTS))
-def test_sigkill_during_each_stage_then_rerun_gives_identical_results(clean_run, stage):
+def test_sigkill_during_each_stage_then_rerun_gives_identical_results(clean_run, stage, executor):
+    """Through Snakemake, and in process (where compare jobs run side by side in forked processes)."""
     root, clean, out = clean_run
     shutil.rmtree(out, ignore_errors=True)
     held, moment, needed = MOMENTS[stage]
@@ -82,7 +84,7 @@ def test_sigkill_during_each_stage_then_rerun_gives_identical_results(clean_run,
         "FASTDIFF_SLOW_WRITES": "1.5",
         "FASTDIFF_SLOW_WRITES_MATCH": held,
     }
-    cmd = [sys.executable, "-m", "fastdiff.cli", "run", str(root), "-o", str(out), "--cores", "2", "--snakemake", *ARGS]
+    cmd = [sys.executable, "-m", "fastdiff.cli", "run", str(root), "-o", str(out), "--cores", "2", *executor, *ARGS]
     proc = subprocess.Popen(
         cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
@@ -96,7 +98,7 @@ def test_sigkill_during_each_stage_then_rerun_gives_identical_results(clean_run,
     assert not (out / "results.json").exists()
     finished = _finished_jobs(out)
 
-    run_fastdiff([root], out, *ARGS)  # the same command again
+    run_fastdiff([root], out, *ARGS, snakemake=bool(executor))  # the same command again
     redone = [str(p) for p, st in finished.items() if (p.stat().st_ino, p.stat().st_mtime_ns) != st]
     assert not redone, f"finished jobs were run again: {redone}"
     for name in COMPARED:

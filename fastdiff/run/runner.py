@@ -1,9 +1,11 @@
 """Running the workflow on a validated configuration: for `fastdiff run` and the difPy API alike.
 
-The runner writes the configuration into OUT/work/config.yaml, holds a lock on the output folder, clears the lock a
-killed run left, and starts Snakemake on the workflow of this package. It validates the configuration (folders, user
-functions) and builds the stage options once, and hands them to the Snakemake process (VALIDATED_ENV), which then
-checks only the mapping's shape and uses those options.
+The runner validates the configuration (folders, user functions) and builds the stage options once, writes the
+configuration into OUT/work/config.yaml and holds a lock on the output folder. A local run then runs its jobs in this
+process (`fastdiff.run.in_process`); otherwise (`--snakemake`, another profile, Snakemake arguments) it clears the lock
+a killed Snakemake run left and starts Snakemake on the workflow of this package, handing it the stage options
+(VALIDATED_ENV), so that Snakemake checks only the mapping's shape and uses those options. A dry run lists the plan's
+jobs on both paths, then Snakemake's own dry run on the second.
 """
 
 from __future__ import annotations
