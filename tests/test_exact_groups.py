@@ -21,6 +21,7 @@ from fastdiff.core.symmetry import ALL_CODES, codes_of
 from fastdiff.core.symmetry_group import COMPOSE, first_rotation
 from fastdiff.merge.db import ResultDB, writer
 from fastdiff.merge.db.exact import ExactGroupJoin, count_pairs, rotation_rows
+from fastdiff.thumbnails.build import rotation_hashes, sha256_hex
 
 
 def sym(x: np.ndarray, k: int) -> np.ndarray:
@@ -72,6 +73,31 @@ def test_collisions_and_rules_never_join(monkeypatch):
     assert sorted(map(sorted, _groups(g))) == [[1, 3], [2, 7]]
     g = equal_groups(t, (0, 1, 2, 3), np.zeros(10, np.int64), side=np.asarray([0] * 6 + [1] * 4))
     assert sorted(map(sorted, _groups(g))) == [[2, 7]]  # 1, 3, 5 all on side 0
+
+
+@pytest.mark.parametrize("codes", [(0,), (0, 1, 2, 3), ALL_CODES])
+def test_the_batches_sha256_hashes_serve_as_digests_only_when_they_are_plain(codes):
+    """The rotation hashes the decoding processes stored are used as digests where each is the sha-256 of its
+    thumbnail (the default); the groups are the same as with computed digests. A bit shift, a user hash or a
+    symmetry not hashed: not used."""
+    rng = np.random.default_rng(4)
+    t = rng.integers(0, 256, (40, 6, 6, 3), dtype=np.uint8)
+    t[10:20] = np.stack([sym(t[0], k % 4) for k in range(10)])
+    t[30:] = t[1]
+    hashes = np.asarray([rotation_hashes(x, 0, True, sha256_hex, True) for x in t])
+    stored = hash_join.stored_digests(t, hashes, codes)
+    assert stored is not None and stored.shape == (40, len(codes))
+    with_stored = equal_groups(t, codes, np.zeros(40, np.int64), digests_of=stored)
+    computed = equal_groups(t, codes, np.zeros(40, np.int64))
+    assert sorted(_groups(with_stored)) == sorted(_groups(computed))  # (numbered in another order)
+    assert sorted(zip(with_stored.member, with_stored.symmetry)) == sorted(zip(computed.member, computed.symmetry))
+    shifted = np.asarray([rotation_hashes(x, 2, True, sha256_hex, True) for x in t])
+    assert hash_join.stored_digests(t, shifted, codes) is None
+    users = np.asarray([rotation_hashes(x, 0, True, lambda a: str(a.sum()), True) for x in t])
+    assert hash_join.stored_digests(t, users, codes) is None
+    if codes != (0,):
+        unrotated = np.asarray([rotation_hashes(x, 0, False, sha256_hex, False) for x in t])
+        assert hash_join.stored_digests(t, unrotated, codes) is None
 
 
 def _groups(g) -> list[list[int]]:

@@ -233,7 +233,9 @@ def _exact_groups(a: Batch, b: Batch, opts: CompareOptions, same_block: bool) ->
         else np.zeros(len(keys), np.int64)
     )
     side = np.concatenate([np.zeros(len(a.keys)), np.ones(len(b.keys))]) if opts.two_partitions else None
-    groups = equal_groups(thumbs, symmetries(opts.rotate, opts.mirror), rule, side)
+    codes = symmetries(opts.rotate, opts.mirror)
+    hashes = a.hashes if same_block else np.concatenate([a.hashes, b.hashes])
+    groups = equal_groups(thumbs, codes, rule, side, hash_join.stored_digests(thumbs, hashes, codes))
     return np.asarray(keys, np.int64)[groups.member], groups
 
 

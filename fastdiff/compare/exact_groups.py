@@ -43,7 +43,11 @@ class ExactGroups:
 
 
 def equal_groups(
-    thumbs: np.ndarray, codes: tuple[int, ...], rule: np.ndarray, side: np.ndarray | None = None
+    thumbs: np.ndarray,
+    codes: tuple[int, ...],
+    rule: np.ndarray,
+    side: np.ndarray | None = None,
+    digests_of: np.ndarray | None = None,
 ) -> ExactGroups:
     """The groups of thumbnails equal up to one of the symmetries `codes`, inside classes of equal `rule`.
 
@@ -57,6 +61,9 @@ def equal_groups(
         int64 (n,): images meet only images of equal rule (their size class with same_dim).
     side : numpy.ndarray, optional
         int (n,) 0 or 1: with two partitions, only groups with members on both sides are kept.
+    digests_of : numpy.ndarray, optional
+        uint64 (n, len(codes)): a digest of each thumbnail in each symmetry, where they are known
+        (`fastdiff.compare.hash_join.stored_digests`); else computed (`fastdiff.compare.hash_join.digests`).
 
     Returns
     -------
@@ -67,7 +74,7 @@ def equal_groups(
     if codes[0] != 0:
         raise ValueError("the symmetries must start with the identity (code 0)")
     n = len(thumbs)
-    dig = digests(thumbs, codes)
+    dig = digests(thumbs, codes) if digests_of is None else digests_of
     canon = dig.min(axis=1)
     pending = np.lexsort((canon, rule))  # stable: position order inside a class
     new = np.ones(n, bool)
