@@ -130,6 +130,33 @@ def test_a_decoding_process_that_dies_fails_the_batch(
         build.build_batch(files, dataclasses.replace(OPTIONS, px_size=4), threads=2, thumbnail=decoder)
 
 
+def test_kept_decoding_processes_serve_the_next_job_of_the_same_settings(
+    files: list[IndexedFile], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In one run (`decoding_processes_kept`) the thumbnail jobs decode on the same processes, giving the batches of
+    fresh ones; other settings get new processes; all end with the block (or when told)."""
+    monkeypatch.setattr(build, "PROCESSES_MIN_FILES", 1)
+
+    def pids(key: object) -> set[int]:
+        with build.decoded(lambda f: os.getpid(), files, 2, key=key) as found:
+            return set(found)
+
+    half = len(files) // 2
+    fresh = [build.build_batch(part, OPTIONS, threads=2) for part in (files[:half], files[half:])]
+    assert pids("a") != pids("a")  # outside the block: new processes each time
+    with build.decoding_processes_kept() as end:
+        assert_same_batch(build.build_batch(files[:half], OPTIONS, threads=2), fresh[0])
+        assert_same_batch(build.build_batch(files[half:], OPTIONS, threads=2), fresh[1])
+        first = pids("a")
+        assert pids("a") == first and os.getpid() not in first
+        assert pids("b") != first  # other settings
+        kept = pids("b")
+        end()
+        assert pids("b") != kept
+        assert pids(None) != pids(None)  # no settings given: never kept
+    assert pids("b") != pids("b")
+
+
 def test_a_user_hash_is_kept_whole(files: list[IndexedFile], tmp_path) -> None:
     """A hash_fn's strings of any length reach the batch on disk uncut (they were cut to 64 characters)."""
     long = "0123456789abcdef" * 8  # 128 characters

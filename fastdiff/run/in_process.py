@@ -38,6 +38,7 @@ from fastdiff.core.options import IndexOptions
 from fastdiff.run import plan, stages
 from fastdiff.run.jobs import run_job
 from fastdiff.thumbnails.batch import CorruptBatchError
+from fastdiff.thumbnails.build import decoding_processes_kept
 
 log = logging.getLogger(__name__)
 
@@ -82,20 +83,24 @@ def run_here(
     jobs = plan.make_plan(config, manifest, params)
     for attempt in range(MAX_PASSES):
         try:
-            side_by_side: list[plan.Job] = []  # compare jobs, run together before the merge
-            for job in jobs:
-                if plan.is_current(job):
-                    if verbose:
-                        print(f"fastdiff: {_job_name(job)}: reused (its outputs are current)", file=sys.stderr)
-                    on_step()
-                elif job.stage == "compare" and job.threads < cores and FORKS:
-                    side_by_side.append(job)
-                else:
-                    _run_side_by_side(side_by_side, cores, on_step, verbose)
-                    side_by_side = []
-                    _run_one(job, max(cores, 1), verbose)
-                    on_step()
-            _run_side_by_side(side_by_side, cores, on_step, verbose)
+            with decoding_processes_kept() as end_decoding_processes:  # one set for all thumbnail jobs
+                side_by_side: list[plan.Job] = []  # compare jobs, run together before the merge
+                for job in jobs:
+                    if plan.is_current(job):
+                        if verbose:
+                            print(f"fastdiff: {_job_name(job)}: reused (its outputs are current)", file=sys.stderr)
+                        on_step()
+                        continue
+                    if job.stage != "thumbnails":
+                        end_decoding_processes()  # (not forked into the compare processes)
+                    if job.stage == "compare" and job.threads < cores and FORKS:
+                        side_by_side.append(job)
+                    else:
+                        _run_side_by_side(side_by_side, cores, on_step, verbose)
+                        side_by_side = []
+                        _run_one(job, max(cores, 1), verbose)
+                        on_step()
+                _run_side_by_side(side_by_side, cores, on_step, verbose)
             break
         except (CorruptBatchError, StaleOutputError) as err:  # removed, and logged in the job's log: make it again
             if attempt == MAX_PASSES - 1:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TypeVar
 
 import cv2
@@ -227,8 +228,57 @@ def _decoded_in_order(pool: ProcessPoolExecutor, files: list[IndexedFile], worke
             position += 1
 
 
+@dataclass
+class _KeptProcesses:
+    """Decoding processes kept for the next thumbnail job: their pool and the settings (`decoded`'s key) they have."""
+
+    key: object
+    pool: ProcessPoolExecutor
+
+
+_kept: _KeptProcesses | None = None  # while decoding_processes_kept() is active: the processes kept, if any
+_keeping = False
+
+
 @contextmanager
-def decoded(decoder: Callable[[IndexedFile], T], files: list[IndexedFile], workers: int) -> Iterator[Iterator[T]]:
+def decoding_processes_kept() -> Iterator[Callable[[], None]]:
+    """Within the block, the decoding processes of a thumbnail job (`decoded`) are kept for the next job of the same
+    settings (the thumbnail jobs of one run) instead of being forked for each job and ended after it, so the cores
+    do not wait between jobs for a pool to end and the next to start. They end with the block, or when the callable
+    it yields is called (before this process forks for other work)."""
+    global _keeping
+    _keeping = True
+    try:
+        yield _end_kept
+    finally:
+        _keeping = False
+        _end_kept()
+
+
+def _end_kept() -> None:
+    global _kept
+    if _kept is not None:
+        _kept.pool.shutdown()
+        _kept = None
+
+
+def _process_pool(decoder: Callable[[IndexedFile], object], workers: int, key: object) -> ProcessPoolExecutor:
+    """The kept decoding processes where they have these settings, else new ones (kept where keeping is on)."""
+    global _kept
+    if _kept is not None and _kept.key == (key, workers):
+        return _kept.pool
+    _end_kept()
+    context = multiprocessing.get_context("fork")
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(decoder,))
+    if _keeping and key is not None:
+        _kept = _KeptProcesses((key, workers), pool)
+    return pool
+
+
+@contextmanager
+def decoded(
+    decoder: Callable[[IndexedFile], T], files: list[IndexedFile], workers: int, key: object = None
+) -> Iterator[Iterator[T]]:
     """decoder's result for each of files, in file order, computed on `workers` cores while the block runs.
 
     Where the platform forks (Linux), workers > 1 and there are at least PROCESSES_MIN_FILES files, they are decoded
@@ -238,16 +288,22 @@ def decoded(decoder: Callable[[IndexedFile], T], files: list[IndexedFile], worke
     ends early (an error, Ctrl-C) the runs not started are cancelled and the processes end after their current run.
     Otherwise (fewer files; macOS and Windows, where forking a process that has loaded these libraries is unsafe or
     impossible) a pool of threads: OpenCV and Wuffs release the GIL while they decode.
+
+    `key` stands for everything the decoder does (equal keys: equal decoders); inside `decoding_processes_kept` the
+    processes of a key are kept for the next call with an equal key.
     """
+    global _kept
     if workers > 1 and sys.platform == "linux" and len(files) >= PROCESSES_MIN_FILES:
-        context = multiprocessing.get_context("fork")
-        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(decoder,))
+        pool = _process_pool(decoder, workers, key)
         try:
             yield _decoded_in_order(pool, files, workers)
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
+            if _kept is not None and _kept.pool is pool:
+                _kept = None
             raise
-        pool.shutdown()
+        if _kept is None or _kept.pool is not pool:
+            pool.shutdown()
     else:
         with ThreadPoolExecutor(max_workers=max(workers, 1)) as threads:
             yield threads.map(decoder, files)
@@ -305,7 +361,7 @@ def build_batch(
             thumb, frames = luma(thumb), [luma(frame) for frame in frames]
         return thumb, h, w, rotation_hashes(thumb, shift_amount, rotate, hash_fn, mirror), frames
 
-    with decoded(finished, files, threads) as results:
+    with decoded(finished, files, threads, key=(options, hash_fn, thumbnail)) as results:
         for done, (f, res) in enumerate(zip(files, results), 1):
             if isinstance(res, str):
                 log.warning("invalid image %r: %s", f.path, res)
