@@ -22,6 +22,7 @@ the partition B file, see `fastdiff.merge.grouping`.)
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sqlite3
@@ -84,7 +85,13 @@ def copy_marks(path: str) -> int:
     *folders, name = path.split(os.sep)
     stem = os.path.splitext(name)[0] or name
     marks = _marks(stem, FILE_ONLY_COPY_NAME_PATTERNS + COPY_NAME_PATTERNS)
-    return marks + sum(_marks(folder, COPY_NAME_PATTERNS) for folder in folders if folder)
+    return marks + sum(_folder_marks(folder) for folder in folders if folder)
+
+
+@functools.lru_cache(maxsize=4096)
+def _folder_marks(folder: str) -> int:
+    """Copy marks of a folder name; remembered, as the files of a folder share its path."""
+    return _marks(folder, COPY_NAME_PATTERNS)
 
 
 def preference(path: str, prefer: Sequence[str]) -> int:
