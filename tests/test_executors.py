@@ -261,6 +261,7 @@ def test_a_large_local_run_stays_in_process(tmp_path):
     assert not _ran_snakemake(out, started) and not (out / "work" / ".snakemake").exists()
     assert proc.stderr.count("fastdiff: thumbnails ") == 3 and "fastdiff: merge: running" in proc.stderr
     assert "decoded 2000/2000 files" in proc.stderr  # the jobs' log lines
+    assert proc.stderr.count("files handed to the decoding processes ahead") == 2  # jobs 2 and 3, during 1 and 2
     assert json.loads((out / "stats.json").read_text())  # finished
     proc = run_fastdiff([images], out, "--shard-size", "2000", "-v", snakemake=False)
     assert proc.stderr.count(": reused (its outputs are current)") == 5  # 3 thumbnail jobs, compare, merge

@@ -20,7 +20,7 @@ from fastdiff.core.symmetry import INVERSE, symmetries, transform
 from fastdiff.merge.db import writer
 from fastdiff.merge.db.schema import HASH_CLUSTER_ID
 from fastdiff.thumbnails.batch import Batch
-from fastdiff.thumbnails.build import luma, rotation_hashes
+from fastdiff.thumbnails.build import luma, rotation_hashes, transformed
 
 
 def sym(y: np.ndarray, k: int) -> np.ndarray:
@@ -72,6 +72,20 @@ def test_transform_codes():
     assert kernel.stack_order(tuple(range(8))) == (0, 1, 2, 4, 5, 6, 7, 3)
     assert kernel.covering(kernel.stack_order(tuple(range(8)))) == 7
     assert kernel.FROM_B == [0, 3, 2, 1, 4, 5, 6, 7]
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int64])
+@pytest.mark.parametrize("shape", [(50, 50, 3), (5, 7, 1), (6, 4, 2), (3, 9, 4), (4, 4, 5)])
+def test_transformed_thumbnail_is_the_definition(shape, dtype):
+    """The hashes' turned copies (OpenCV's flip and rotate for uint8) are T_k's bytes, contiguous, for any input."""
+    x = np.random.default_rng(7).integers(0, 256, shape).astype(dtype)
+    strided = np.zeros((shape[0], 2 * shape[1], shape[2]), dtype)[:, ::2]
+    strided[...] = x
+    for y in (x, strided):
+        for k in range(8):
+            got = transformed(y, k)
+            assert got.flags.c_contiguous and got.dtype == dtype
+            assert np.array_equal(got, sym(y, k))
 
 
 @pytest.mark.parametrize("symmetric", [False, True])

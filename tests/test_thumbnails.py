@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import signal
 import sys
@@ -155,6 +156,36 @@ def test_kept_decoding_processes_serve_the_next_job_of_the_same_settings(
         assert pids("b") != kept
         assert pids(None) != pids(None)  # no settings given: never kept
     assert pids("b") != pids("b")
+
+
+def test_the_next_jobs_files_are_decoded_ahead(
+    files: list[IndexedFile], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`decode_ahead`: in one run the next job's files go to the kept processes behind this job's, and the next job
+    takes their results (the batches of fresh processes); a job of other files does not (those runs are cancelled),
+    and outside the block nothing is decoded ahead."""
+    monkeypatch.setattr(build, "PROCESSES_MIN_FILES", 1)
+    half = len(files) // 2
+    parts = (files[:half], files[half:])
+    fresh = [build.build_batch(part, OPTIONS, threads=2) for part in parts]
+    taken = "files handed to the decoding processes ahead"
+    caplog.set_level(logging.INFO, logger=build.__name__)
+    with build.decoding_processes_kept():
+        build.decode_ahead(parts[1])
+        assert_same_batch(build.build_batch(parts[0], OPTIONS, threads=2), fresh[0])
+        assert taken not in caplog.text
+        build.decode_ahead(None)
+        assert_same_batch(build.build_batch(parts[1], OPTIONS, threads=2), fresh[1])
+        assert f"{len(parts[1])} {taken}" in caplog.text
+        caplog.clear()
+        build.decode_ahead(files[:3])  # announced, but another job comes next
+        assert_same_batch(build.build_batch(parts[0], OPTIONS, threads=2), fresh[0])
+        assert_same_batch(build.build_batch(parts[1], OPTIONS, threads=2), fresh[1])
+        build.decode_ahead(parts[0])  # announced, but the run ends
+    build.decode_ahead(parts[1])  # outside the block: nothing is kept, nothing decoded ahead
+    assert_same_batch(build.build_batch(parts[0], OPTIONS, threads=2), fresh[0])
+    assert_same_batch(build.build_batch(parts[1], OPTIONS, threads=2), fresh[1])
+    assert taken not in caplog.text
 
 
 def test_a_user_hash_is_kept_whole(files: list[IndexedFile], tmp_path) -> None:

@@ -8,14 +8,16 @@ reuses the others. Every local run of the default profile runs here, whatever it
 given.
 
 The thumbnail jobs, the merge and a lone compare job run one at a time, each on all the cores (a thumbnail job decodes
-on as many processes). Where the plan gives compare jobs fewer threads than the cores (several block pairs: 1 each),
-they run side by side in forked processes, cores / threads at a time, each with its BLAS limited to its threads, as
-Snakemake runs them: a pruned compare is mostly single-threaded numpy, and one at a time left a core idle (60,500
-images, 10 block pairs on 2 cores: 1.17 cores busy in a compare job).
+on as many processes, the same for every thumbnail job of the run, which start on the next job's files while a job
+writes its batch: `fastdiff.thumbnails.build.decode_ahead`). Where the plan gives compare jobs fewer threads than the
+cores (several block pairs: 1 each), they run side by side in forked processes, cores / threads at a time, each with
+its BLAS limited to its threads, as Snakemake runs them: a pruned compare is mostly single-threaded numpy, and one at
+a time left a core idle (60,500 images, 10 block pairs on 2 cores: 1.17 cores busy in a compare job).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import multiprocessing
 import shutil
@@ -35,10 +37,12 @@ from fastdiff.core import workpaths
 from fastdiff.core.config import Config
 from fastdiff.core.made_by import StaleOutputError
 from fastdiff.core.options import IndexOptions
+from fastdiff.core.records import IndexedFile
+from fastdiff.index import layout
 from fastdiff.run import plan, stages
 from fastdiff.run.jobs import run_job
 from fastdiff.thumbnails.batch import CorruptBatchError
-from fastdiff.thumbnails.build import decoding_processes_kept
+from fastdiff.thumbnails.build import decode_ahead, decoding_processes_kept
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +89,7 @@ def run_here(
         try:
             with decoding_processes_kept() as end_decoding_processes:  # one set for all thumbnail jobs
                 side_by_side: list[plan.Job] = []  # compare jobs, run together before the merge
-                for job in jobs:
+                for at, job in enumerate(jobs):
                     if plan.is_current(job):
                         if verbose:
                             print(f"fastdiff: {_job_name(job)}: reused (its outputs are current)", file=sys.stderr)
@@ -98,6 +102,8 @@ def run_here(
                     else:
                         _run_side_by_side(side_by_side, cores, on_step, verbose)
                         side_by_side = []
+                        if job.stage == "thumbnails":
+                            decode_ahead(_next_thumbnail_files(jobs[at + 1 :]))
                         _run_one(job, max(cores, 1), verbose)
                         on_step()
                 _run_side_by_side(side_by_side, cores, on_step, verbose)
@@ -107,6 +113,14 @@ def run_here(
                 raise
             log.warning("%s", err)
     plan.remove_unused(work, jobs)
+
+
+def _next_thumbnail_files(later: list[plan.Job]) -> list[IndexedFile] | None:
+    """The files of the first thumbnail job to run among the later jobs (thumbnail jobs come first), or None."""
+    for job in itertools.takewhile(lambda job: job.stage == "thumbnails", later):
+        if not plan.is_current(job):
+            return layout.read_shard(job.inputs["shard"][0])
+    return None
 
 
 FORKS = sys.platform == "linux"  # elsewhere forking a process that has loaded these libraries is unsafe or impossible
