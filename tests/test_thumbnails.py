@@ -15,6 +15,7 @@ from synth import make_collection
 
 from fastdiff.core.options import ThumbnailOptions
 from fastdiff.core.records import IndexedFile
+from fastdiff.difpy_exact import thumbnails as difpy_thumbnails
 from fastdiff.thumbnails import build
 from fastdiff.thumbnails.batch import Batch, load_batch, save_batch
 
@@ -186,6 +187,48 @@ def test_the_next_jobs_files_are_decoded_ahead(
     assert_same_batch(build.build_batch(parts[0], OPTIONS, threads=2), fresh[0])
     assert_same_batch(build.build_batch(parts[1], OPTIONS, threads=2), fresh[1])
     assert taken not in caplog.text
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="decoding processes are forked on Linux only")
+def test_a_decoding_process_that_dies_while_decoding_ahead_fails_a_job(
+    files: list[IndexedFile], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process killed on a file of the next job, decoded ahead, fails this job or the next one with
+    DecodingProcessError (not the executor's own error), and the run's processes end."""
+    monkeypatch.setattr(build, "PROCESSES_MIN_FILES", 1)
+    half = len(files) // 2
+    parent = os.getpid()
+
+    def decoder(f: IndexedFile) -> build.Thumbnail | str:
+        if f.key == files[half].key and os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return np.zeros((4, 4, 3), np.uint8), 4, 4
+
+    options = dataclasses.replace(OPTIONS, px_size=4)
+    with pytest.raises(build.DecodingProcessError, match="ended abruptly"), build.decoding_processes_kept():
+        build.decode_ahead(files[half:])
+        build.build_batch(files[:half], options, threads=2, thumbnail=decoder)
+        build.decode_ahead(None)
+        build.build_batch(files[half:], options, threads=2, thumbnail=decoder)
+
+
+def test_difpy_exact_jobs_decode_ahead_too(
+    files: list[IndexedFile], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The difPy-exact decoder is a value (equal settings, equal decoders), so its jobs keep their processes and take
+    the files decoded ahead, with the batches of fresh processes."""
+    monkeypatch.setattr(build, "PROCESSES_MIN_FILES", 1)
+    options = dataclasses.replace(OPTIONS, compat="difpy")
+    half = len(files) // 2
+    parts = (files[:half], files[half:])
+    fresh = [difpy_thumbnails.build_batch(part, options, 2, build.sha256_hex) for part in parts]
+    caplog.set_level(logging.INFO, logger=build.__name__)
+    with build.decoding_processes_kept():
+        build.decode_ahead(parts[1])
+        assert_same_batch(difpy_thumbnails.build_batch(parts[0], options, 2, build.sha256_hex), fresh[0])
+        build.decode_ahead(None)
+        assert_same_batch(difpy_thumbnails.build_batch(parts[1], options, 2, build.sha256_hex), fresh[1])
+    assert f"{len(parts[1])} files handed to the decoding processes ahead" in caplog.text
 
 
 def test_a_user_hash_is_kept_whole(files: list[IndexedFile], tmp_path) -> None:

@@ -6,6 +6,7 @@ import contextlib
 import os
 import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
@@ -28,6 +29,18 @@ def difpy_warnings() -> Iterator[None]:
         warnings.simplefilter("error", UserWarning)
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         yield
+
+
+@dataclass(frozen=True)
+class Thumbnails:
+    """`thumbnail` of a file record, with the stage's settings: a value (equal settings are equal), so the thumbnail
+    jobs of one run decode on the same processes (`fastdiff.thumbnails.build.decoding_processes_kept`)."""
+
+    px_size: int
+    base_dir: str | None
+
+    def __call__(self, f: IndexedFile) -> tuple[np.ndarray, int, int] | str:
+        return thumbnail(f.path, self.px_size, self.base_dir)
 
 
 def thumbnail(path: str, px_size: int, base_dir: str | None) -> tuple[np.ndarray, int, int] | str:
@@ -82,5 +95,5 @@ def build_batch(
             threads,
             hash_fn,
             progress,
-            thumbnail=lambda f: thumbnail(f.path, options.px_size, options.base_dir),
+            thumbnail=Thumbnails(options.px_size, options.base_dir),
         )

@@ -232,27 +232,22 @@ def _decoded_in_order(pool: ProcessPoolExecutor, files: list[IndexedFile], worke
     DecodingProcessError
         Where a decoding process died.
     """
-    runs, futures = _taken_ahead(pool, files) or _submitted(pool, files, workers)
-    if (
-        _kept is not None
-        and _kept.pool is pool
-        and _ahead_files is not None
-        and len(_ahead_files) >= PROCESSES_MIN_FILES
-    ):
-        _kept.ahead = (_ahead_files, *_submitted(pool, _ahead_files, workers))
     pending: dict[int, T] = {}
     position = 0
-    for run, future in zip(runs, futures):
-        try:
+    try:
+        runs, futures = _taken_ahead(pool, files) or _submitted(pool, files, workers)
+        if _kept is not None and _kept.pool is pool and _ahead_files and len(_ahead_files) >= PROCESSES_MIN_FILES:
+            _kept.ahead = (_ahead_files, *_submitted(pool, _ahead_files, workers))
+        for run, future in zip(runs, futures):
             pending.update(zip(run, future.result()))
-        except BrokenProcessPool as e:
-            raise DecodingProcessError(
-                "a decoding process ended abruptly (killed, e.g. for memory, or crashed in a decoder) while this "
-                "shard was decoded; the job fails so that it can be run again"
-            ) from e
-        while position in pending:
-            yield pending.pop(position)
-            position += 1
+            while position in pending:
+                yield pending.pop(position)
+                position += 1
+    except BrokenProcessPool as e:
+        raise DecodingProcessError(
+            "a decoding process ended abruptly (killed, e.g. for memory, or crashed in a decoder) while this "
+            "shard was decoded; the job fails so that it can be run again"
+        ) from e
 
 
 def _submitted(
@@ -301,12 +296,14 @@ def decoding_processes_kept() -> Iterator[Callable[[], None]]:
     do not wait between jobs for a pool to end and the next to start. They end with the block, or when the callable
     it yields is called (before this process forks for other work)."""
     global _keeping, _ahead_files
-    _keeping = True
+    _keeping, _ahead_files = True, None
     try:
         yield _end_kept
+    except BaseException:
+        _end_kept(wait=False)  # Ctrl-C, a failed job: the runs in hand are not waited for
+        raise
     finally:
-        _keeping = False
-        _ahead_files = None
+        _keeping, _ahead_files = False, None
         _end_kept()
 
 
@@ -323,10 +320,12 @@ def decode_ahead(files: list[IndexedFile] | None) -> None:
     _ahead_files = files
 
 
-def _end_kept() -> None:
+def _end_kept(wait: bool = True) -> None:
+    """End the kept processes, if any: the runs not started are cancelled (runs decoded ahead for a job that did not
+    come), the ones running are waited for unless wait is false (the processes then end after them)."""
     global _kept
     if _kept is not None:
-        _kept.pool.shutdown(cancel_futures=True)  # runs decoded ahead for a job that did not come are not waited for
+        _kept.pool.shutdown(wait=wait, cancel_futures=True)
         _kept = None
 
 
