@@ -6,8 +6,9 @@ from __future__ import annotations
 import zipfile
 
 import numpy as np
+import pytest
 
-from fastdiff.thumbnails.batch import Batch, load_batch, save_batch
+from fastdiff.thumbnails.batch import Batch, CorruptBatchError, load_batch, save_batch
 
 
 def _batch(n: int = 30) -> Batch:
@@ -38,3 +39,24 @@ def test_batches_are_stored_uncompressed_and_old_ones_still_read(tmp_path):
     for field in ("keys", "paths", "thumbs", "height", "width", "hashes", "error_keys", "error_messages", "cells"):
         assert np.array_equal(getattr(new, field), getattr(batch, field) if field != "cells" else new.cells)
         assert np.array_equal(getattr(old, field), getattr(new, field))
+
+
+def test_stored_thumbnails_are_mapped_not_copied(tmp_path):
+    """An uncompressed batch's thumbnails are read in place (memory-mapped, read-only, checked by the batch's
+    sha-256); a compressed one's are read into memory; both equal what was saved, and a byte changed in the mapped
+    pixels fails the check."""
+    batch = _batch()
+    save_batch(batch, tmp_path / "new.npz")
+    mapped = load_batch(tmp_path / "new.npz").thumbs
+    assert isinstance(mapped, np.memmap) and not mapped.flags.writeable
+    assert np.array_equal(mapped, batch.thumbs)
+    with np.load(tmp_path / "new.npz") as z:
+        np.savez_compressed(tmp_path / "old.npz", **{k: z[k] for k in z.files})
+    read = load_batch(tmp_path / "old.npz").thumbs
+    assert not isinstance(read, np.memmap) and np.array_equal(read, batch.thumbs)
+    data = bytearray((tmp_path / "new.npz").read_bytes())
+    at = bytes(data).find(batch.thumbs.tobytes()[:64])
+    data[at + 100] ^= 1
+    (tmp_path / "new.npz").write_bytes(bytes(data))
+    with pytest.raises(CorruptBatchError, match="checksum mismatch"):
+        load_batch(tmp_path / "new.npz")

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import struct
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -40,8 +42,36 @@ def _sha256(arrays: dict[str, np.ndarray], names: tuple[str, ...]) -> str:
     for name in names:
         a = np.ascontiguousarray(arrays[name])
         digest.update(f"{name}:{a.dtype.str}:{a.shape};".encode())
-        digest.update(a.tobytes())
+        digest.update(a.data)  # the bytes of a.tobytes(), without copying them
     return digest.hexdigest()
+
+
+def _mapped(path: str | os.PathLike[str], z: np.lib.npyio.NpzFile, name: str) -> np.ndarray:
+    """Array `name` of an open .npz: memory-mapped (read-only) where it is stored uncompressed, as this version
+    writes batches, else read as numpy reads it.
+
+    A mapped array is read straight from the page cache by whoever uses it (the sha-256 check, then the block's
+    concatenation), instead of being copied into new memory first and checked by zipfile's CRC-32 as well: on 60,500
+    images the compare jobs spent 11% of their time zeroing new pages, 9% copying and 3% in CRC-32.
+    """
+    info = z.zip.getinfo(f"{name}.npy")
+    if info.compress_type != zipfile.ZIP_STORED:
+        return z[name]
+    with z.zip.open(info) as member:
+        version = np.lib.format.read_magic(member)
+        read_header = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+        if version not in read_header:
+            return z[name]
+        shape, fortran_order, dtype = read_header[version](member)
+        start = member.tell()  # the .npy header's length: the data follow it
+    if fortran_order or dtype.hasobject or not np.prod(shape, dtype=np.int64):
+        return z[name]
+    with open(path, "rb") as fh:  # the member's local header: 30 bytes, then its name and extra field (APPNOTE 4.3.7)
+        fh.seek(info.header_offset)
+        local = fh.read(30)
+    name_length, extra_length = struct.unpack("<HH", local[26:30])
+    offset = info.header_offset + 30 + name_length + extra_length + start
+    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
 
 
 def _corrupt(path: str | os.PathLike[str], reason: str) -> CorruptBatchError:
@@ -138,7 +168,7 @@ def load_batch(path: str | os.PathLike[str], thumbs: bool = True) -> Batch:
                 raise _corrupt(path, "it has no checksum (written by an older fastdiff)")
             if "sha256_cells" not in z.files:
                 raise _corrupt(path, "it has no cell sums (written by an older fastdiff)")
-            arrays = {name: z[name] for name in names}
+            arrays = {name: _mapped(path, z, name) if name == "thumbs" else z[name] for name in names}
             expected = {name: str(z[f"sha256_{name}"]) for name in ("meta", "thumbs", "cells")}
     except (FileNotFoundError, PermissionError, IsADirectoryError, MemoryError, CorruptBatchError):
         raise
