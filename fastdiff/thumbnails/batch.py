@@ -174,12 +174,10 @@ def load_batch(path: str | os.PathLike[str], thumbs: bool = True) -> Batch:
         raise
     except Exception as err:  # truncated or overwritten: zipfile, numpy and zlib raise many different errors
         raise _corrupt(path, f"cannot be read ({type(err).__name__}: {err})") from None
-    if _sha256(arrays, META_FIELDS) != expected["meta"]:
-        raise _corrupt(path, "checksum mismatch (metadata)")
-    if thumbs and _sha256(arrays, ("thumbs",)) != expected["thumbs"]:
-        raise _corrupt(path, "checksum mismatch (thumbnails)")
-    if thumbs:
-        _check_cells(path, arrays, expected["cells"])
+    problem = _problem(arrays, expected, thumbs)
+    if problem:
+        arrays.clear()  # unmapped before the file is removed (where a mapped file cannot be, e.g. on Windows)
+        raise _corrupt(path, problem)
     timing = arrays["timing"]
     return Batch(
         keys=arrays["keys"],
@@ -226,15 +224,23 @@ def load_frames(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
     return arrays["frame_keys"], arrays["frame_thumbs"]
 
 
-def _check_cells(path: str | os.PathLike[str], arrays: dict[str, np.ndarray], expected: str) -> None:
-    """Raise (removing the batch) unless its cell sums pass their checksum and are those of this fastdiff's grid
-    for the thumbnails' side (`fastdiff.compare.prune.image_cuts`): anything else is an older format, rebuilt."""
-    if _sha256(arrays, CELL_FIELDS) != expected:
-        raise _corrupt(path, "checksum mismatch (cell sums)")
+def _problem(arrays: dict[str, np.ndarray], expected: dict[str, str], thumbs: bool) -> str | None:
+    """Why a batch read into arrays is corrupt, or None: a checksum mismatch (of the metadata, and with thumbs of the
+    pixels and cell sums), or cell sums of another grid than this fastdiff's for the thumbnails' side
+    (`fastdiff.compare.prune.image_cuts`), which only an older format has."""
+    if _sha256(arrays, META_FIELDS) != expected["meta"]:
+        return "checksum mismatch (metadata)"
+    if not thumbs:
+        return None
+    if _sha256(arrays, ("thumbs",)) != expected["thumbs"]:
+        return "checksum mismatch (thumbnails)"
+    if _sha256(arrays, CELL_FIELDS) != expected["cells"]:
+        return "checksum mismatch (cell sums)"
     n, px = arrays["thumbs"].shape[:2]
     cuts = image_cuts(px)
     if not np.array_equal(arrays["cell_cuts"], cuts) or arrays["cells"].shape != (n, len(cuts) - 1, len(cuts) - 1, 3):
-        raise _corrupt(path, "its cell sums use another grid (written by another fastdiff)")
+        return "its cell sums use another grid (written by another fastdiff)"
+    return None
 
 
 def _eight(hashes: np.ndarray) -> np.ndarray:
