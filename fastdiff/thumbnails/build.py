@@ -221,11 +221,13 @@ class DecodingProcessError(RuntimeError):
     fails, so that Snakemake can run it again (with more memory on a retry)."""
 
 
-def _decoded_in_order(pool: ProcessPoolExecutor, files: list[IndexedFile], workers: int) -> Iterator[T]:
+def _decoded_in_order(
+    pool: ProcessPoolExecutor, files: list[IndexedFile], workers: int, ahead: list[IndexedFile] | None
+) -> Iterator[T]:
     """The decoder's results for files, in file order, from runs decoded largest first (`process_runs`).
 
     The runs of files already handed to kept processes (`decode_ahead`) are taken as they are. Once this call's runs
-    are handed out, the next job's files, where announced, are handed out behind them on the same processes.
+    are handed out, the next job's files (ahead), where given, are handed out behind them on the same processes.
 
     Raises
     ------
@@ -236,8 +238,8 @@ def _decoded_in_order(pool: ProcessPoolExecutor, files: list[IndexedFile], worke
     position = 0
     try:
         runs, futures = _taken_ahead(pool, files) or _submitted(pool, files, workers)
-        if _kept is not None and _kept.pool is pool and _ahead_files and len(_ahead_files) >= PROCESSES_MIN_FILES:
-            _kept.ahead = (_ahead_files, *_submitted(pool, _ahead_files, workers))
+        if _kept is not None and _kept.pool is pool and ahead and len(ahead) >= PROCESSES_MIN_FILES:
+            _kept.ahead = (ahead, *_submitted(pool, ahead, workers))
         for run, future in zip(runs, futures):
             pending.update(zip(run, future.result()))
             while position in pending:
@@ -360,21 +362,19 @@ def decoded(
     processes of a key are kept for the next call with an equal key.
     """
     global _kept, _ahead_files
+    ahead, _ahead_files = _ahead_files, None  # announced for the job after this one only
     if workers > 1 and sys.platform == "linux" and len(files) >= PROCESSES_MIN_FILES:
         pool = _process_pool(decoder, workers, key)
         try:
-            yield _decoded_in_order(pool, files, workers)
+            yield _decoded_in_order(pool, files, workers, ahead)
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
             if _kept is not None and _kept.pool is pool:
                 _kept = None
             raise
-        finally:
-            _ahead_files = None
         if _kept is None or _kept.pool is not pool:
             pool.shutdown()
     else:
-        _ahead_files = None
         with ThreadPoolExecutor(max_workers=max(workers, 1)) as threads:
             yield threads.map(decoder, files)
 
