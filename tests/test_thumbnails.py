@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -140,7 +141,9 @@ def test_kept_decoding_processes_serve_the_next_job_of_the_same_settings(
     monkeypatch.setattr(build, "PROCESSES_MIN_FILES", 1)
 
     def pids(key: object) -> set[int]:
-        with build.decoded(lambda f: os.getpid(), files, 2, key=key) as found:
+        """The processes that decode files; each file takes 5 ms, so that both processes of a pool take part (a pool
+        starts them as work arrives, and one fast process could take every run)."""
+        with build.decoded(lambda f: time.sleep(0.005) or os.getpid(), files, 2, key=key) as found:
             return set(found)
 
     half = len(files) // 2
