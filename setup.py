@@ -1,10 +1,13 @@
-"""Build hook: a wheel carries the checkout's workflow/, config/, envs/ and profiles/ as fastdiff/_workflow, so that
-any install runs the workflow (fastdiff.run.runner.WORKFLOW_ROOT); an editable install runs the checkout's own."""
+"""Build hooks: a wheel carries the checkout's workflow/, config/, envs/ and profiles/ as fastdiff/_workflow, so that
+any install runs the workflow (fastdiff.run.runner.WORKFLOW_ROOT; an editable install runs the checkout's own), and
+the INTER_AREA kernel is compiled (fastdiff.thumbnails.area_resize, which falls back to cv2.resize where the
+compiler is missing or fails: the extension is optional)."""
 
+import os
 import shutil
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import Extension, setup
 from setuptools.command.build_py import build_py
 
 WORKFLOW_FOLDERS = ("workflow", "config", "envs", "profiles")
@@ -28,4 +31,13 @@ class BuildWithWorkflow(build_py):
             )
 
 
-setup(cmdclass={"build_py": BuildWithWorkflow})
+AREA_KERNEL = Extension(
+    "fastdiff.thumbnails._area_kernel",
+    sources=["fastdiff/thumbnails/area_kernel.c"],
+    # one rounding per product and per sum, as OpenCV computes INTER_AREA: no fused multiply-add
+    extra_compile_args=["-O3", "-ffp-contract=off"],
+    libraries=["m"] if os.name == "posix" else [],
+    optional=True,
+)
+
+setup(cmdclass={"build_py": BuildWithWorkflow}, ext_modules=[AREA_KERNEL])

@@ -216,13 +216,16 @@ def test_difpy_quiet_flags_are_quiet(collection, tmp_path):
 
 
 def test_wheel_runs_from_a_folder_holding_a_clone_named_fastdiff(collection, tmp_path):
-    """pip install of a wheel (not editable): the workflow ships in the package; a folder named fastdiff in the
-    current folder (the clone) shadows nothing, for the command, the jobs and `import fastdiff` in a script."""
+    """pip install of a wheel (not editable): the workflow and the compiled INTER_AREA kernel ship in the package; a
+    folder named fastdiff in the current folder (the clone) shadows nothing, for the command, the jobs and
+    `import fastdiff` in a script."""
     root, _ = collection
     checkout = sorted(p.name for p in REPO.iterdir())
     here = tmp_path / "here"  # the clone: the wheel is built from it, so that the checkout stays as it is
     clone = here / "fastdiff"
-    ignore = shutil.ignore_patterns(".git", "results", ".snakemake", "build", "*.egg-info", "__pycache__", ".venv")
+    ignore = shutil.ignore_patterns(
+        ".git", "results", ".snakemake", "build", "*.egg-info", "__pycache__", ".venv", "_area_kernel*"
+    )  # the kernel too: the wheel must compile its own
     shutil.copytree(REPO, clone, ignore=ignore)
     wheels = tmp_path / "wheels"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", wheels, clone], check=True)
@@ -246,10 +249,12 @@ def test_wheel_runs_from_a_folder_holding_a_clone_named_fastdiff(collection, tmp
     outer = [p for p in sys.path if p.rstrip("/").endswith(("site-packages", "dist-packages"))]
     (Path(purelib) / "outer_dependencies.pth").write_text("\n".join(outer) + "\n")  # after pip: it sees no fastdiff
     (here / "script.py").write_text(
-        "import fastdiff.core.config, fastdiff.merge.db; print(fastdiff.core.config.__file__)"
+        "import fastdiff.core.config, fastdiff.merge.db\n"
+        "from fastdiff.thumbnails import area_resize\n"
+        "print(fastdiff.core.config.__file__, area_resize._kernel() is not None)"  # the wheel's compiled kernel
     )
     script = subprocess.run([venv / "bin" / "python", "script.py"], cwd=here, env=env, capture_output=True, text=True)
-    assert str(venv) in script.stdout, script.stderr
+    assert str(venv) in script.stdout and script.stdout.split()[-1] == "True", script.stdout + script.stderr
     for how in ([], ["--snakemake"]):
         proc = subprocess.run(
             [venv / "bin" / "fastdiff", "run", root, "-o", tmp_path / "out", "--cores", "2", *how],

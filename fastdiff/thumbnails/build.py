@@ -25,6 +25,7 @@ from fastdiff.core.cells import image_cells
 from fastdiff.core.options import ThumbnailOptions
 from fastdiff.core.records import IndexedFile
 from fastdiff.core.symmetry import symmetries, transform
+from fastdiff.thumbnails.area_resize import resize_area
 from fastdiff.thumbnails.batch import Batch
 from fastdiff.thumbnails.decode import DecodeError, decode_image
 from fastdiff.thumbnails.frames import later_frames
@@ -33,9 +34,11 @@ log = logging.getLogger(__name__)
 
 
 def make_thumbnail(rgb: np.ndarray, px_size: int) -> np.ndarray:
-    """Resize an RGB image to px_size x px_size (aspect ratio not kept, as difPy does), area-averaged."""
-    interpolation = cv2.INTER_AREA if min(rgb.shape[:2]) >= px_size else cv2.INTER_CUBIC
-    return np.ascontiguousarray(cv2.resize(rgb, (px_size, px_size), interpolation=interpolation))
+    """Resize an RGB image to px_size x px_size (aspect ratio not kept, as difPy does): area-averaged (OpenCV's
+    INTER_AREA, through `resize_area`), or bicubic (INTER_CUBIC) where a side is shorter than px_size."""
+    if min(rgb.shape[:2]) >= px_size:
+        return resize_area(rgb, px_size, px_size)
+    return np.ascontiguousarray(cv2.resize(rgb, (px_size, px_size), interpolation=cv2.INTER_CUBIC))
 
 
 def luma(thumb: np.ndarray) -> np.ndarray:
