@@ -1,7 +1,7 @@
 """Build hooks: a wheel carries the checkout's workflow/, config/, envs/ and profiles/ as fastdiff/_workflow, so that
 any install runs the workflow (fastdiff.run.runner.WORKFLOW_ROOT; an editable install runs the checkout's own), and
-the INTER_AREA kernel is compiled (fastdiff.thumbnails.area_resize, which falls back to cv2.resize where the
-compiler is missing or fails: the extension is optional)."""
+the C kernels are compiled (fastdiff.thumbnails.native; its callers fall back to OpenCV where the compiler is missing
+or fails: the extension is optional)."""
 
 import os
 import shutil
@@ -31,13 +31,13 @@ class BuildWithWorkflow(build_py):
             )
 
 
-AREA_KERNEL = Extension(
-    "fastdiff.thumbnails._area_kernel",
-    sources=["fastdiff/thumbnails/area_kernel.c"],
+KERNELS = Extension(
+    "fastdiff.thumbnails._kernels",  # loaded with ctypes (fastdiff.thumbnails.native), not imported
+    sources=["fastdiff/thumbnails/area_kernel.c", "fastdiff/thumbnails/composite_kernel.c"],
     # one rounding per product and per sum, as OpenCV computes INTER_AREA: no fused multiply-add
     extra_compile_args=["-O3", "-ffp-contract=off"],
     libraries=["m"] if os.name == "posix" else [],
     optional=True,
 )
 
-setup(cmdclass={"build_py": BuildWithWorkflow}, ext_modules=[AREA_KERNEL])
+setup(cmdclass={"build_py": BuildWithWorkflow}, ext_modules=[KERNELS])

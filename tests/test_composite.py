@@ -1,4 +1,5 @@
-"""fastdiff.thumbnails.composite: the compositing formula, exactly, for every 8-bit input, and orientation views."""
+"""fastdiff.thumbnails.composite: the compositing formula, exactly, for every 8-bit input, and orientation views;
+each test runs on both ways of blending 8-bit samples: the compiled kernel and OpenCV's arithmetic."""
 
 from __future__ import annotations
 
@@ -6,7 +7,18 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
+from fastdiff.thumbnails import composite as composite_module
 from fastdiff.thumbnails.composite import composite, source_view
+
+
+@pytest.fixture(autouse=True, params=["kernel", "opencv"])
+def blending(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The compiled kernel (which must have been built), or OpenCV's path as where it was not."""
+    if request.param == "kernel":
+        assert composite_module._kernel() is not None, "the compiled kernels were not built (setup.py)"
+    else:
+        monkeypatch.setattr(composite_module, "_kernel", lambda: None)
+    return request.param
 
 
 def reference(fg: np.ndarray, alpha: np.ndarray, bg: tuple[int, int, int], top: int) -> np.ndarray:
@@ -19,7 +31,8 @@ def reference(fg: np.ndarray, alpha: np.ndarray, bg: tuple[int, int, int], top: 
 
 @pytest.mark.slow  # heavy arithmetic or decoding: seconds on 2 cores
 def test_every_8bit_alpha_colour_and_background() -> None:
-    """All 256**3 (alpha, colour, background) triples: OpenCV's rounded uint8 products give the exact formula."""
+    """All 256**3 (alpha, colour, background) triples give the exact formula (OpenCV's way: its rounded uint8
+    products)."""
     a, fg = np.meshgrid(np.arange(256), np.arange(256), indexing="ij")
     rgba = np.dstack([fg, np.roll(fg, 1, axis=1), 255 - fg, a]).astype(np.uint8)
     out = np.empty((256, 256, 3), np.uint8)

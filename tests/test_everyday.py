@@ -224,7 +224,7 @@ def test_wheel_runs_from_a_folder_holding_a_clone_named_fastdiff(collection, tmp
     here = tmp_path / "here"  # the clone: the wheel is built from it, so that the checkout stays as it is
     clone = here / "fastdiff"
     ignore = shutil.ignore_patterns(
-        ".git", "results", ".snakemake", "build", "*.egg-info", "__pycache__", ".venv", "_area_kernel*"
+        ".git", "results", ".snakemake", "build", "*.egg-info", "__pycache__", ".venv", "_kernels*"
     )  # the kernel too: the wheel must compile its own
     shutil.copytree(REPO, clone, ignore=ignore)
     wheels = tmp_path / "wheels"

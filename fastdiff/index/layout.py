@@ -291,7 +291,7 @@ def save(layout: Layout, layout_dir: str | os.PathLike[str]) -> None:
         target = layout_dir / f"{s.name}.json"
         if not target.exists():
             with atomic_open(target, "w", encoding="utf-8") as fh:
-                json.dump([as_dict(f) for f in s.files], fh)
+                fh.write(json.dumps([as_dict(f) for f in s.files]))  # dumps: the C encoder (dump's is Python's)
     state = {
         "plan": layout.plan,
         "shards": [s.name for s in layout.shards],

@@ -4,7 +4,7 @@ OpenCV shrinks an image by a non-integer factor with INTER_AREA one sample at a 
 (``cv::resize``, modules/imgproc/src/resize.cpp: ``computeResizeAreaTab`` and ``ResizeArea_Invoker<uchar, float>``); on
 the photos and clip art of a thumbnail job that was a third of the decoding processes' time. `area_kernel.c` runs the
 same operations in the same order on eight source rows at once, so every byte is OpenCV's. It is compiled with the
-package (setup.py, as an optional extension) and called through ctypes; where it is missing, or where it disagrees
+package (`fastdiff.thumbnails.native`); where it is missing, or where it disagrees
 with this machine's cv2.resize on a fixed set of images (`_agrees`: an OpenCV build that fuses multiply-adds, say),
 `resize_area` calls cv2.resize itself.
 """
@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import importlib.machinery
 import logging
 import math
-from pathlib import Path
 
 import cv2
 import numpy as np
+
+from fastdiff.thumbnails import native
 
 log = logging.getLogger(__name__)
 
@@ -134,16 +134,8 @@ def _shrink(kernel: ctypes._CFuncPtr, image: np.ndarray, width: int, height: int
 @functools.cache
 def _kernel() -> ctypes._CFuncPtr | None:
     """The compiled kernel, or None where it was not built or does not reproduce this machine's cv2.resize."""
-    folder = Path(__file__).resolve().parent
-    found = [folder / f"_area_kernel{suffix}" for suffix in importlib.machinery.EXTENSION_SUFFIXES]
-    library = next((path for path in found if path.is_file()), None)
-    if library is None:
-        log.debug("no compiled INTER_AREA kernel in %s: thumbnails are shrunk by cv2.resize", folder)
-        return None
-    kernel = ctypes.CDLL(str(library)).area_resize
-    kernel.argtypes = _ARGTYPES
-    kernel.restype = None
-    if not _agrees(kernel):
+    kernel = native.kernel("area_resize", _ARGTYPES)
+    if kernel is not None and not _agrees(kernel):
         log.warning("the compiled INTER_AREA kernel differs from this OpenCV's cv2.resize; using cv2.resize")
         return None
     return kernel
