@@ -33,7 +33,7 @@ class BuildWithWorkflow(build_py):
 
 KERNELS = Extension(
     "fastdiff.thumbnails._kernels",  # loaded with ctypes (fastdiff.thumbnails.native), not imported
-    sources=["fastdiff/thumbnails/area_kernel.c", "fastdiff/thumbnails/composite_kernel.c"],
+    sources=[f"fastdiff/thumbnails/{name}.c" for name in ("area_kernel", "composite_kernel", "kernels_version")],
     # one rounding per product and per sum, as OpenCV computes INTER_AREA: no fused multiply-add
     extra_compile_args=["-O3", "-ffp-contract=off"],
     libraries=["m"] if os.name == "posix" else [],

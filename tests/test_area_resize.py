@@ -1,12 +1,15 @@
-"""The compiled INTER_AREA kernel gives cv2.resize's bytes (fastdiff.thumbnails.area_resize)."""
+"""The compiled INTER_AREA kernel gives cv2.resize's bytes (fastdiff.thumbnails.area_resize); the compiled library is
+loaded only where it matches the sources (fastdiff.thumbnails.native)."""
 
 from __future__ import annotations
+
+import tracemalloc
 
 import cv2
 import numpy as np
 import pytest
 
-from fastdiff.thumbnails import area_resize
+from fastdiff.thumbnails import area_resize, native
 from fastdiff.thumbnails.area_resize import resize_area
 from fastdiff.thumbnails.build import make_thumbnail
 
@@ -53,14 +56,16 @@ def test_the_kernel_gives_opencvs_bytes_for_any_size_channels_and_content(kernel
         (51, 4000, 50),  # one side barely above the thumbnail, the other far
         (50, 733, 50),  # one side equal: factor 1 in that direction
         (1000, 1000, 50),  # whole factors: OpenCV's integer path, through cv2.resize
-        (60, 60, 50),  # small: through cv2.resize
+        (60, 60, 50),
+        (40, 900, 50),  # a side shorter than the thumbnail's: make_thumbnail enlarges it with INTER_CUBIC
         (400, 300, 16),
     ],
 )
 def test_resize_area_equals_cv2_resize(h, w, size):
     for image in _images(np.random.default_rng(h * w), h, w, 3):
         assert np.array_equal(resize_area(image, size, size), _expected(image, size, size))
-        assert np.array_equal(make_thumbnail(image, size), _expected(image, size, size))
+        interpolation = cv2.INTER_AREA if min(h, w) >= size else cv2.INTER_CUBIC
+        assert np.array_equal(make_thumbnail(image, size), cv2.resize(image, (size, size), interpolation=interpolation))
 
 
 def test_views_with_strides_are_shrunk_like_their_copies(kernel):
@@ -73,3 +78,32 @@ def test_a_kernel_that_disagrees_with_opencv_is_not_used(kernel):
     """The check run before the first use: a kernel that writes nothing (or anything but OpenCV's bytes) fails it."""
     assert area_resize._agrees(kernel)
     assert not area_resize._agrees(lambda *args: None)
+
+
+def test_the_kernels_buffers_do_not_grow_with_the_images_height(kernel):
+    """A tall image (the longest max_pixels admits at a thumbnail's width) is shrunk with work buffers of a few rows:
+    numpy's allocations during the call stay far below the image's size."""
+    image = np.random.default_rng(9).integers(0, 256, (200_001, 61, 3), np.uint8)  # 36.6 MB
+    tracemalloc.start()
+    try:
+        shrunk = area_resize._shrink(kernel, image, 50, 50)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 100_000, peak
+    assert np.array_equal(shrunk, _expected(image, 50, 50))
+
+
+def test_a_library_of_another_version_is_not_loaded(monkeypatch):
+    """An editable install not rebuilt after a kernel changed its arguments: the library is left alone (OpenCV does
+    the work) rather than called with buffers it does not expect."""
+    assert native._library() is not None
+    monkeypatch.setattr(native, "VERSION", native.VERSION + 1)
+    native._library.cache_clear()
+    try:
+        assert native._library() is None
+        assert native.kernel("area_resize", []) is None
+    finally:
+        monkeypatch.undo()
+        native._library.cache_clear()
+    assert native._library() is not None

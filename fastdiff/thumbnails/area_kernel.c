@@ -2,8 +2,8 @@
  * ResizeArea_Invoker<uchar, float>), reproduced operation for operation in single precision, so that every output
  * byte equals cv2.resize's; OpenCV runs that loop one sample at a time, this one eight source rows at a time.
  *
- * The tables (source offset, destination offset, weight) are OpenCV's, built by the caller
- * (fastdiff.thumbnails.area_resize). Horizontal pass: for each source row y and destination sample d,
+ * The tables (source position, destination position, weight) are OpenCV's (`cells`, its computeResizeAreaTab), with the
+ * factor OpenCV computes (1 / (double)(dsize / ssize)). Horizontal pass: for each source row y and destination sample d,
  *     H[y][d] = (...((0 + S[y][s_0] * a_0) + S[y][s_1] * a_1) + ...)     over the x entries with destination d, in order;
  * vertical pass: for each destination row, sum = beta_0 * H[y_0]; sum += beta_i * H[y_i] in order; out = lrintf(sum)
  * clamped to 0..255. Every product and sum is rounded to float on its own: built with -ffp-contract=off (no fused
@@ -17,6 +17,30 @@
 #endif
 
 #define LANES 8 /* source rows per step of the horizontal pass */
+
+/* computeResizeAreaTab for one output position d: the source positions (consecutive, from *first) and their weights
+ * (weights[0 .. count - 1], at most `room`); returns count. In double precision, rounded to float, as OpenCV. */
+static int cells(int ssize, double scale, int d, int *first, float *weights, int room)
+{
+    const double fsx1 = d * scale, fsx2 = fsx1 + scale;
+    const double cell = scale < ssize - fsx1 ? scale : ssize - fsx1;
+    int sx1 = (int)ceil(fsx1), sx2 = (int)floor(fsx2);
+    sx2 = sx2 < ssize - 1 ? sx2 : ssize - 1;
+    sx1 = sx1 < sx2 ? sx1 : sx2;
+    int k = 0;
+    *first = sx1;
+    if (sx1 - fsx1 > 1e-3) {
+        *first = sx1 - 1;
+        weights[k++] = (float)((sx1 - fsx1) / cell);
+    }
+    for (int sx = sx1; sx < sx2 && k < room; sx++)
+        weights[k++] = (float)(1.0 / cell);
+    if (fsx2 - sx2 > 1e-3 && k < room) {
+        double part = fsx2 - sx2 < 1. ? fsx2 - sx2 : 1.;
+        weights[k++] = (float)((part < cell ? part : cell) / cell);
+    }
+    return k;
+}
 
 /* T[x * LANES + l] = rows[l][x] for x < n. */
 static void transpose8(const uint8_t *const rows[LANES], uint8_t *T, ptrdiff_t n)
@@ -74,55 +98,75 @@ static uint8_t to_u8(float v)
     return (uint8_t)(r < 0 ? 0 : r > 255 ? 255 : r);
 }
 
-/* See the file's comment. src: h rows of wcn bytes, src_step bytes apart; dst: dh rows of dwcn bytes, dst_step apart.
- * x tables: xk entries (xs: source byte offset in a row, xd: destination offset, xa: weight), channels cn, grouped by
- * destination pixel as OpenCV orders them; y tables: yk entries (ys: source row, yd: destination row, ya: weight).
- * Work buffers: H (h * dwcn floats), T (wcn * LANES bytes), acc (dwcn * LANES floats), sum (dwcn floats). */
-void area_resize(const uint8_t *src, ptrdiff_t src_step, int h, int wcn, int cn, uint8_t *dst, ptrdiff_t dst_step,
-                 int dwcn, const int32_t *xs, const int32_t *xd, const float *xa, int xk, const int32_t *ys,
-                 const int32_t *yd, const float *ya, int yk, float *H, uint8_t *T, float *acc, float *sum)
+/* The horizontal pass of source rows y0 .. y0 + LANES - 1 (those below h: the others repeat row y0) into
+ * H[l * dwcn + d] for row y0 + l. */
+static void horizontal(const uint8_t *src, ptrdiff_t src_step, int h, int wcn, int cn, int dwcn, const int32_t *xs,
+                       const int32_t *xd, const float *xa, int xk, int y0, float *H, uint8_t *T, float *acc)
 {
-    for (int y0 = 0; y0 < h; y0 += LANES) {
-        int n = h - y0 < LANES ? h - y0 : LANES;
-        const uint8_t *rows[LANES];
-        for (int l = 0; l < LANES; l++)
-            rows[l] = src + (ptrdiff_t)(y0 + (l < n ? l : 0)) * src_step;
-        transpose8(rows, T, wcn);
-        for (ptrdiff_t i = 0; i < (ptrdiff_t)dwcn * LANES; i++)
-            acc[i] = 0.f;
-        switch (cn) {
-        case 1: accumulate(T, acc, xs, xd, xa, xk, 1); break;
-        case 3: accumulate(T, acc, xs, xd, xa, xk, 3); break;
-        case 4: accumulate(T, acc, xs, xd, xa, xk, 4); break;
-        default: accumulate(T, acc, xs, xd, xa, xk, cn);
-        }
-        for (int l = 0; l < n; l++) {
-            float *out = H + (ptrdiff_t)(y0 + l) * dwcn;
-            for (int d = 0; d < dwcn; d++)
-                out[d] = acc[(ptrdiff_t)d * LANES + l];
-        }
+    const int n = h - y0 < LANES ? h - y0 : LANES;
+    const uint8_t *rows[LANES];
+    for (int l = 0; l < LANES; l++)
+        rows[l] = src + (ptrdiff_t)(y0 + (l < n ? l : 0)) * src_step;
+    transpose8(rows, T, wcn);
+    for (ptrdiff_t i = 0; i < (ptrdiff_t)dwcn * LANES; i++)
+        acc[i] = 0.f;
+    switch (cn) {
+    case 1: accumulate(T, acc, xs, xd, xa, xk, 1); break;
+    case 3: accumulate(T, acc, xs, xd, xa, xk, 3); break;
+    case 4: accumulate(T, acc, xs, xd, xa, xk, 4); break;
+    default: accumulate(T, acc, xs, xd, xa, xk, cn);
     }
-    int prev = yd[0];
-    for (int d = 0; d < dwcn; d++)
-        sum[d] = 0.f;
-    for (int j = 0; j < yk; j++) {
-        const float beta = ya[j];
-        const float *buf = H + (ptrdiff_t)ys[j] * dwcn;
-        if (yd[j] != prev) {
-            uint8_t *D = dst + (ptrdiff_t)prev * dst_step;
-            for (int d = 0; d < dwcn; d++) {
-                D[d] = to_u8(sum[d]);
-                sum[d] = beta * buf[d];
+    for (int l = 0; l < n; l++)
+        for (int d = 0; d < dwcn; d++)
+            H[(ptrdiff_t)l * dwcn + d] = acc[(ptrdiff_t)d * LANES + l];
+}
+
+/* See the file's comment. src: h rows of w pixels of cn bytes, src_step bytes apart; dst: dh rows of dw pixels, dst_step
+ * bytes apart (dw <= w, dh <= h). Work buffers, none of which grows with h: xs, xd (int32) and xa (float) of 2 * w + 2
+ * entries (the x table: source offset, destination offset, weight; OpenCV's bound is 2 * w), ya (float, yroom
+ * entries: the y weights of one output row, at most h / dh + 3), H (LANES * dw * cn floats: the horizontal pass of
+ * the LANES rows from `group`, computed as the y entries reach them), T (w * cn * LANES bytes), acc (dw * cn * LANES
+ * floats), sum (dw * cn floats). */
+void area_resize(const uint8_t *src, ptrdiff_t src_step, int h, int w, int cn, uint8_t *dst, ptrdiff_t dst_step,
+                 int dh, int dw, int32_t *xs, int32_t *xd, float *xa, float *ya, int yroom, float *H, uint8_t *T,
+                 float *acc, float *sum)
+{
+    const double scale_x = 1. / ((double)dw / w), scale_y = 1. / ((double)dh / h);
+    const int wcn = w * cn, dwcn = dw * cn;
+    int xk = 0;
+    for (int d = 0; d < dw; d++) {
+        int first;
+        const int k = cells(w, scale_x, d, &first, xa + xk, 2 * w + 2 - xk);
+        for (int i = 0; i < k; i++) {
+            xs[xk + i] = (first + i) * cn;
+            xd[xk + i] = d * cn;
+        }
+        xk += k;
+    }
+    int group = -1;
+    for (int dy = 0; dy < dh; dy++) {
+        int first;
+        const int k = cells(h, scale_y, dy, &first, ya, yroom);
+        for (int i = 0; i < k; i++) {
+            const int y = first + i;
+            if (group < 0 || y < group || y >= group + LANES) {
+                group = y;
+                horizontal(src, src_step, h, wcn, cn, dwcn, xs, xd, xa, xk, group, H, T, acc);
             }
-            prev = yd[j];
-        } else {
-            for (int d = 0; d < dwcn; d++) {
-                float p = beta * buf[d];
-                sum[d] = sum[d] + p;
+            const float beta = ya[i];
+            const float *buf = H + (ptrdiff_t)(y - group) * dwcn;
+            if (i == 0) {
+                for (int d = 0; d < dwcn; d++)
+                    sum[d] = beta * buf[d];
+            } else {
+                for (int d = 0; d < dwcn; d++) {
+                    float p = beta * buf[d];
+                    sum[d] = sum[d] + p;
+                }
             }
         }
+        uint8_t *D = dst + (ptrdiff_t)dy * dst_step;
+        for (int d = 0; d < dwcn; d++)
+            D[d] = to_u8(sum[d]);
     }
-    uint8_t *D = dst + (ptrdiff_t)prev * dst_step;
-    for (int d = 0; d < dwcn; d++)
-        D[d] = to_u8(sum[d]);
 }

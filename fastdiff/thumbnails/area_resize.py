@@ -3,10 +3,10 @@
 OpenCV shrinks an image by a non-integer factor with INTER_AREA one sample at a time in single precision
 (``cv::resize``, modules/imgproc/src/resize.cpp: ``computeResizeAreaTab`` and ``ResizeArea_Invoker<uchar, float>``); on
 the photos and clip art of a thumbnail job that was a third of the decoding processes' time. `area_kernel.c` runs the
-same operations in the same order on eight source rows at once, so every byte is OpenCV's. It is compiled with the
-package (`fastdiff.thumbnails.native`); where it is missing, or where it disagrees
-with this machine's cv2.resize on a fixed set of images (`_agrees`: an OpenCV build that fuses multiply-adds, say),
-`resize_area` calls cv2.resize itself.
+same operations in the same order on eight source rows at once, so every byte is OpenCV's, with work buffers of a
+few rows whatever the image's height. It is compiled with the package (`fastdiff.thumbnails.native`); where it is
+missing, or where it disagrees with this machine's cv2.resize on a fixed set of images (`_agrees`: an OpenCV build
+that fuses multiply-adds, say), `resize_area` calls cv2.resize itself.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import ctypes
 import functools
 import logging
-import math
 
 import cv2
 import numpy as np
@@ -24,15 +23,11 @@ from fastdiff.thumbnails import native
 log = logging.getLogger(__name__)
 
 _LANES = 8  # source rows per step of the kernel (LANES in area_kernel.c)
-# Below this many source samples cv2.resize is as fast (the kernel's tables and buffers cost about 40 us a call;
-# measured on 2 cores: 150x150x3 0.05 against 0.07 ms, 300x310x3 0.31 against 0.17 ms).
-_SMALL = 1 << 17
 _ptr = ctypes.c_void_p
 _ARGTYPES = [
-    _ptr, ctypes.c_ssize_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,  # src, src_step, h, w * cn, cn
-    _ptr, ctypes.c_ssize_t, ctypes.c_int,  # dst, dst_step, dw * cn
-    _ptr, _ptr, _ptr, ctypes.c_int,  # x tables and their length
-    _ptr, _ptr, _ptr, ctypes.c_int,  # y tables and their length
+    _ptr, ctypes.c_ssize_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,  # src, src_step, h, w, cn
+    _ptr, ctypes.c_ssize_t, ctypes.c_int, ctypes.c_int,  # dst, dst_step, dh, dw
+    _ptr, _ptr, _ptr, _ptr, ctypes.c_int,  # the x table (xs, xd, xa), one output row's y weights and their room
     _ptr, _ptr, _ptr, _ptr,  # work buffers H, T, acc, sum
 ]  # fmt: skip
 
@@ -43,7 +38,7 @@ def resize_area(image: np.ndarray, width: int, height: int) -> np.ndarray:
     Parameters
     ----------
     image : np.ndarray
-        uint8, shape (h, w, cn) with 1 <= cn <= 4 (or (h, w)), rows contiguous.
+        uint8, shape (h, w, cn) or (h, w), any strides.
     width, height : int
         The output size, at most the image's in each direction.
 
@@ -55,19 +50,12 @@ def resize_area(image: np.ndarray, width: int, height: int) -> np.ndarray:
     Notes
     -----
     Where both factors are whole numbers OpenCV takes another path (``resizeAreaFast``, integer sums), and so does
-    this function, through cv2.resize; so it does for small images (below _SMALL samples), an enlargement, and
-    where the kernel is unavailable (`_kernel`).
+    this function, through cv2.resize; so it does for an enlargement, and where the kernel is unavailable
+    (`_kernel`).
     """
     kernel = _kernel()
     scale_x, scale_y = _scale(image.shape[1], width), _scale(image.shape[0], height)
-    if (
-        kernel is None
-        or image.dtype != np.uint8
-        or image.size < _SMALL
-        or scale_x < 1
-        or scale_y < 1
-        or (_whole(scale_x) and _whole(scale_y))
-    ):
+    if kernel is None or image.dtype != np.uint8 or scale_x < 1 or scale_y < 1 or (_whole(scale_x) and _whole(scale_y)):
         return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
     return _shrink(kernel, image, width, height)
 
@@ -82,50 +70,29 @@ def _whole(scale: float) -> bool:
     return abs(scale - round(scale)) < np.finfo(np.float64).eps
 
 
-@functools.lru_cache(maxsize=1024)
-def _tables(source: int, target: int, channels: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """OpenCV's computeResizeAreaTab: for each output position in turn, the source positions it averages (offsets
-    times channels) and their float32 weights; int32, int32, float32 arrays of one length."""
-    scale = _scale(source, target)
-    sources: list[int] = []
-    targets: list[int] = []
-    weights: list[float] = []
-    for d in range(target):
-        start = d * scale
-        end = start + scale
-        cell = min(scale, source - start)
-        first, last = math.ceil(start), math.floor(end)
-        last = min(last, source - 1)
-        first = min(first, last)
-        entries = [(s, 1.0 / cell) for s in range(first, last)]
-        if first - start > 1e-3:
-            entries.insert(0, (first - 1, (first - start) / cell))
-        if end - last > 1e-3:
-            entries.append((last, min(end - last, 1.0, cell) / cell))
-        sources += [s * channels for s, _ in entries]
-        targets += [d * channels] * len(entries)
-        weights += [w for _, w in entries]
-    return np.asarray(sources, np.int32), np.asarray(targets, np.int32), np.asarray(weights, np.float32)
-
-
 def _shrink(kernel: ctypes._CFuncPtr, image: np.ndarray, width: int, height: int) -> np.ndarray:
-    """The kernel's INTER_AREA shrink of a uint8 image (h, w[, cn]) whose rows are contiguous."""
+    """The kernel's INTER_AREA shrink of a uint8 image (h, w[, cn]); its buffers hold a few rows (area_kernel.c)."""
     flat = image if image.ndim == 3 else image[:, :, np.newaxis]
     h, w, cn = flat.shape
     if flat.strides[1:] != (cn, 1):
         flat = np.ascontiguousarray(flat)
-    xs, xd, xa = _tables(w, width, cn)
-    ys, yd, ya = _tables(h, height, 1)
     out = np.empty((height, width, cn), np.uint8)
-    rows = np.empty((h, width * cn), np.float32)
-    transposed = np.empty(w * cn * _LANES, np.uint8)
-    acc = np.empty(width * cn * _LANES, np.float32)
-    total = np.empty(width * cn, np.float32)
+    x_room, y_room = 2 * w + 2, h // height + 3
+    # named, so that each buffer lives through the call (a temporary's .ctypes.data would dangle)
+    x_sources, x_targets, x_weights = (
+        np.empty(x_room, np.int32),
+        np.empty(x_room, np.int32),
+        np.empty(x_room, np.float32),
+    )
+    y_weights = np.empty(y_room, np.float32)
+    rows = np.empty(_LANES * width * cn, np.float32)  # the horizontal pass of LANES source rows
+    transposed = np.empty(_LANES * w * cn, np.uint8)  # LANES source rows, transposed
+    acc = np.empty(_LANES * width * cn, np.float32)  # their sums, transposed
+    total = np.empty(width * cn, np.float32)  # one output row's sums
     kernel(
-        flat.ctypes.data, flat.strides[0], h, w * cn, cn,
-        out.ctypes.data, out.strides[0], width * cn,
-        xs.ctypes.data, xd.ctypes.data, xa.ctypes.data, len(xs),
-        ys.ctypes.data, yd.ctypes.data, ya.ctypes.data, len(ys),
+        flat.ctypes.data, flat.strides[0], h, w, cn,
+        out.ctypes.data, out.strides[0], height, width,
+        x_sources.ctypes.data, x_targets.ctypes.data, x_weights.ctypes.data, y_weights.ctypes.data, y_room,
         rows.ctypes.data, transposed.ctypes.data, acc.ctypes.data, total.ctypes.data,
     )  # fmt: skip
     return out if cn > 1 else out[:, :, 0]  # OpenCV returns one channel as (height, width)

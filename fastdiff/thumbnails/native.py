@@ -15,17 +15,30 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 FOLDER = Path(__file__).resolve().parent
+VERSION = 3  # kernels_version.c: the arguments and buffers the kernels take; raise both together
 
 
 @functools.cache
 def _library() -> ctypes.CDLL | None:
-    """The compiled library, loaded once per process; None where it is missing."""
+    """The compiled library, loaded once per process; None where it is missing or built from other sources
+    (kernels_version.c)."""
     found = [FOLDER / f"_kernels{suffix}" for suffix in importlib.machinery.EXTENSION_SUFFIXES]
     path = next((p for p in found if p.is_file()), None)
     if path is None:
         log.debug("no compiled kernels in %s: OpenCV does their work", FOLDER)
         return None
-    return ctypes.CDLL(str(path))
+    library = ctypes.CDLL(str(path))
+    built = getattr(library, "kernels_version", None)
+    library_version = built() if built is not None else None
+    if library_version != VERSION:
+        log.warning(
+            "%s is version %s of the kernels, not %d (rebuild: pip install -e .); OpenCV does their work",
+            path.name,
+            library_version,
+            VERSION,
+        )
+        return None
+    return library
 
 
 def kernel(name: str, argtypes: list[type]) -> ctypes._CFuncPtr | None:
