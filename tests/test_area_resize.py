@@ -3,7 +3,11 @@ loaded only where it matches the sources (fastdiff.thumbnails.native)."""
 
 from __future__ import annotations
 
+import ctypes
+import shutil
+import subprocess
 import tracemalloc
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -107,3 +111,20 @@ def test_a_library_of_another_version_is_not_loaded(monkeypatch):
         monkeypatch.undo()
         native._library.cache_clear()
     assert native._library() is not None
+
+
+@pytest.mark.skipif(
+    shutil.which("gcc") is None or " fma" not in Path("/proc/cpuinfo").read_text(errors="replace"),
+    reason="needs gcc and a CPU with fused multiply-add",
+)
+def test_a_kernel_built_with_fused_multiply_adds_is_refused(tmp_path):
+    """The failure the check exists for: area_kernel.c compiled to fuse multiply-adds (as compilers do by default on
+    some machines) differs from OpenCV in about 1 byte in 10,000 of noise; the check's near-tie patterns catch it."""
+    library = tmp_path / "fused.so"
+    source = Path(area_resize.__file__).with_name("area_kernel.c")
+    subprocess.run(
+        ["gcc", "-O3", "-mfma", "-ffp-contract=fast", "-fPIC", "-shared", "-o", library, source, "-lm"], check=True
+    )
+    fused = ctypes.CDLL(str(library))["area_resize"]
+    fused.argtypes, fused.restype = area_resize._ARGTYPES, None
+    assert not area_resize._agrees(fused)

@@ -98,8 +98,16 @@ def test_opaque_16bit_equals_16bit_rgb_reduction() -> None:
 def test_rejects_bad_input() -> None:
     with pytest.raises(ValueError, match="expected uint8/uint16"):
         composite(np.zeros((2, 2, 4), np.float32), (0, 0, 0), np.empty((2, 2, 3), np.uint8))
-    with pytest.raises(ValueError, match="out has shape"):
+    with pytest.raises(ValueError, match="out is uint8 "):
         composite(np.zeros((2, 2, 4), np.uint8), (0, 0, 0), np.empty((2, 3, 3), np.uint8))
+    with pytest.raises(ValueError, match="out is uint16 "):
+        composite(np.zeros((2, 2, 4), np.uint8), (0, 0, 0), np.empty((2, 2, 3), np.uint16))
+    read_only = np.empty((2, 2, 3), np.uint8)
+    read_only.flags.writeable = False
+    with pytest.raises(ValueError, match="writeable: False"):
+        composite(np.zeros((2, 2, 4), np.uint8), (0, 0, 0), read_only)
+    with pytest.raises(ValueError):  # a background of two values
+        composite(np.zeros((2, 2, 4), np.uint8), (0, 0), np.empty((2, 2, 3), np.uint8))
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))

@@ -58,7 +58,7 @@ def composite(pixels: np.ndarray, background: tuple[int, int, int], out: np.ndar
     Raises
     ------
     ValueError
-        If pixels is neither uint8 nor uint16, or the shapes do not match.
+        If pixels is neither uint8 nor uint16, the shapes do not match, or out is not a writeable uint8 array.
 
     Notes
     -----
@@ -67,12 +67,15 @@ def composite(pixels: np.ndarray, background: tuple[int, int, int], out: np.ndar
     """
     if pixels.dtype not in (np.uint8, np.uint16) or pixels.ndim != 3 or pixels.shape[2] != 4:
         raise ValueError(f"expected uint8/uint16 (h, w, 4) pixels, got {pixels.dtype} {pixels.shape}")
-    if out.shape != (*pixels.shape[:2], 3):
-        raise ValueError(f"out has shape {out.shape}, expected {(*pixels.shape[:2], 3)}")
+    if out.shape != (*pixels.shape[:2], 3) or out.dtype != np.uint8 or not out.flags.writeable:
+        raise ValueError(
+            f"out is {out.dtype} {out.shape} (writeable: {out.flags.writeable}), expected writeable uint8 "
+            f"{(*pixels.shape[:2], 3)}"
+        )
     wide = pixels.dtype == np.uint16
     kernel = _kernel()
     if not wide and kernel is not None and pixels.strides[1:] == (4, 1) and out.strides[2] == 1:
-        bg = np.asarray(background, np.uint8)
+        bg = np.array(background, np.uint8).reshape(3)  # the kernel reads three bytes
         h, w = pixels.shape[:2]
         kernel(
             pixels.ctypes.data,

@@ -43,13 +43,24 @@ static inline void store_rgb4(uint8_t *q, __m128i v)
     memcpy(q + 9, &px[3], 4);
 }
 
-/* Pixels [0, n) of an RGBA row into a packed RGB row, four at a time; returns how many it did (a multiple of 4 that
- * leaves at least one pixel to blend_row, whose exact 3-byte stores end the row). */
-static int blend_row_rgba(const uint8_t *p, uint8_t *q, int w, const uint8_t *bg)
+/* Four pixels of 4 bytes in RGB(A) order: bytes 0 and 2 of each 32-bit lane swapped where red is 2 (BGRA). */
+static inline __m128i red_first(__m128i v, int red)
+{
+    if (red == 0)
+        return v;
+    const __m128i outer = _mm_and_si128(v, _mm_set1_epi32(0x00FF00FF));
+    const __m128i swapped = _mm_or_si128(_mm_slli_epi32(outer, 16), _mm_srli_epi32(outer, 16)); /* bytes 2, 0 */
+    return _mm_or_si128(_mm_and_si128(v, _mm_set1_epi32((int)0xFF00FF00)), swapped);
+}
+
+/* Pixels [0, n) of an RGBA (red 0) or BGRA (red 2) row into a packed RGB row, four at a time; returns how many it
+ * did (a multiple of 4 that leaves at least one pixel to blend_row, whose exact 3-byte stores end the row). */
+static int blend_row_packed(const uint8_t *p, uint8_t *q, int w, int red, const uint8_t *bg)
 {
     const __m128i zero = _mm_setzero_si128(), opaque = _mm_set1_epi32(255);
     const __m128i ones = _mm_set1_epi16(1), half = _mm_set1_epi16(127), full = _mm_set1_epi16(255);
-    const __m128i back = _mm_setr_epi16(bg[0], bg[1], bg[2], 0, bg[0], bg[1], bg[2], 0);
+    const uint8_t b0 = bg[red], b2 = bg[2 - red]; /* the background in the pixels' channel order */
+    const __m128i back = _mm_setr_epi16(b0, bg[1], b2, 0, b0, bg[1], b2, 0);
     uint8_t pattern[12];
     for (int i = 0; i < 12; i++)
         pattern[i] = bg[i % 3];
@@ -59,7 +70,7 @@ static int blend_row_rgba(const uint8_t *p, uint8_t *q, int w, const uint8_t *bg
         const __m128i alpha = _mm_srli_epi32(v, 24);
         const int solid = _mm_movemask_epi8(_mm_cmpeq_epi32(alpha, opaque));
         if (solid == 0xFFFF) {
-            store_rgb4(q + 3 * x, v);
+            store_rgb4(q + 3 * x, red_first(v, red));
             continue;
         }
         if (_mm_movemask_epi8(_mm_cmpeq_epi32(alpha, zero)) == 0xFFFF) {
@@ -75,7 +86,7 @@ static int blend_row_rgba(const uint8_t *p, uint8_t *q, int w, const uint8_t *bg
                                                    _mm_mullo_epi16(_mm_sub_epi16(full, a_hi), back)), half);
         x_lo = _mm_srli_epi16(_mm_add_epi16(_mm_add_epi16(x_lo, ones), _mm_srli_epi16(x_lo, 8)), 8);
         x_hi = _mm_srli_epi16(_mm_add_epi16(_mm_add_epi16(x_hi, ones), _mm_srli_epi16(x_hi, 8)), 8);
-        store_rgb4(q + 3 * x, _mm_packus_epi16(x_lo, x_hi));
+        store_rgb4(q + 3 * x, red_first(_mm_packus_epi16(x_lo, x_hi), red));
     }
     return x;
 }
@@ -92,8 +103,8 @@ void composite_u8(const uint8_t *src, ptrdiff_t src_step, int h, int w, int red,
         uint8_t *q = dst + (ptrdiff_t)y * dst_row;
         int done = 0;
 #ifdef __SSE2__
-        if (red == 0 && dst_col == 3)
-            done = blend_row_rgba(p, q, w, bg);
+        if (dst_col == 3)
+            done = blend_row_packed(p, q, w, red, bg);
 #endif
         blend_row(p, q, done, w, red, bg, dst_col);
     }

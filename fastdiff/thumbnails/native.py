@@ -27,7 +27,11 @@ def _library() -> ctypes.CDLL | None:
     if path is None:
         log.debug("no compiled kernels in %s: OpenCV does their work", FOLDER)
         return None
-    library = ctypes.CDLL(str(path))
+    try:
+        library = ctypes.CDLL(str(path))
+    except OSError as e:  # damaged, or built for another machine
+        log.warning("cannot load %s (%s); OpenCV does the kernels' work", path.name, e)
+        return None
     built = getattr(library, "kernels_version", None)
     library_version = built() if built is not None else None
     if library_version != VERSION:
@@ -47,7 +51,7 @@ def kernel(name: str, argtypes: list[type]) -> ctypes._CFuncPtr | None:
     library = _library()
     if library is None:
         return None
-    function = getattr(library, name)
+    function = library[name]  # a new function object: its argtypes are its own
     function.argtypes = argtypes
     function.restype = None
     return function
