@@ -39,6 +39,11 @@ from fastdiff.thumbnails import native
 
 WHITE: tuple[int, int, int] = (255, 255, 255)
 _STRIP_BYTES = 1 << 17  # source bytes composited per step: the temporaries (about 5 times this) stay in L2 cache
+_ARGTYPES = [
+    ctypes.c_void_p, ctypes.c_ssize_t, ctypes.c_int, ctypes.c_int,  # pixels, their row step, height, width
+    ctypes.c_int, ctypes.c_void_p,  # where red is in a pixel (0 or 2), the background's three bytes
+    ctypes.c_void_p, ctypes.c_ssize_t, ctypes.c_ssize_t,  # out, its row step and pixel step in bytes
+]  # fmt: skip
 
 
 def composite(pixels: np.ndarray, background: tuple[int, int, int], out: np.ndarray, bgra: bool = False) -> None:
@@ -77,16 +82,8 @@ def composite(pixels: np.ndarray, background: tuple[int, int, int], out: np.ndar
     if not wide and kernel is not None and pixels.strides[1:] == (4, 1) and out.strides[2] == 1:
         bg = np.array(background, np.uint8).reshape(3)  # the kernel reads three bytes
         h, w = pixels.shape[:2]
-        kernel(
-            pixels.ctypes.data,
-            pixels.strides[0],
-            h,
-            w,
-            2 if bgra else 0,
-            bg.ctypes.data,
-            out.ctypes.data,
-            *out.strides[:2],
-        )
+        red = 2 if bgra else 0
+        kernel(pixels.ctypes.data, pixels.strides[0], h, w, red, bg.ctypes.data, out.ctypes.data, *out.strides[:2])
         return
     rows = max(1, _STRIP_BYTES // (pixels.shape[1] * pixels.itemsize * 4))
     if wide:
@@ -117,20 +114,7 @@ def composite(pixels: np.ndarray, background: tuple[int, int, int], out: np.ndar
 @functools.cache
 def _kernel() -> ctypes._CFuncPtr | None:
     """composite_kernel.c's composite_u8 (`fastdiff.thumbnails.native`), or None where it was not built."""
-    return native.kernel(
-        "composite_u8",
-        [
-            ctypes.c_void_p,
-            ctypes.c_ssize_t,
-            ctypes.c_int,
-            ctypes.c_int,
-            ctypes.c_int,
-            ctypes.c_void_p,
-            ctypes.c_void_p,
-            ctypes.c_ssize_t,
-            ctypes.c_ssize_t,
-        ],
-    )
+    return native.kernel("composite_u8", _ARGTYPES)
 
 
 def _onto_white(strip: np.ndarray, alpha: np.ndarray) -> np.ndarray:
