@@ -67,8 +67,9 @@ def composite(pixels: np.ndarray, background: tuple[int, int, int], out: np.ndar
 
     Notes
     -----
-    The formula is in the module docstring. The work is done in strips of rows so that the temporaries stay
-    small however large the image; rows that are fully opaque are copied without arithmetic.
+    The formula is in the module docstring. 8-bit pixels with contiguous channels go to the compiled kernel, which
+    needs no temporaries. Otherwise the work is done in strips of rows so that the temporaries stay small however
+    large the image; rows that are fully opaque are copied without arithmetic.
     """
     if pixels.dtype not in (np.uint8, np.uint16) or pixels.ndim != 3 or pixels.shape[2] != 4:
         raise ValueError(f"expected uint8/uint16 (h, w, 4) pixels, got {pixels.dtype} {pixels.shape}")
