@@ -1,6 +1,6 @@
-"""How far a running thumbnail job is: a small file next to its batch that the progress bar reads.
+"""How far a running thumbnail job is: a small file in work/progress that the progress bar reads.
 
-A thumbnail job writes the number of files it has decoded into BATCH.progress (`progress_path`) after its first
+A thumbnail job writes the number of files it has decoded into a progress file (`progress_path`) after its first
 file and then at most every INTERVAL seconds, so that the bar (`fastdiff.run.screen`) moves from the first decoded file
 on every executor: in this process, in Snakemake's local jobs and on a cluster's shared file system alike. The batch
 itself, once written, supersedes the file.
@@ -16,8 +16,11 @@ INTERVAL = 0.2  # seconds between two writes of a job's count
 
 
 def progress_path(batch_path: str | os.PathLike[str]) -> Path:
-    """The progress file of a thumbnail batch: BATCH.progress beside it."""
-    return Path(f"{os.fspath(batch_path)}.progress")
+    """The progress file of a thumbnail batch (work/thumbs/BATCH): work/progress/BATCH.progress, outside the batches'
+    folder, so that a job killed between writing its batch and removing this file leaves the batches' folder as a
+    finished run has it (a later run ignores the file: `decoded_so_far` reads only files written since it began)."""
+    batch = Path(batch_path)
+    return batch.parent.parent / "progress" / f"{batch.name}.progress"
 
 
 class DecodeProgress:
